@@ -1,0 +1,164 @@
+"""PGD (Madry et al., 2018) and robust-accuracy evaluation, on top of ``optimize``.
+
+Conventions of the MadryLab ``robustness`` library: untargeted PGD maximizes the
+cross-entropy of the true label; targeted PGD minimizes the cross-entropy of the
+target; keep-the-best on by default; evaluation uses 20 (or 100) steps of size
+2.5 * eps / steps with a random start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional, Sequence
+
+import torch
+
+from explorer import objectives
+from explorer.optimize import Progress, optimize
+from explorer.threat import Threat, make_threat
+
+
+@dataclass
+class AttackResult:
+    """Outcome of one PGD run.
+
+    Attributes:
+        x_adv: adversarial images [N, C, H, W] in [0, 1].
+        perturbation: ``x_adv - x`` [N, C, H, W].
+        target: the labels the attack pushed toward (targeted) or away from (untargeted), [N].
+        loss_history: cross-entropy per evaluated iterate, [restarts, steps + 1, N].
+        success: per example, did the prediction flip (untargeted) / reach the target.
+        logits_adv: logits on ``x_adv``, [N, classes].
+        targeted: whether the attack was targeted.
+    """
+
+    x_adv: torch.Tensor
+    perturbation: torch.Tensor
+    target: torch.Tensor
+    loss_history: torch.Tensor
+    success: torch.Tensor
+    logits_adv: torch.Tensor
+    targeted: bool
+
+
+def choose_targets(labels: torch.Tensor, num_classes: int, mode: str | int | torch.Tensor,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """Target classes: ``"random"`` (uniform over the other classes), ``"next"``
+    ((y + 1) mod C, the D_det rule), a class index, or a tensor of classes."""
+    if isinstance(mode, torch.Tensor):
+        return mode.to(labels.device, torch.long).expand_as(labels).clone()
+    if isinstance(mode, int):
+        if not 0 <= mode < num_classes:
+            raise ValueError(f"target class {mode} out of range 0..{num_classes - 1}")
+        return torch.full_like(labels, mode)
+    if mode == "next":
+        return (labels + 1) % num_classes
+    if mode == "random":
+        shift = torch.randint(1, num_classes, labels.shape, generator=generator).to(labels.device)
+        return (labels + shift) % num_classes
+    raise ValueError(f"unknown target mode {mode!r}: use 'random', 'next', a class index or a tensor")
+
+
+def pgd(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    threat: Threat | str,
+    eps: float | torch.Tensor | None = None,
+    steps: int = 20,
+    step_size: float | torch.Tensor | None = None,
+    *,
+    target: str | int | torch.Tensor | None = None,
+    random_start: bool = True,
+    restarts: int = 1,
+    keep_best: bool = True,
+    num_classes: int | None = None,
+    seed: int | None = 0,
+    progress: Optional[Progress] = None,
+    cancel: Optional[Callable[[], bool]] = None,
+) -> AttackResult:
+    """Projected gradient descent in an L2 or Linf ball (Madry et al., 2018).
+
+    Args:
+        model: [0, 1] images -> logits (a Classifier, or any module in eval mode).
+        x: clean images [N, C, H, W] in [0, 1].
+        y: true labels [N].
+        threat: a Threat, or ``"l2"`` / ``"linf"`` together with ``eps``.
+        eps: radius (number or [N]) when ``threat`` is a name.
+        steps: PGD steps (20 for evaluation).
+        step_size: default 2.5 * eps / steps.
+        target: None (untargeted) or ``"random"``, ``"next"``, a class, or a tensor.
+        random_start, restarts, keep_best: as in ``optimize``.
+        num_classes: needed for random/next targets when the model is not a Classifier.
+        seed: seeds the random start and random targets (None: global RNG).
+    """
+    if isinstance(threat, str):
+        if eps is None:
+            raise ValueError("eps is required when the threat model is given by name")
+        threat = make_threat(threat, eps)
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    x = x.detach()
+    y = y.to(x.device)
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    targeted = target is not None
+    if targeted:
+        if num_classes is None:
+            num_classes = len(model.class_names) if hasattr(model, "class_names") else None
+        if num_classes is None and not isinstance(target, (torch.Tensor, int)):
+            raise ValueError("num_classes is needed for random or next targets")
+        labels = choose_targets(y, num_classes or 0, target, generator)
+    else:
+        labels = y
+    loss = objectives.cross_entropy(model, labels)
+    res = optimize(loss, x, threat, steps, step_size, maximize=not targeted, random_start=random_start,
+                   restarts=restarts, keep_best=keep_best, generator=generator, progress=progress,
+                   cancel=cancel)
+    with torch.no_grad():
+        logits = model(res.x)
+    pred = logits.argmax(1)
+    success = pred == labels if targeted else pred != y
+    return AttackResult(x_adv=res.x, perturbation=res.x - x, target=labels, loss_history=res.history,
+                        success=success, logits_adv=logits, targeted=targeted)
+
+
+def robust_accuracy(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    threat: str,
+    eps_list: Sequence[float],
+    steps: int = 20,
+    *,
+    restarts: int = 1,
+    random_start: bool = True,
+    device: torch.device | str | None = None,
+    seed: int = 0,
+    progress: Optional[Callable[[int], None]] = None,
+) -> dict[float, float]:
+    """Accuracy under PGD for every eps in ``eps_list`` (eps 0 is clean accuracy).
+
+    ``data`` yields (images, labels) batches. An example counts as robust at eps when
+    its prediction stays correct after the attack (and on the clean input).
+    Returns {eps: accuracy in [0, 1]}.
+    """
+    device = torch.device(device) if device is not None else getattr(model, "device", torch.device("cpu"))
+    correct = {float(e): 0 for e in eps_list}
+    total = 0
+    for b, (xb, yb) in enumerate(data):
+        xb, yb = xb.to(device), yb.to(device)
+        with torch.no_grad():
+            clean_ok = model(xb).argmax(1) == yb
+        for e in eps_list:
+            if e == 0:
+                ok = clean_ok
+            else:
+                res = pgd(model, xb, yb, threat, e, steps, restarts=restarts, random_start=random_start,
+                          seed=seed + b)
+                ok = clean_ok & ~res.success
+            correct[float(e)] += int(ok.sum())
+        total += len(yb)
+        if progress is not None:
+            progress(len(yb))
+    if total == 0:
+        raise ValueError("no data to evaluate")
+    return {e: c / total for e, c in correct.items()}

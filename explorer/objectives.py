@@ -1,0 +1,106 @@
+"""Per-example objectives, small composable values in the style of lucent.
+
+Each objective maps a batch of inputs [N, ...] to per-example losses [N]; they add
+(``a + b``), scale (``0.5 * a``) and negate, and are what ``optimize`` consumes.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+
+class Objective:
+    """A per-example loss ``x -> [N]`` that composes with ``+``, ``-`` and scalars."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], name: str = "objective"):
+        self.fn = fn
+        self.name = name
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+    def __add__(self, other: "Objective") -> "Objective":
+        return Objective(lambda x: self(x) + other(x), f"({self.name} + {other.name})")
+
+    def __sub__(self, other: "Objective") -> "Objective":
+        return Objective(lambda x: self(x) - other(x), f"({self.name} - {other.name})")
+
+    def __mul__(self, k: float) -> "Objective":
+        return Objective(lambda x: k * self(x), f"{k} * {self.name}")
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> "Objective":
+        return Objective(lambda x: -self(x), f"-{self.name}")
+
+    def __repr__(self) -> str:
+        return f"Objective({self.name})"
+
+
+def cross_entropy(model: Callable, labels: torch.Tensor) -> Objective:
+    """Cross-entropy of ``model(x)`` against ``labels``, per example (maximize to attack,
+    minimize toward a target class)."""
+    return Objective(lambda x: F.cross_entropy(model(x), labels, reduction="none"), "cross_entropy")
+
+
+def margin(model: Callable, labels: torch.Tensor) -> Objective:
+    """Carlini-Wagner margin: best other logit minus the logit of ``labels``."""
+
+    def fn(x):
+        logits = model(x)
+        true = logits.gather(1, labels[:, None]).squeeze(1)
+        other = logits.masked_fill(F.one_hot(labels, logits.shape[1]).bool(), -torch.inf).amax(1)
+        return other - true
+
+    return Objective(fn, "margin")
+
+
+def class_logit(model: Callable, classes: torch.Tensor) -> Objective:
+    """The logit of ``classes`` (class synthesis maximizes it)."""
+    return Objective(lambda x: model(x).gather(1, classes[:, None]).squeeze(1), "class_logit")
+
+
+def representation_match(features: Callable, target: torch.Tensor) -> Objective:
+    """``||g(z) - g(x)||_2 / ||g(x)||_2`` with ``target = g(x)`` (Ilyas et al. 2019, the
+    D_R / D_NR construction; minimize it)."""
+    target = target.detach().flatten(1)
+    denom = target.norm(dim=1).clamp_min(1e-12)
+    return Objective(lambda z: (features(z).flatten(1) - target).norm(dim=1) / denom,
+                     "representation_match")
+
+
+def layer_deviation(features: Callable, reference: torch.Tensor) -> Objective:
+    """``||f(x') - f(x)||_2`` with ``reference = f(x)`` (the authors' layer-robustness
+    numerator; maximize it inside the ball)."""
+    reference = reference.detach().flatten(1)
+    return Objective(lambda z: (features(z).flatten(1) - reference).norm(dim=1), "layer_deviation")
+
+
+def activation(features: Callable, unit: int | torch.Tensor) -> Objective:
+    """Mean activation of channel (or coordinate) ``unit`` of a layer (feature visualization)."""
+
+    def fn(x):
+        out = features(x)
+        idx = torch.as_tensor(unit, device=out.device).expand(out.shape[0])
+        sel = out[torch.arange(out.shape[0], device=out.device), idx]
+        return sel.flatten(1).mean(1) if sel.ndim > 1 else sel
+
+    return Objective(fn, "activation")
+
+
+def gram_matrix(f: torch.Tensor) -> torch.Tensor:
+    """Gram matrix of [N, C, H, W] features, divided by its element count C*H*W
+    (Gatys et al.; Nakano's normalization)."""
+    n, c = f.shape[:2]
+    flat = f.reshape(n, c, -1)
+    return flat @ flat.transpose(1, 2) / flat[0].numel()
+
+
+def total_variation(x: torch.Tensor) -> torch.Tensor:
+    """Anisotropic total variation per example (mean absolute neighbour difference)."""
+    dh = (x[:, :, 1:, :] - x[:, :, :-1, :]).abs().flatten(1).mean(1)
+    dw = (x[:, :, :, 1:] - x[:, :, :, :-1]).abs().flatten(1).mean(1)
+    return dh + dw

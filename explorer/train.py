@@ -1,0 +1,354 @@
+"""Standard and PGD adversarial training (Madry et al., 2018), single process or DDP.
+
+Every epoch ends with an atomically written training state (``NAME.state.pt``,
+loadable with ``weights_only=True``) so ``--resume`` continues after the last finished
+epoch; the data order of an epoch depends only on (seed, epoch), so a resumed run
+sees the same batches an uninterrupted one would. The result is ``NAME.safetensors``
+(weights) and ``NAME.json`` (model card: recipe, code version, time, hardware). Under
+``torchrun`` each rank trains on its shard (DistributedSampler-style split) and rank 0
+writes the files; the format is the same.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from explorer import __version__, data
+from explorer.attacks import pgd
+from explorer.threat import make_threat
+
+
+class TrainError(ValueError):
+    """Bad training arguments or inputs (one-line message)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training recipe. ``adv_norm=None`` is standard training."""
+
+    name: str
+    arch: str = "stage_cnn"
+    dataset: str = "fashion-mnist"
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.1
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"  # cosine | step
+    warmup_epochs: int = 0
+    adv_norm: Optional[str] = None  # None | "l2" | "linf"
+    eps: float = 0.0
+    attack_steps: int = 7
+    attack_step_size: Optional[float] = None  # default 2.5 * eps / steps
+    eps_warmup_epochs: int = 0  # ramp eps linearly from 0 over these epochs
+    augment: bool = True
+    seed: int = 0
+    limit: Optional[int] = None  # train on the first N examples (tests, smoke runs)
+    out_dir: str = "checkpoints"
+
+    def validate(self) -> None:
+        from explorer.zoo import ZooError, build_architecture
+
+        if self.epochs < 1:
+            raise TrainError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise TrainError(f"batch size must be >= 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise TrainError(f"lr must be > 0, got {self.lr}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise TrainError(f"optimizer must be sgd or adam, got {self.optimizer!r}")
+        if self.schedule not in ("cosine", "step"):
+            raise TrainError(f"schedule must be cosine or step, got {self.schedule!r}")
+        if self.adv_norm not in (None, "l2", "linf"):
+            raise TrainError(f"adversarial norm must be l2 or linf, got {self.adv_norm!r}")
+        if self.eps < 0 or not math.isfinite(self.eps):
+            raise TrainError(f"eps must be >= 0, got {self.eps}")
+        if self.adv_norm and self.eps == 0:
+            raise TrainError("adversarial training needs eps > 0")
+        if self.adv_norm and self.attack_steps < 1:
+            raise TrainError(f"attack steps must be >= 1, got {self.attack_steps}")
+        if self.limit is not None and self.limit < 1:
+            raise TrainError(f"limit must be >= 1, got {self.limit}")
+        try:
+            build_architecture(self.arch, 10, 1, 28) if self.arch in _own_archs() else None
+        except ZooError as e:
+            raise TrainError(str(e)) from e
+
+
+def _own_archs():
+    from explorer import nets
+
+    return nets.ARCHITECTURES
+
+
+# --- data -------------------------------------------------------------------------------
+
+@dataclass
+class TrainData:
+    train: data.TensorDataset
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    input_size: tuple[int, int, int]
+
+
+def load_train_data(cfg: TrainConfig) -> TrainData:
+    """The training set as an in-memory uint8 tensor dataset."""
+    if cfg.dataset == "fashion-mnist":
+        try:
+            ds = data.load_fashion_mnist("train")
+        except data.DataError as e:
+            raise TrainError(str(e)) from e
+        mean, std, size = (0.2860,), (0.3530,), (1, 28, 28)
+    elif cfg.dataset == "cifar10":
+        loader = getattr(data, "load_cifar10", None)
+        if loader is None:
+            raise TrainError("CIFAR-10 loading is not available in this build")
+        try:
+            ds = loader("train")
+        except data.DataError as e:
+            raise TrainError(str(e)) from e
+        mean, std, size = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), (3, 32, 32)
+    elif cfg.dataset.startswith("constructed:") and hasattr(data, "load_constructed"):
+        ds = data.load_constructed(cfg.dataset.split(":", 1)[1])
+        c = ds.images.shape[1]
+        mean, std, size = ((0.2860,), (0.3530,)) if c == 1 else ((0.5,) * 3, (0.5,) * 3)
+        size = tuple(ds.images.shape[1:])
+    else:
+        raise TrainError(f"unknown dataset {cfg.dataset!r}: use fashion-mnist or cifar10")
+    if cfg.limit is not None:
+        ds = data.TensorDataset(ds.images[:cfg.limit], ds.labels[:cfg.limit], ds.class_names, ds.name)
+    return TrainData(ds, mean, std, size)
+
+
+def _augment(x: torch.Tensor, generator: torch.Generator, pad: int = 2, flip: bool = True) -> torch.Tensor:
+    """Random translation by up to ``pad`` pixels (zero padding) and horizontal flip."""
+    n, _, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    rows = (dy[:, None] + torch.arange(h)[None, :])  # n, h
+    cols = (dx[:, None] + torch.arange(w)[None, :])  # n, w
+    idx_n = torch.arange(n)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[idx_n, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    if flip:
+        mask = torch.rand(n, generator=generator) < 0.5
+        out = torch.where(mask[:, None, None, None], out.flip(3), out)
+    return out.contiguous()
+
+
+def epoch_batches(ds: data.TensorDataset, cfg: TrainConfig, epoch: int, rank: int, world: int
+                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """This rank's batches for ``epoch``: a permutation seeded by (seed, epoch), split
+    across ranks like DistributedSampler (padded so every rank has the same count)."""
+    g = torch.Generator().manual_seed(cfg.seed * 1000003 + epoch)
+    perm = torch.randperm(len(ds), generator=g)
+    per_rank = math.ceil(len(perm) / world)
+    perm = torch.cat([perm, perm[: per_rank * world - len(perm)]])
+    mine = perm[rank::world]
+    aug_g = torch.Generator().manual_seed(cfg.seed * 7919 + epoch * 31 + rank)
+    for i in range(0, len(mine), cfg.batch_size):
+        idx = mine[i:i + cfg.batch_size]
+        x = ds.float_images(idx)
+        if cfg.augment:
+            x = _augment(x, aug_g, pad=2 if x.shape[-1] <= 32 else 8, flip=True)
+        yield x, ds.labels[idx]
+
+
+class Normalized(nn.Module):
+    """A net behind its input normalization, so attacks work on [0, 1] images."""
+
+    def __init__(self, net: nn.Module, mean, std):
+        super().__init__()
+        self.net = net
+        c = len(mean)
+        self.register_buffer("mean", torch.tensor(mean).view(1, c, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, c, 1, 1), persistent=False)
+
+    def forward(self, x):
+        x = (x - self.mean) / self.std
+        return self.net(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x)
+
+
+# --- the training loop ---------------------------------------------------------------
+
+def _lr_at(cfg: TrainConfig, progress: float) -> float:
+    """Learning rate at a fraction ``progress`` in [0, 1) of training."""
+    warm = cfg.warmup_epochs / cfg.epochs
+    if warm > 0 and progress < warm:
+        return cfg.lr * (progress / warm)
+    if cfg.schedule == "cosine":
+        p = (progress - warm) / max(1 - warm, 1e-12)
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * p))
+    return cfg.lr * (0.1 ** int(progress * 3))  # step: /10 at 1/3 and 2/3
+
+
+def _eps_at(cfg: TrainConfig, epoch_progress: float) -> float:
+    if cfg.eps_warmup_epochs <= 0:
+        return cfg.eps
+    return cfg.eps * min(1.0, epoch_progress / cfg.eps_warmup_epochs)
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def code_version() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        commit = out.stdout.strip() if out.returncode == 0 else "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=5, cwd=Path(__file__).resolve().parent).stdout.strip()
+        return f"{__version__}+{commit}{'.dirty' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+
+
+def hardware(device: torch.device, world: int) -> str:
+    if device.type == "cuda":
+        return f"{world} x {torch.cuda.get_device_name(device)}"
+    return f"{world} process(es) x CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, device: torch.device | str | None = None,
+          progress: Optional[Callable[[int, int, dict], None]] = None,
+          stop_after_epochs: Optional[int] = None) -> dict:
+    """Run ``cfg``; returns the model card (also written to ``out_dir/NAME.json``).
+
+    ``stop_after_epochs`` ends the run early (as a kill would) after that many epochs
+    of this invocation, leaving the resumable state behind.
+    """
+    from explorer.zoo import build_architecture
+
+    cfg.validate()
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    distributed = world > 1
+    if device is None:
+        from explorer.devices import best_device
+
+        device = best_device()
+    device = torch.device(device)
+    if distributed and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend)
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+    torch.manual_seed(cfg.seed)
+    td = load_train_data(cfg)
+    c, h, _ = td.input_size
+    net = build_architecture(cfg.arch, len(td.train.class_names), c, h).to(device)
+    model = Normalized(net, td.mean, td.std).to(device)
+    model = model.to(memory_format=torch.channels_last)  # faster convs on CPU and GPU
+    params = [p for p in model.parameters()]
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                              nesterov=True)
+    else:
+        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state_path = out_dir / f"{cfg.name}.state.pt"
+    start_epoch, elapsed, history = 0, 0.0, []
+    if resume and state_path.exists():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        if state.get("config") != asdict(cfg):
+            raise TrainError(f"{state_path} was written by a different recipe; remove it or match the arguments")
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["optimizer"])
+        start_epoch, elapsed, history = state["epoch"], state["elapsed"], list(state["history"])
+    elif resume:
+        raise TrainError(f"--resume: no saved state at {state_path}")
+    ddp_model = model
+    if distributed:
+        ddp_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    steps_per_epoch = math.ceil(math.ceil(len(td.train) / world) / cfg.batch_size)
+    threat_name = cfg.adv_norm
+    ran = 0
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.time()
+        tot_loss, tot_correct, tot_n = 0.0, 0, 0
+        for i, (x, y) in enumerate(epoch_batches(td.train, cfg, epoch, rank, world)):
+            frac = (epoch + i / steps_per_epoch) / cfg.epochs
+            for group in opt.param_groups:
+                group["lr"] = _lr_at(cfg, frac)
+            x, y = x.to(device), y.to(device)
+            if threat_name:
+                eps = _eps_at(cfg, epoch + i / steps_per_epoch)
+                if eps > 0:
+                    model.eval()  # attack with frozen BN statistics, as the MadryLab attacker does
+                    step = cfg.attack_step_size * eps / cfg.eps if cfg.attack_step_size else None
+                    x = pgd(model, x, y, make_threat(threat_name, eps), steps=cfg.attack_steps, step_size=step,
+                            random_start=True, keep_best=False, seed=None).x_adv
+            model.train()
+            logits = ddp_model(x)
+            loss = F.cross_entropy(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            tot_loss += float(loss.detach()) * len(y)
+            tot_correct += int((logits.argmax(1) == y).sum())
+            tot_n += len(y)
+            if progress is not None:
+                progress(epoch * steps_per_epoch + i + 1, cfg.epochs * steps_per_epoch,
+                         {"epoch": epoch + 1, "loss": tot_loss / tot_n, "acc": tot_correct / tot_n})
+        stats = torch.tensor([tot_loss, tot_correct, tot_n], dtype=torch.float64, device=device)
+        if distributed:
+            dist.all_reduce(stats)
+        elapsed += time.time() - t0
+        history.append({"epoch": epoch + 1, "train_loss": float(stats[0] / stats[2]),
+                        "train_acc": float(stats[1] / stats[2]), "seconds": round(time.time() - t0, 2)})
+        if rank == 0:
+            _atomic_save({"config": asdict(cfg), "net": net.state_dict(), "optimizer": opt.state_dict(),
+                          "epoch": epoch + 1, "elapsed": elapsed, "history": history}, state_path)
+        if distributed:
+            dist.barrier()
+        ran += 1
+        if stop_after_epochs is not None and ran >= stop_after_epochs and epoch + 1 < cfg.epochs:
+            return {"stopped_after_epoch": epoch + 1}
+    card = {
+        "name": cfg.name,
+        "recipe": asdict(cfg),
+        "mean": list(td.mean), "std": list(td.std), "input_size": list(td.input_size),
+        "class_names": list(td.train.class_names),
+        "code_version": code_version(),
+        "torch": torch.__version__,
+        "hardware": hardware(device, world),
+        "world_size": world,
+        "training_seconds": round(elapsed, 1),
+        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "history": history,
+    }
+    if rank == 0:
+        from safetensors.torch import save_file
+
+        weights = out_dir / f"{cfg.name}.safetensors"
+        tmp = weights.with_name(f".{weights.name}.tmp")
+        save_file({k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}, str(tmp),
+                  metadata={"name": cfg.name, "arch": cfg.arch})
+        os.replace(tmp, weights)
+        card_path = out_dir / f"{cfg.name}.json"
+        tmp = card_path.with_name(f".{card_path.name}.tmp")
+        tmp.write_text(json.dumps(card, indent=2) + "\n")
+        os.replace(tmp, card_path)
+    if distributed:
+        dist.barrier()
+    return card
