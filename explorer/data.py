@@ -117,3 +117,25 @@ def load_fashion_mnist(split: str = "train", root: str | Path | None = None, dow
                              f"fashion-mnist/{split}")
     raise DataError("Fashion-MNIST not found (looked in " + ", ".join(str(r) for r in roots) + "). "
                     "Install it with: apt-get install -y dataset-fashion-mnist")
+
+
+def bundled_fashion_mnist(split: str = "test") -> TensorDataset:
+    """The small Fashion-MNIST subset that ships with the package (MIT licence,
+    Zalando Research): 200 training and 100 test images per class, in the original
+    order. ``index`` of the original test/train set is kept in the npz."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    with np.load(BUNDLED_FASHION_MNIST) as z:
+        images = torch.from_numpy(z[f"{split}_images"].copy()).unsqueeze(1)
+        labels = torch.from_numpy(z[f"{split}_labels"].astype(np.int64))
+    return TensorDataset(images, labels, FASHION_MNIST_CLASSES, f"fashion-mnist/{split} (bundled subset)")
+
+
+def fashion_mnist(split: str = "test", prefer_full: bool = True) -> TensorDataset:
+    """The full set when it is installed, else the bundled subset."""
+    if prefer_full:
+        try:
+            return load_fashion_mnist(split)
+        except DataError:
+            pass
+    return bundled_fashion_mnist(split)
