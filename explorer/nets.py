@@ -92,6 +92,6 @@ class MLP(nn.Module):
 
 ARCHITECTURES = {
     "stage_cnn": lambda in_chans=1, num_classes=10, input_size=28: StageCNN(in_chans, num_classes),
-    "stage_cnn_tiny": lambda in_chans=1, num_classes=10, input_size=28: StageCNN(in_chans, num_classes, widths=(4, 8, 8, 16)),
+    "stage_cnn_tiny": lambda in_chans=1, num_classes=10, input_size=28: StageCNN(in_chans, num_classes, widths=(8, 16, 16, 32)),
     "mlp": lambda in_chans=1, num_classes=10, input_size=28: MLP(in_chans * input_size * input_size, num_classes),
 }

@@ -110,7 +110,7 @@ def load_train_data(cfg: TrainConfig) -> TrainData:
     """The training set as an in-memory uint8 tensor dataset."""
     if cfg.dataset == "fashion-mnist":
         try:
-            ds = data.load_fashion_mnist("train")
+            ds = data.fashion_mnist("train")  # the full set when installed, else the bundled subset
         except data.DataError as e:
             raise TrainError(str(e)) from e
         mean, std, size = (0.2860,), (0.3530,), (1, 28, 28)

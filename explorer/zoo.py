@@ -24,7 +24,12 @@ from explorer import data, nets
 from explorer.classifier import Classifier, ClassifierInfo
 from explorer.devices import best_device
 
-CHECKPOINTS = Path(os.environ.get("EXPLORER_CHECKPOINTS", Path(__file__).resolve().parent.parent / "checkpoints"))
+DEFAULT_CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def checkpoints_dir() -> Path:
+    """checkpoints/ beside the package, or ``$EXPLORER_CHECKPOINTS`` (read at call time)."""
+    return Path(os.environ.get("EXPLORER_CHECKPOINTS") or DEFAULT_CHECKPOINTS)
 MANIFEST = "manifest.json"
 
 FASHION_MNIST_MEAN, FASHION_MNIST_STD = (0.2860,), (0.3530,)
@@ -154,7 +159,7 @@ def loader(source: str):
 
 
 def read_manifest(root: Path | None = None) -> list[ModelSpec]:
-    root = Path(root or CHECKPOINTS)
+    root = Path(root or checkpoints_dir())
     path = root / MANIFEST
     if not path.exists():
         return []
@@ -169,7 +174,7 @@ def write_manifest_entry(spec: ModelSpec, root: Path | None = None) -> None:
     """Add or replace ``spec`` in checkpoints/manifest.json (atomically)."""
     import fcntl
 
-    root = Path(root or CHECKPOINTS)
+    root = Path(root or checkpoints_dir())
     root.mkdir(parents=True, exist_ok=True)
     with open(root / f".{MANIFEST}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent training runs register one at a time
@@ -233,12 +238,11 @@ def _weights_path(spec: ModelSpec, root: Path) -> Path:
 def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
     """Tensors from a .safetensors file, or a torch file that loads with weights_only=True."""
     if path.suffix == ".safetensors":
-        from safetensors import SafetensorsError
         from safetensors.torch import load_file
 
         try:
             return load_file(str(path))
-        except (SafetensorsError, OSError, ValueError) as e:
+        except Exception as e:  # safetensors raises its own SafetensorError, OSError or ValueError
             raise ZooError(f"{path.name} is not a valid safetensors file: {e}") from e
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -280,7 +284,7 @@ def load(name: str, device: torch.device | str | None = None, root: Path | None 
          channels_last: bool | None = None) -> Classifier:
     """The frozen Classifier for ``name``, cached per (name, device)."""
     device = torch.device(device) if device is not None else best_device()
-    root = Path(root or CHECKPOINTS)
+    root = Path(root or checkpoints_dir())
     key = (name, str(device), str(root))
     with _CACHE_LOCK:
         if key in _CACHE:
@@ -304,7 +308,7 @@ def load(name: str, device: torch.device | str | None = None, root: Path | None 
 
 def availability(spec: ModelSpec, root: Path | None = None) -> tuple[bool, str]:
     """Whether ``spec`` loads offline now, and why not."""
-    root = Path(root or CHECKPOINTS)
+    root = Path(root or checkpoints_dir())
     if spec.source in ("bundled", "file", "madrylab"):
         if spec.weights and (root / spec.weights).exists():
             return True, "weights present"
