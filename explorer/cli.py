@@ -122,18 +122,155 @@ def cmd_train(args) -> int:
     return 0
 
 
+# --- evaluate ----------------------------------------------------------------------
+
+DEFAULT_EPS = {  # the eps lists the model cards report, per dataset and norm
+    "fashion-mnist": {"linf": [0.05, 0.1, 0.2], "l2": [0.5, 1.0, 1.5, 2.0]},
+    "cifar10": {"linf": [2 / 255, 4 / 255, 8 / 255], "l2": [0.25, 0.5, 1.0]},
+    "imagenet": {"linf": [1 / 255, 4 / 255, 8 / 255], "l2": [0.5, 1.0, 3.0]},
+}
+
+
+def _add_evaluate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("names", nargs="+", help="zoo model names")
+    p.add_argument("--norms", nargs="+", choices=["l2", "linf"], default=["linf", "l2"])
+    p.add_argument("--eps-linf", nargs="+", type=_nonneg_float, default=None, help="default: per dataset")
+    p.add_argument("--eps-l2", nargs="+", type=_nonneg_float, default=None, help="default: per dataset")
+    p.add_argument("--steps", type=_positive_int, default=20, help="PGD steps (step size 2.5*eps/steps)")
+    p.add_argument("--restarts", type=_positive_int, default=1)
+    p.add_argument("--limit", type=_positive_int, default=None, help="first N test images (default: all)")
+    p.add_argument("--batch-size", type=_positive_int, default=500)
+    p.add_argument("--device", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-card", action="store_true", help="do not write the result into the model card")
+
+
+def _test_set(dataset: str):
+    from explorer import data
+
+    if dataset == "fashion-mnist":
+        return data.fashion_mnist("test")
+    if dataset == "cifar10" and hasattr(data, "load_cifar10"):
+        return data.load_cifar10("test")
+    raise CLIError(f"no test set for dataset {dataset!r} here (evaluate supports fashion-mnist and cifar10)")
+
+
+def evaluate_model(name: str, norms, eps_by_norm: dict, steps: int, restarts: int, limit, batch_size: int,
+                   device, seed: int, progress=None) -> dict:
+    """Clean and PGD robust accuracy of one zoo model on its test set (this rank's share
+    under torchrun; counts are summed over ranks)."""
+    import os
+    import time
+
+    import torch
+    import torch.distributed as dist
+
+    from explorer import attacks, zoo
+    from explorer.train import code_version, hardware
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    model = zoo.load(name, device=device)
+    ds = _test_set(model.info.dataset)
+    n = len(ds) if limit is None else min(limit, len(ds))
+    mine = list(range(rank, n, world))
+    idx = torch.tensor(mine, dtype=torch.long)
+
+    def batches():
+        for i in range(0, len(idx), batch_size):
+            j = idx[i:i + batch_size]
+            yield ds.float_images(j), ds.labels[j]
+
+    t0 = time.time()
+    rows = []
+    for norm in norms:
+        eps_list = [0.0] + list(eps_by_norm[norm])
+        counts, total = attacks.robust_counts(model, batches(), norm, eps_list, steps, restarts=restarts,
+                                              random_start=True, seed=seed, progress=progress)
+        keys = sorted(counts)
+        vec = torch.tensor([counts[k] for k in keys] + [total], dtype=torch.float64)
+        if world > 1:
+            dist.all_reduce(vec)
+        total_all = int(vec[-1])
+        for k, c in zip(keys, vec[:-1].tolist()):
+            if k == 0 and rows and rows[0]["eps"] == 0:
+                continue  # clean accuracy once
+            rows.append({"norm": "none" if k == 0 else norm, "eps": k, "accuracy": round(c / total_all, 4),
+                         "correct": int(c), "n": total_all})
+    return {
+        "model": name, "dataset": model.info.dataset, "test_set": ds.name, "n": rows[0]["n"],
+        "attack": f"PGD, {steps} steps, step 2.5*eps/{steps}, random start, {restarts} restart(s), keep-best",
+        "results": rows, "seconds": round(time.time() - t0, 1), "device": hardware(model.device, world),
+        "code_version": code_version(), "command": "python -m explorer evaluate " + name,
+    }
+
+
+@command("evaluate", "clean and PGD robust accuracy over eps lists; writes NAME.eval.json/.csv")
+def cmd_evaluate(args) -> int:
+    import csv
+    import json
+    import os
+
+    import torch.distributed as dist
+
+    from explorer import zoo
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo" if (args.device or "cpu").startswith("cpu") else "nccl")
+    for name in args.names:
+        spec = zoo.get_spec(name)
+        defaults = DEFAULT_EPS.get(spec.dataset, DEFAULT_EPS["imagenet"])
+        eps_by_norm = {"linf": args.eps_linf or defaults["linf"], "l2": args.eps_l2 or defaults["l2"]}
+        progress = None
+        if rank == 0:
+            from tqdm import tqdm
+
+            n = args.limit or 10000
+            bar = tqdm(total=len(args.norms) * n // world, desc=f"evaluate {name}", dynamic_ncols=True)
+            progress = bar.update
+        res = evaluate_model(name, args.norms, eps_by_norm, args.steps, args.restarts, args.limit, args.batch_size,
+                             args.device, args.seed, progress)
+        if rank == 0:
+            bar.close()
+            cmdline = ["python -m explorer evaluate", name, "--norms", *args.norms, "--steps", str(args.steps)]
+            if args.limit:
+                cmdline += ["--limit", str(args.limit)]
+            if args.restarts > 1:
+                cmdline += ["--restarts", str(args.restarts)]
+            for norm in args.norms:
+                cmdline += [f"--eps-{norm}", *[f"{e:g}" for e in eps_by_norm[norm]]]
+            res["command"] = " ".join(cmdline)
+            root = zoo.checkpoints_dir()
+            out = root / f"{name}.eval.json"
+            out.write_text(json.dumps(res, indent=2) + "\n")
+            with open(root / f"{name}.eval.csv", "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=["norm", "eps", "accuracy", "correct", "n"])
+                w.writeheader()
+                w.writerows(res["results"])
+            if spec.card and not args.no_card and (root / spec.card).exists():
+                card_path = root / spec.card
+                card = json.loads(card_path.read_text())
+                card["evaluation"] = res
+                tmp = card_path.with_name(f".{card_path.name}.tmp")
+                tmp.write_text(json.dumps(card, indent=2) + "\n")
+                os.replace(tmp, card_path)
+            for r in res["results"]:
+                label = "clean" if r["norm"] == "none" else f"{r['norm']} eps {r['eps']:g}"
+                print(f"{name}: {label}: {100 * r['accuracy']:.2f}% ({r['correct']}/{r['n']})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explorer", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    adders = {"train": _add_train}
+    adders = {"train": _add_train, "evaluate": _add_evaluate}
     for name, (fn, help) in COMMANDS.items():
         p = sub.add_parser(name, help=help)
-        adders.get(name, lambda p: None)(p) if name in adders else ADDERS[name](p)
+        adders[name](p)
         p.set_defaults(func=fn)
     return parser
-
-
-ADDERS = {}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
