@@ -284,6 +284,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, device: torch.device | str 
     threat_name = cfg.adv_norm
     ran = 0
     for epoch in range(start_epoch, cfg.epochs):
+        torch.manual_seed(cfg.seed * 1000003 + epoch * 97 + rank)  # attack random starts: same after --resume
         t0 = time.time()
         tot_loss, tot_correct, tot_n = 0.0, 0, 0
         for i, (x, y) in enumerate(epoch_batches(td.train, cfg, epoch, rank, world)):
