@@ -262,10 +262,24 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+# --- list ---------------------------------------------------------------------------
+
+@command("list", "the zoo: every model, available offline or not, and why")
+def cmd_list(args) -> int:
+    from explorer import zoo
+
+    rows = zoo.list_models()
+    width = max([len(r["name"]) for r in rows] + [4])
+    for r in rows:
+        mark = "yes" if r["available"] else "no "
+        print(f"{r['name']:<{width}}  {r['dataset']:<14} {r['kind']:<22} {mark}  {r['why']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explorer", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    adders = {"train": _add_train, "evaluate": _add_evaluate}
+    adders = {"train": _add_train, "evaluate": _add_evaluate, "list": lambda p: None}
     for name, (fn, help) in COMMANDS.items():
         p = sub.add_parser(name, help=help)
         adders[name](p)
