@@ -1,0 +1,21 @@
+"""One module per experiment of the paper and its discussion.
+
+Each module holds a frozen ``Config`` dataclass (hashable, so pages can key
+``st.cache_data`` on it) and ``run(config, progress=None, cancel=None) -> Result``,
+where ``Result`` is a frozen dataclass of CPU numpy arrays and plain numbers.
+Experiments never print, never touch streamlit and never read globals; they are
+deterministic for a given seed.
+
+``progress(step, total, metrics)`` is the callback of ``explorer.optimize``;
+``cancel()`` is checked between steps and stops the run with ``Cancelled``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+Progress = Callable[[int, int, dict], None]
+Cancel = Optional[Callable[[], bool]]
+
+#: Modules under explorer/experiments that follow the contract above.
+EXPERIMENTS: tuple[str, ...] = ("attack_lab",)
