@@ -1,18 +1,28 @@
 """Datasets, bundled samples and safe image decoding.
 
 Images leave this module as float tensors in [0, 1], NCHW; labels as int64.
+Uploaded or on-disk image files go through :func:`decode_image`, which accepts
+only PNG, JPEG, WebP, GIF, BMP and TIFF, refuses decompression bombs from the
+header before decoding, and always returns an RGB image.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
+import io
 import os
+import re
 import struct
+import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, Sequence
 
 import numpy as np
 import torch
+from PIL import Image, ImageOps
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -31,6 +41,14 @@ _IDX_FILES = {
 
 class DataError(RuntimeError):
     """A dataset is missing or malformed; the message says how to get it."""
+
+
+class ImageError(DataError):
+    """An image file was refused or could not be decoded; the message is one line for a person."""
+
+
+class DataIndexError(DataError, IndexError):
+    """An example index is outside the dataset (or outside the bundled subset)."""
 
 
 @dataclass(frozen=True)
@@ -58,13 +76,18 @@ class TensorDataset:
 
 def _read_idx(path: Path) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as e:  # a cut-off or corrupt .gz raises these, not DataError
+        raise DataError(f"{path} cannot be read: {e}") from e
     if len(data) < 4:
         raise DataError(f"{path} is not an IDX file (too short)")
     zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
     if zero != 0 or dtype_code != 0x08:
         raise DataError(f"{path} is not an unsigned-byte IDX file")
+    if len(data) < 4 + 4 * ndim:
+        raise DataError(f"{path} is truncated inside its header")
     shape = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(shape)):
@@ -103,6 +126,9 @@ def load_fashion_mnist(split: str = "train", root: str | Path | None = None, dow
         ip, lp = _find_idx(r, img_stem), _find_idx(r, lbl_stem)
         if ip and lp:
             images, labels = _read_idx(ip), _read_idx(lp)
+            if images.ndim != 3 or labels.ndim != 1:
+                raise DataError(f"{ip} should hold [N, H, W] images and {lp} [N] labels; "
+                                f"found shapes {images.shape} and {labels.shape}")
             if images.shape[0] != labels.shape[0]:
                 raise DataError(f"{ip} and {lp} disagree on the number of examples")
             return TensorDataset(torch.from_numpy(images.copy()).unsqueeze(1),
@@ -139,3 +165,563 @@ def fashion_mnist(split: str = "test", prefer_full: bool = True) -> TensorDatase
         except DataError:
             pass
     return bundled_fashion_mnist(split)
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled_indices() -> dict[str, np.ndarray]:
+    with np.load(BUNDLED_FASHION_MNIST) as z:
+        return {split: z[f"{split}_index"].astype(np.int64) for split in ("train", "test")}
+
+
+@functools.lru_cache(maxsize=4)
+def _full_fashion_mnist(split: str, roots: tuple[str, ...]) -> TensorDataset:
+    # keyed by the search roots so a changed $FASHION_MNIST_ROOT is honoured
+    for r in roots:
+        try:
+            return load_fashion_mnist(split, root=r)
+        except DataError:
+            continue
+    raise DataError("Fashion-MNIST not found")
+
+
+_FASHION_MNIST_SIZES = {"train": 60_000, "test": 10_000}
+
+
+def fashion_mnist_sample(index: int, split: str = "test", prefer_full: bool = True) -> tuple[torch.Tensor, int]:
+    """One Fashion-MNIST example by its index in the original train or test set.
+
+    Uses the full set when it is installed, else the bundled subset, which keeps
+    each image's original index so the same index names the same picture either way.
+
+    Args:
+        index: position in the original set (0..9999 for test, 0..59999 for train).
+        split: "train" or "test".
+        prefer_full: look for the full set first; False always uses the bundled subset.
+
+    Returns:
+        (image, label): a float tensor [1, 1, 28, 28] in [0, 1] and the class index.
+
+    Raises:
+        DataIndexError: the index is outside the set, or (subset only) not among the bundled images.
+    """
+    if split not in _FASHION_MNIST_SIZES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    size = _FASHION_MNIST_SIZES[split]
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+        raise TypeError(f"index must be an int, got {type(index).__name__}")
+    index = int(index)
+    if not 0 <= index < size:
+        raise DataIndexError(f"Fashion-MNIST {split} index {index} is out of range 0..{size - 1}")
+    if prefer_full:
+        try:
+            ds = _full_fashion_mnist(split, tuple(str(r) for r in fashion_mnist_roots()))
+        except DataError:
+            ds = None
+        if ds is not None and len(ds) == size:
+            return ds.float_images(slice(index, index + 1)), int(ds.labels[index])
+    original = _bundled_indices()[split]
+    pos = np.flatnonzero(original == index)
+    if pos.size == 0:
+        raise DataIndexError(
+            f"Fashion-MNIST {split} image {index} is not in the bundled subset ({original.size} of {size} images; "
+            f"e.g. {', '.join(str(i) for i in original[:5])}, ...). For every index install the full set: "
+            "apt-get install -y dataset-fashion-mnist")
+    ds = bundled_fashion_mnist(split)
+    k = int(pos[0])
+    return ds.float_images(slice(k, k + 1)), int(ds.labels[k])
+
+
+# ----------------------------------------------------------------------------- safe image decoding
+
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
+_PIL_FORMATS = IMAGE_FORMATS + ("MPO",)  # PIL names multi-picture camera JPEGs "MPO"
+_FORMATS_TEXT = "PNG, JPEG, WebP, GIF, BMP or TIFF"
+MAX_PIXELS = 40_000_000
+MIN_SIDE = 8
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _megapixels(n: int) -> str:
+    mp = n / 1e6
+    return f"{mp:.0f}" if mp >= 10 else f"{mp:.3g}"
+
+
+def _png_header_size(head: bytes) -> tuple[int, int] | None:
+    """Width and height from a PNG's IHDR, only to explain why PIL refused it."""
+    if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR" and len(head) >= 24:
+        return struct.unpack(">II", head[16:24])
+    return None
+
+
+def _open_checked(fp: BinaryIO, max_pixels: int, min_side: int) -> Image.Image:
+    """Open lazily (header only) and refuse what we must not decode."""
+    head = fp.read(32)
+    if not head:
+        raise ImageError("the file is empty")
+    fp.seek(0)
+    try:
+        img = Image.open(fp, formats=_PIL_FORMATS)
+    except Image.DecompressionBombError as e:  # PIL's own limit (2 x MAX_IMAGE_PIXELS) fired first
+        m = re.search(r"\((\d+) pixels\)", str(e))
+        n = f"{_megapixels(int(m.group(1)))} MP" if m else "too many pixels"
+        pil_limit = 2 * Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS else max_pixels
+        raise ImageError(f"image is {n}, above the {_megapixels(min(max_pixels, pil_limit))} MP limit") from e
+    except Image.DecompressionBombWarning as e:  # raised only when warnings are errors
+        raise ImageError(f"image is too large ({e}); the limit is {_megapixels(max_pixels)} MP") from e
+    except (Image.UnidentifiedImageError, SyntaxError, ValueError, OSError, EOFError, struct.error) as e:
+        size = _png_header_size(head)
+        if size is not None and 0 in size:
+            raise ImageError(f"image is {size[0]}x{size[1]} pixels; at least {min_side}x{min_side} is needed") from e
+        raise ImageError(f"not an image file that can be read: expected {_FORMATS_TEXT}") from e
+    if img.format not in _PIL_FORMATS:  # formats= already restricts this; kept as a second lock
+        raise ImageError(f"{img.format} images are not accepted: expected {_FORMATS_TEXT}")
+    w, h = img.size
+    if w * h > max_pixels:
+        raise ImageError(f"image is {w}x{h} = {_megapixels(w * h)} MP, above the {_megapixels(max_pixels)} MP limit")
+    if min(w, h) < min_side:
+        raise ImageError(f"image is {w}x{h} pixels; at least {min_side}x{min_side} is needed")
+    return img
+
+
+def _scaled_gray(img: Image.Image) -> Image.Image:
+    """High-bit-depth grayscale (I;16*, I, F) to 8-bit L by its nominal range."""
+    a = np.asarray(img).astype(np.float64)
+    if img.mode.startswith("I;16"):
+        a = a / 257.0
+    elif img.mode == "I" and a.size and a.min() >= 0 and a.max() <= 65535:
+        a = a / 257.0 if a.max() > 255 else a  # 16-bit data in a 32-bit container, or plain 8-bit
+    elif img.mode == "F" and a.size and np.isfinite(a).all() and a.min() >= 0 and a.max() <= 1:
+        a = a * 255.0
+    else:  # no nominal range: stretch what is there
+        a = np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
+        lo, hi = float(a.min()), float(a.max())
+        a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
+    return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
+
+
+def _on_white(rgb: np.ndarray, alpha: np.ndarray, premultiplied: bool = False) -> Image.Image:
+    """Composite colour over white: out = c * a + 255 * (1 - a), rounded."""
+    c = rgb.astype(np.float64)
+    a = alpha.astype(np.float64)[..., None] / 255.0
+    out = c + 255.0 * (1.0 - a) if premultiplied else c * a + 255.0 * (1.0 - a)
+    return Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8), "RGB")
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    mode = img.mode
+    if mode in ("La", "RGBa"):  # premultiplied alpha: PIL cannot convert La at all
+        a = np.asarray(img)
+        color = np.repeat(a[..., :1], 3, axis=2) if mode == "La" else a[..., :3]
+        return _on_white(color, a[..., -1], premultiplied=True)
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        img = _scaled_gray(img)
+        mode = "L"
+    has_alpha = mode in ("LA", "PA", "RGBA") or (
+        mode in ("1", "L", "RGB", "P") and img.info.get("transparency") is not None)  # tRNS / GIF transparency
+    try:
+        if has_alpha:
+            a = np.asarray(img.convert("RGBA"))
+            return _on_white(a[..., :3], a[..., 3])
+        return img.convert("RGB")
+    except (ValueError, OSError) as e:
+        raise ImageError(f"colour mode {mode} is not supported") from e
+
+
+def _decode(fp: BinaryIO, max_pixels: int, min_side: int) -> Image.Image:
+    img = _open_checked(fp, max_pixels, min_side)
+    try:
+        img.load()  # the first frame only: GIF, WebP and TIFF stay at frame 0
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"image is above the {_megapixels(max_pixels)} MP limit") from e
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, MemoryError) as e:
+        raise ImageError(f"{img.format} file is truncated or damaged ({e})") from e
+    try:
+        oriented = ImageOps.exif_transpose(img)
+    except Exception:  # broken EXIF only loses the rotation; the pixels are fine
+        oriented = img
+    return _to_rgb(oriented if oriented is not None else img)
+
+
+def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE) -> Image.Image:
+    """Decode an uploaded image file safely into an RGB image.
+
+    Only PNG, JPEG, WebP, GIF (first frame), BMP and TIFF (first page) are
+    accepted, judged by the content PIL recognises, never by a file name. The size
+    in the header is checked against ``max_pixels`` before any pixel is decoded, so
+    a decompression bomb costs nothing. PIL's global ``Image.MAX_IMAGE_PIXELS`` is
+    left as it is (it still refuses files above twice its value on its own).
+
+    EXIF orientation is applied. Every mode becomes RGB: alpha and transparent
+    palette entries are composited on white (``c * a + 255 * (1 - a)``), 16-bit and
+    32-bit grayscale are scaled by their nominal range, CMYK goes through PIL.
+
+    Truncated files are refused only while ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES``
+    is False (PIL's default).
+
+    Args:
+        data: the file's bytes.
+        max_pixels: largest width * height accepted.
+        min_side: smallest width and height accepted.
+
+    Returns:
+        A loaded RGB ``PIL.Image.Image``.
+
+    Raises:
+        ImageError: with a one-line reason a person understands.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"decode_image takes the file's bytes, got {type(data).__name__}")
+    return _decode(io.BytesIO(bytes(data)), max_pixels, min_side)
+
+
+def decode_image_file(path: str | Path, *, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE) -> Image.Image:
+    """:func:`decode_image` for a file on disk; reads only the header of a file it refuses.
+
+    Raises:
+        ImageError: the file is not an acceptable image, or cannot be read.
+    """
+    try:
+        with open(path, "rb") as f:
+            return _decode(f, max_pixels, min_side)
+    except (IsADirectoryError, PermissionError, FileNotFoundError) as e:
+        raise ImageError(f"cannot read {path}: {e.strerror}") from e
+
+
+# ----------------------------------------------------------------------------- model inputs
+
+_RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
+
+
+def _as_pil_rgb(img: Image.Image | np.ndarray) -> Image.Image:
+    if isinstance(img, Image.Image):
+        return img if img.mode == "RGB" else _to_rgb(img)
+    a = np.asarray(img)
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    elif np.issubdtype(a.dtype, np.floating):  # float arrays are taken to be in [0, 1]
+        a = np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)
+    elif a.dtype != np.uint8:
+        raise TypeError(f"image arrays must be uint8, bool or float in [0, 1], got {a.dtype}")
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim == 2:
+        return Image.fromarray(a, "L").convert("RGB")
+    if a.ndim == 3 and a.shape[2] == 3:
+        return Image.fromarray(np.ascontiguousarray(a), "RGB")
+    if a.ndim == 3 and a.shape[2] == 4:
+        return _on_white(a[..., :3], a[..., 3])
+    raise ValueError(f"image array must be [H, W], [H, W, 1], [H, W, 3] or [H, W, 4], got {a.shape}")
+
+
+def _border_is_bright(gray: np.ndarray) -> bool:
+    """True when most of the outer ring (1/14 of the side, 2 px at 28) is brighter than mid-grey."""
+    b = max(1, min(gray.shape) // 14)
+    ring = np.concatenate([gray[:b].ravel(), gray[-b:].ravel(), gray[b:-b, :b].ravel(), gray[b:-b, -b:].ravel()])
+    return bool((ring > 127).mean() > 0.5)
+
+
+def to_model_input(img: Image.Image | np.ndarray, input_size: tuple[int, int, int], *, invert: bool | None = None,
+                   crop_pct: float | None = None, interpolation: str = "bilinear") -> torch.Tensor:
+    """A photo as one model input: resize the shortest side, center crop, [0, 1] NCHW.
+
+    The standard evaluation transform: for inputs of 64 px and more the image is
+    resized so its shortest side is ``H / crop_pct`` (256 for 224 with the default
+    0.875) and the center ``H x W`` is cut out; small inputs (28, 32) are resized
+    straight to cover ``H x W``. PIL's resize is antialiased when it shrinks.
+
+    Fashion-MNIST is white-on-black; photos are mostly dark-on-light. For 1-channel
+    28x28 inputs ``invert=None`` inverts when most of the border is bright.
+
+    Args:
+        img: a PIL image (any mode) or a uint8/bool/float-in-[0, 1] array [H, W] or [H, W, C].
+        input_size: the model's (C, H, W); C is 1 (grayscale, ITU-R 601 luma) or 3.
+        invert: True/False forces it; None auto-inverts 1-channel 28x28 inputs only.
+        crop_pct: fraction of the resized image kept by the crop; default 0.875 at 64 px and up, else 1.
+        interpolation: "bilinear" (torchvision's ImageNet eval) or "bicubic" (timm's).
+
+    Returns:
+        A float32 tensor [1, C, H, W] in [0, 1].
+    """
+    c, h, w = (int(v) for v in input_size)
+    if c not in (1, 3) or h < 1 or w < 1:
+        raise ValueError(f"input_size must be (1 or 3, H, W), got {tuple(input_size)}")
+    if interpolation not in _RESAMPLE:
+        raise ValueError(f"interpolation must be one of {sorted(_RESAMPLE)}, got {interpolation!r}")
+    if crop_pct is None:
+        crop_pct = 1.0 if min(h, w) < 64 else 224 / 256
+    if not 0 < crop_pct <= 1:
+        raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct}")
+    pil = _as_pil_rgb(img)
+    if c == 1:
+        pil = pil.convert("L")
+    sh, sw = round(h / crop_pct), round(w / crop_pct)
+    iw, ih = pil.size
+    scale = max(sh / ih, sw / iw)
+    nw, nh = max(w, int(round(iw * scale))), max(h, int(round(ih * scale)))
+    if (nw, nh) != (iw, ih):
+        pil = pil.resize((nw, nh), _RESAMPLE[interpolation])
+    top, left = int(round((nh - h) / 2.0)), int(round((nw - w) / 2.0))  # torchvision's CenterCrop rounding
+    a = np.asarray(pil, dtype=np.uint8)[top:top + h, left:left + w]
+    if invert is None:
+        invert = c == 1 and (h, w) == (28, 28) and _border_is_bright(a)
+    if invert:
+        a = 255 - a
+    t = torch.from_numpy(np.ascontiguousarray(a)).float().div_(255)
+    t = t.unsqueeze(0) if c == 1 else t.permute(2, 0, 1)
+    return t.unsqueeze(0).contiguous()
+
+
+# ----------------------------------------------------------------------------- bundled photos and names
+
+# skimage.data samples that ship inside the wheel (no pooch download); checked on 0.26
+_PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "rocket", "motorcycle", "hubble_deep_field")
+_TEXTURES = ("brick", "grass", "gravel", "immunohistochemistry")
+
+
+def _skimage_rgb(name: str) -> np.ndarray:
+    import skimage.data as skd
+
+    a = skd.stereo_motorcycle()[0] if name == "motorcycle" else getattr(skd, name)()
+    a = np.asarray(a)
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    a = np.ascontiguousarray(a[..., :3].astype(np.uint8))
+    a.setflags(write=False)  # shared through the cache; callers copy before editing
+    return a
+
+
+@functools.lru_cache(maxsize=2)
+def _samples(names: tuple[str, ...]) -> tuple[tuple[str, np.ndarray], ...]:
+    try:
+        import skimage.data  # noqa: F401
+    except ImportError as e:
+        raise DataError("sample photos need scikit-image: pip install scikit-image") from e
+    out = []
+    for name in names:
+        try:
+            out.append((name, _skimage_rgb(name)))
+        except Exception:  # a trimmed or future skimage may lack one sample; the others still work
+            continue
+    if not out:
+        raise DataError("none of scikit-image's bundled samples could be loaded: pip install scikit-image")
+    return tuple(out)
+
+
+def sample_photos() -> dict[str, np.ndarray]:
+    """Natural photos bundled with scikit-image, loaded offline.
+
+    Returns:
+        name -> read-only RGB uint8 array [H, W, 3]: astronaut, camera, chelsea
+        (a tabby cat), coffee, rocket, motorcycle, hubble_deep_field.
+    """
+    return dict(_samples(_PHOTOS))
+
+
+def sample_textures() -> dict[str, np.ndarray]:
+    """Texture images bundled with scikit-image, for style images.
+
+    Returns:
+        name -> read-only RGB uint8 array [H, W, 3]: brick, grass, gravel
+        (grayscale, repeated to RGB) and immunohistochemistry (colour).
+    """
+    return dict(_samples(_TEXTURES))
+
+
+@functools.lru_cache(maxsize=1)
+def imagenet_classes() -> tuple[str, ...]:
+    """The 1000 ImageNet-1k class names in label order, offline (torchvision's weight metadata)."""
+    from torchvision.models import ResNet50_Weights
+
+    return tuple(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+# ----------------------------------------------------------------------------- CIFAR-10
+
+def cifar10_root() -> Path:
+    """``$CIFAR10_ROOT`` or ~/.cache/explorer/cifar10 (holding cifar-10-batches-py/)."""
+    env = os.environ.get("CIFAR10_ROOT")
+    return Path(env) if env else Path.home() / ".cache" / "explorer" / "cifar10"
+
+
+def load_cifar10(split: str = "test", root: str | Path | None = None, download: bool = False) -> TensorDataset:
+    """CIFAR-10 through torchvision, from disk.
+
+    torchvision checks each batch file's md5 against the official release before
+    unpickling it, so only the genuine files are ever loaded.
+
+    Args:
+        split: "train" (50 000 images) or "test" (10 000).
+        root: the folder holding cifar-10-batches-py/ (or that folder itself);
+            default ``$CIFAR10_ROOT``, else ~/.cache/explorer/cifar10.
+        download: let torchvision fetch it into ``root`` (needs internet).
+
+    Returns:
+        A TensorDataset of uint8 [N, 3, 32, 32] images.
+
+    Raises:
+        DataError: not there (or corrupted), with the way to get it.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    r = Path(root) if root is not None else cifar10_root()
+    if r.name == "cifar-10-batches-py":
+        r = r.parent
+    from torchvision.datasets import CIFAR10
+
+    try:
+        ds = CIFAR10(str(r), train=split == "train", download=download)
+    except (RuntimeError, OSError) as e:  # torchvision: "Dataset not found or corrupted"; offline download: URLError
+        raise DataError(
+            f"CIFAR-10 not found or corrupted in {r / 'cifar-10-batches-py'} ({e}). With internet: "
+            f"python -c \"from explorer.data import load_cifar10; load_cifar10(root='{r}', download=True)\"; "
+            "or unpack cifar-10-python.tar.gz there, or point $CIFAR10_ROOT at its folder") from e
+    images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()
+    labels = torch.as_tensor(ds.targets, dtype=torch.int64)
+    return TensorDataset(images, labels, CIFAR10_CLASSES, f"cifar10/{split}")
+
+
+# ----------------------------------------------------------------------------- class-folder trees
+
+_UNSAFE_IN_NAMES = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
+
+
+def class_folder_names(class_names: Sequence[str]) -> list[str]:
+    """Folder name for each class: characters no file system allows become "_",
+    and a name that would repeat gets "-<label>" appended ("T-shirt/top" -> "T-shirt_top")."""
+    base = [(_UNSAFE_IN_NAMES.sub("_", n).strip(" .") or "_") for n in class_names]
+    seen: dict[str, int] = {}
+    for b in base:
+        seen[b] = seen.get(b, 0) + 1
+    return [b if seen[b] == 1 else f"{b}-{i}" for i, b in enumerate(base)]
+
+
+class ImageFolderDataset(torch.utils.data.Dataset):
+    """Images from a class-folder tree, each through :func:`decode_image` and :func:`to_model_input`.
+
+    Attributes:
+        root: the tree's top folder.
+        class_names: one per label.
+        samples: (file, label) for every readable image.
+        skipped: (file, reason) for every file that was refused.
+    """
+
+    def __init__(self, root: Path, input_size: tuple[int, int, int], class_names: tuple[str, ...],
+                 samples: list[tuple[Path, int]], skipped: list[tuple[Path, str]], invert: bool | None,
+                 max_pixels: int):
+        self.root = root
+        self.input_size = tuple(int(v) for v in input_size)
+        self.class_names = class_names
+        self.samples = samples
+        self.skipped = skipped
+        self.invert = invert
+        self.max_pixels = max_pixels
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        path, label = self.samples[i]
+        img = decode_image_file(path, max_pixels=self.max_pixels)
+        return to_model_input(img, self.input_size, invert=self.invert)[0], label
+
+
+def image_folder(path: str | Path, input_size: tuple[int, int, int], *, class_names: Sequence[str] | None = None,
+                 invert: bool | None = None, verify: bool = True, max_pixels: int = MAX_PIXELS) -> ImageFolderDataset:
+    """An ImageNet-style tree (``path/<class>/<any>/<file>``) as a torch Dataset.
+
+    Every file is judged by its content, not its name. Files that are not
+    acceptable images are skipped and counted (one warning names how many).
+
+    Args:
+        path: the tree's top folder.
+        input_size: the model's (C, H, W); see :func:`to_model_input`.
+        class_names: the model's labels; each folder must then be one of
+            :func:`class_folder_names` of them, and labels follow this order.
+            Default: the sorted folder names.
+        invert: passed to :func:`to_model_input`.
+        verify: fully decode every file now, so truncated files are skipped too;
+            False checks only headers and a damaged file raises ImageError when read.
+        max_pixels: passed to :func:`decode_image`.
+
+    Returns:
+        An :class:`ImageFolderDataset` yielding (float [C, H, W] in [0, 1], label).
+
+    Raises:
+        DataError: the folder is missing, has no class folders, names an unknown class, or holds no readable image.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder")
+    folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise DataError(f"{root} has no class folders (expected {root}/<class name>/<image files>)")
+    if class_names is None:
+        names = tuple(folders)
+        label_of = {f: i for i, f in enumerate(folders)}
+    else:
+        names = tuple(class_names)
+        label_of = {f: i for i, f in enumerate(class_folder_names(names))}
+        unknown = [f for f in folders if f not in label_of]
+        if unknown:
+            raise DataError(f"{root}: folders {unknown[:5]} are not among the {len(names)} class names "
+                            f"(expected folder names like {list(label_of)[:3]})")
+    samples: list[tuple[Path, int]] = []
+    skipped: list[tuple[Path, str]] = []
+    for folder in folders:
+        for dirpath, dirnames, filenames in os.walk(root / folder):  # no symlinked folders: no loops
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if name.startswith("."):
+                    continue
+                file = Path(dirpath) / name
+                try:
+                    if verify:
+                        decode_image_file(file, max_pixels=max_pixels)
+                    else:
+                        with open(file, "rb") as f:
+                            _open_checked(f, max_pixels, MIN_SIDE).close()
+                except ImageError as e:
+                    skipped.append((file, str(e)))
+                    continue
+                except OSError as e:
+                    skipped.append((file, f"cannot read: {e}"))
+                    continue
+                samples.append((file, label_of[folder]))
+    if skipped:
+        first, why = skipped[0]
+        warnings.warn(f"skipped {len(skipped)} of {len(skipped) + len(samples)} files in {root} "
+                      f"(first: {first.relative_to(root)}: {why})", stacklevel=2)
+    if not samples:
+        raise DataError(f"{root} holds no readable image ({len(skipped)} files refused)")
+    return ImageFolderDataset(root, input_size, names, samples, skipped, invert, max_pixels)
+
+
+def export_image_folder(ds: TensorDataset, path: str | Path, limit: int | None = None) -> int:
+    """Write a TensorDataset as PNG files in a class-folder tree.
+
+    Files are ``path/<class folder>/<index>.png`` (index in ``ds``, zero-padded),
+    with folder names from :func:`class_folder_names`; read it back with
+    ``image_folder(path, size, class_names=ds.class_names)`` to keep the labels.
+
+    Args:
+        ds: uint8 images with 1 (grayscale) or 3 (RGB) channels.
+        path: the tree's top folder; created if missing.
+        limit: write only the first ``limit`` examples.
+
+    Returns:
+        The number of files written.
+    """
+    if ds.images.dtype != torch.uint8 or ds.images.ndim != 4 or ds.images.shape[1] not in (1, 3):
+        raise ValueError(f"expected uint8 images [N, 1 or 3, H, W], got {ds.images.dtype} {tuple(ds.images.shape)}")
+    root = Path(path)
+    folders = class_folder_names(ds.class_names)
+    n = len(ds) if limit is None else min(limit, len(ds))
+    width = max(5, len(str(max(n - 1, 0))))
+    images = ds.images[:n].permute(0, 2, 3, 1).numpy()
+    labels = ds.labels[:n].tolist()
+    for folder in sorted(set(folders[y] for y in labels)):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    for i, (a, y) in enumerate(zip(images, labels)):
+        img = Image.fromarray(np.ascontiguousarray(a[..., 0] if a.shape[2] == 1 else a))
+        img.save(root / folders[y] / f"{i:0{width}d}.png", format="PNG")
+    return n
