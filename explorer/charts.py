@@ -1,0 +1,252 @@
+"""Charts and image figures for the pages: altair charts and PIL images from numpy.
+
+Presentation only: no science, no streamlit. Images come in as float arrays in
+[0, 1], [C, H, W] (the Classifier's layout) or [H, W, C], or as uint8.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Iterable, Sequence
+
+import altair as alt
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw, ImageFont
+
+#: Small images (Fashion-MNIST, CIFAR) are upscaled with nearest neighbours to at least this size.
+MIN_TILE = 168
+PAD = 8
+LINE = 16  # one line of text in a figure
+BEFORE, AFTER = "before", "after"
+
+
+# --- images ------------------------------------------------------------------------
+
+def to_hwc_uint8(image: np.ndarray) -> np.ndarray:
+    """[C, H, W] / [H, W, C] / [H, W] floats in [0, 1] (or uint8) -> [H, W, C] uint8, C in {1, 3}."""
+    a = np.asarray(image)
+    if a.ndim == 4 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim == 2:
+        a = a[:, :, None]
+    elif a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[2] not in (1, 3):
+        a = a.transpose(1, 2, 0)
+    elif a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[2] in (1, 3) and a.dtype != np.uint8:
+        a = a.transpose(1, 2, 0)  # ambiguous tiny images: float arrays follow the Classifier's CHW
+    if a.ndim != 3 or a.shape[2] not in (1, 3):
+        raise ValueError(f"expected a grey or RGB image, got shape {np.asarray(image).shape}")
+    if a.dtype != np.uint8:
+        a = np.rint(np.clip(a.astype(np.float64), 0, 1) * 255).astype(np.uint8)
+    return a
+
+
+def tile_size(height: int, width: int, min_tile: int = MIN_TILE) -> tuple[int, int]:
+    """Display size: an integer nearest-neighbour upscale until the longer side is >= ``min_tile``."""
+    factor = max(1, math.ceil(min_tile / max(height, width)))
+    return height * factor, width * factor
+
+
+def to_pil(image: np.ndarray, min_tile: int | None = MIN_TILE) -> Image.Image:
+    """A PIL image (mode L or RGB), upscaled with nearest neighbours so pixels stay visible."""
+    a = to_hwc_uint8(image)
+    pil = Image.fromarray(a[:, :, 0], "L") if a.shape[2] == 1 else Image.fromarray(a, "RGB")
+    if min_tile:
+        h, w = tile_size(a.shape[0], a.shape[1], min_tile)
+        if (h, w) != (a.shape[0], a.shape[1]):
+            pil = pil.resize((w, h), Image.NEAREST)
+    return pil
+
+
+def amplify(perturbation: np.ndarray, scale: float | None = None) -> tuple[np.ndarray, float]:
+    """The perturbation made visible: ``0.5 + scale * delta`` with ``scale = 1 / (2 max|delta|)``.
+
+    Zero maps to mid-grey 0.5 and the largest change to 0 or 1. Returns (image, scale).
+    """
+    d = np.asarray(perturbation, dtype=np.float32)
+    if scale is None:
+        peak = float(np.abs(d).max()) if d.size else 0.0
+        scale = 1.0 / (2.0 * peak) if peak > 0 else 1.0
+    return np.clip(0.5 + scale * d, 0, 1).astype(np.float32), float(scale)
+
+
+def _font(size: int = 12) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has one bitmap size
+        return ImageFont.load_default()
+
+
+def _text(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, width: int, font) -> None:
+    """Draw ``text`` cut to fit ``width`` pixels."""
+    while text and draw.textlength(text, font=font) > width:
+        text = text[:-2] + "…" if len(text) > 2 else ""
+    draw.text(xy, text, fill=(0, 0, 0), font=font)
+
+
+def figure_size(rows: int, cols: int, tile: tuple[int, int], caption_lines: int = 2,
+                title: bool = True) -> tuple[int, int]:
+    """(width, height) of ``figure``: a title line, then per row a heading line, the tiles
+    and ``caption_lines`` lines of caption, everything separated by ``PAD``."""
+    th, tw = tile
+    width = cols * tw + (cols + 1) * PAD
+    height = (LINE + PAD if title else 0) + rows * (LINE + th + caption_lines * LINE + PAD) + PAD
+    return width, height
+
+
+def figure(rows: Sequence[tuple[str, Sequence[tuple[np.ndarray, str]]]], title: str = "",
+           min_tile: int = MIN_TILE, caption_lines: int = 2) -> Image.Image:
+    """A white RGB figure: one row per (heading, [(image, caption), ...]); captions may
+    hold ``\\n`` for a second line. All images must have one size."""
+    if not rows or not any(cells for _, cells in rows):
+        raise ValueError("a figure needs at least one image")
+    shapes = {to_hwc_uint8(img).shape[:2] for _, cells in rows for img, _ in cells}
+    if len(shapes) != 1:
+        raise ValueError(f"all images of a figure must have one size, got {sorted(shapes)}")
+    th, tw = tile_size(*shapes.pop(), min_tile)
+    cols = max(len(cells) for _, cells in rows)
+    size = figure_size(len(rows), cols, (th, tw), caption_lines, bool(title))
+    fig = Image.new("RGB", size, (255, 255, 255))
+    draw = ImageDraw.Draw(fig)
+    font, bold = _font(12), _font(13)
+    y = PAD
+    if title:
+        _text(draw, (PAD, y), title, size[0] - 2 * PAD, bold)
+        y += LINE + PAD
+    for heading, cells in rows:
+        _text(draw, (PAD, y), heading, size[0] - 2 * PAD, bold)
+        y += LINE
+        for c, (img, caption) in enumerate(cells):
+            x = PAD + c * (tw + PAD)
+            fig.paste(to_pil(img, min_tile).convert("RGB"), (x, y))
+            for k, line in enumerate(caption.split("\n")[:caption_lines]):
+                _text(draw, (x, y + th + 2 + k * LINE), line, tw, font)
+        y += th + caption_lines * LINE + PAD
+    return fig
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+# --- charts ------------------------------------------------------------------------
+
+def topk_frame(probs_before: np.ndarray, probs_after: np.ndarray, class_names: Sequence[str],
+               k: int = 5) -> pd.DataFrame:
+    """Long table of the union of the top-k classes before and after: class, stage, probability."""
+    pb, pa = np.asarray(probs_before, dtype=float), np.asarray(probs_after, dtype=float)
+    order = list(np.argsort(-pb, kind="stable")[:k])
+    order += [i for i in np.argsort(-pa, kind="stable")[:k] if i not in order]
+    rows = []
+    for i in order:
+        for stage, p in ((BEFORE, pb), (AFTER, pa)):
+            rows.append({"class": str(class_names[i]), "index": int(i), "stage": stage, "probability": float(p[i])})
+    return pd.DataFrame(rows)
+
+
+def topk_chart(probs_before: np.ndarray, probs_after: np.ndarray, class_names: Sequence[str], k: int = 5,
+               title: str = "") -> alt.Chart:
+    """Grouped horizontal bars: the top-k classes before and after the attack."""
+    df = topk_frame(probs_before, probs_after, class_names, k)
+    order = list(dict.fromkeys(df["class"]))
+    return alt.Chart(df, title=title or alt.Undefined).mark_bar().encode(
+        y=alt.Y("class:N", sort=order, title=None),
+        yOffset=alt.YOffset("stage:N", sort=[BEFORE, AFTER]),
+        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability"),
+        color=alt.Color("stage:N", sort=[BEFORE, AFTER], scale=alt.Scale(range=["#4c78a8", "#e45756"]),
+                        legend=alt.Legend(orient="bottom", title=None)),
+        tooltip=["class", "stage", alt.Tooltip("probability:Q", format=".3f")],
+    ).properties(height=alt.Step(9))
+
+
+def history_frame(loss_history: np.ndarray, prob_history: np.ndarray) -> pd.DataFrame:
+    """Long table: restart, step, loss, probability ([restarts, steps + 1] inputs)."""
+    loss, prob = np.atleast_2d(loss_history), np.atleast_2d(prob_history)
+    restarts, steps = loss.shape
+    return pd.DataFrame({
+        "restart": np.repeat(np.arange(1, restarts + 1), steps).astype(str),
+        "step": np.tile(np.arange(steps), restarts),
+        "loss": loss.ravel().astype(float),
+        "probability": prob.ravel().astype(float),
+    })
+
+
+def history_chart(loss_history: np.ndarray, prob_history: np.ndarray, prob_label: str = "probability",
+                  height: int = 110) -> alt.VConcatChart:
+    """Loss and tracked-class probability per step, one line per restart."""
+    df = history_frame(loss_history, prob_history)
+    base = alt.Chart(df).encode(
+        x=alt.X("step:Q", title="step"),
+        color=alt.Color("restart:N", legend=alt.Legend(orient="bottom") if df["restart"].nunique() > 1 else None),
+    )
+    loss = base.mark_line(point=len(df) <= 60).encode(
+        y=alt.Y("loss:Q", title="cross-entropy"), tooltip=["restart", "step", alt.Tooltip("loss:Q", format=".3f")],
+    ).properties(height=height)
+    prob = base.mark_line(point=len(df) <= 60).encode(
+        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title=prob_label),
+        tooltip=["restart", "step", alt.Tooltip("probability:Q", format=".3f")],
+    ).properties(height=height)
+    return alt.vconcat(loss, prob)
+
+
+def accuracy_curve(rows: Iterable[dict], title: str = "") -> alt.Chart:
+    """Accuracy against eps, one line per model (and norm): rows with model, norm, eps, accuracy.
+
+    Clean rows (norm ``none``, eps 0) start every norm's line."""
+    rows = list(rows)
+    norms = sorted({r["norm"] for r in rows if r["norm"] != "none"}) or ["none"]
+    out = []
+    for r in rows:
+        for n in (norms if r["norm"] == "none" else [r["norm"]]):
+            out.append({"model": r["model"], "norm": n, "eps": float(r["eps"]), "accuracy": float(r["accuracy"])})
+    df = pd.DataFrame(out, columns=["model", "norm", "eps", "accuracy"])
+    return alt.Chart(df, title=title or alt.Undefined).mark_line(point=True).encode(
+        x=alt.X("eps:Q", title="eps"),
+        y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+        color="model:N",
+        column=alt.Column("norm:N", title=None),
+        tooltip=["model", "norm", "eps", alt.Tooltip("accuracy:Q", format=".1%")],
+    ).properties(width=220, height=180)
+
+
+# --- the attack lab ------------------------------------------------------------------
+
+def _describe(names: Sequence[str], probs: np.ndarray) -> str:
+    i = int(np.argmax(probs))
+    return f"{names[i]} {probs[i]:.0%}"
+
+
+def attack_lab_figure(result) -> Image.Image:
+    """Side by side for the download: per model, original | adversarial | amplified perturbation.
+
+    ``result`` is an ``explorer.experiments.attack_lab.Result``."""
+    rows = []
+    for a in result.attacks:
+        amp, scale = amplify(a.perturbation, a.amplification)
+        norm = a.perturbation_linf if result.norm == "linf" else a.perturbation_l2
+        rows.append((f"{a.model} ({a.kind}): {'fooled' if a.success else 'holds'}", [
+            (result.original, "original\n" + _describe(a.class_names, a.probs_before)),
+            (a.adversarial, "adversarial\n" + _describe(a.class_names, a.probs_after)),
+            (amp, f"perturbation x{scale:.1f}\n{result.norm} size {norm:.3g}"),
+        ]))
+    kind = "targeted" if result.targeted else "untargeted"
+    title = f"PGD {kind}, {result.norm} eps {result.eps:.3g}, {result.steps} steps x {result.restarts}"
+    return figure(rows, title=title)
+
+
+def attack_lab_png(result) -> bytes:
+    return png_bytes(attack_lab_figure(result))
+
+
+def transfer_frame(result) -> pd.DataFrame:
+    """The transfer cross-check as a table: perturbation from, applied to, prediction, fooled."""
+    rows = []
+    for t in result.transfer:
+        names = result.attack(t.victim).class_names
+        rows.append({"perturbation made on": t.source, "applied to": t.victim,
+                     "its class before": names[t.victim_label], "prediction": names[t.victim_pred],
+                     "p(tracked class)": round(t.victim_prob, 3), "fooled": t.fooled})
+    return pd.DataFrame(rows)

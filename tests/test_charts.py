@@ -1,0 +1,94 @@
+"""charts: amplification, image conversion, the downloadable figure and the altair specs."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from explorer import charts
+from explorer.experiments import attack_lab as AL
+
+
+def test_amplify_maps_zero_to_half_and_peak_to_the_ends():
+    d = np.array([[[0.0, 0.02, -0.05, 0.05]]], np.float32)
+    img, scale = charts.amplify(d)
+    assert scale == pytest.approx(10.0)
+    np.testing.assert_allclose(img[0, 0], [0.5, 0.7, 0.0, 1.0], atol=1e-6)
+    zero, s0 = charts.amplify(np.zeros((1, 2, 2)))
+    assert np.all(zero == 0.5) and s0 == 1.0
+    # a given scale is used as is, and clipped to [0, 1]
+    img, scale = charts.amplify(d, scale=20.0)
+    assert scale == 20.0 and img.max() == 1.0 and img[0, 0, 1] == pytest.approx(0.9)
+
+
+def test_amplify_agrees_with_the_experiments_factor():
+    d = np.random.default_rng(0).normal(0, 0.03, (3, 8, 8)).astype(np.float32)
+    assert charts.amplify(d)[1] == pytest.approx(AL.amplification_factor(d))
+
+
+def test_to_pil_layouts_and_upscale():
+    chw = np.zeros((1, 28, 28), np.float32)
+    chw[0, 0, 0] = 1.0
+    pil = charts.to_pil(chw)
+    assert pil.mode == "L" and pil.size == (168, 168)  # 28 * 6
+    assert pil.getpixel((5, 5)) == 255 and pil.getpixel((6, 6)) == 0  # nearest: one pixel -> 6x6 block
+    rgb = charts.to_pil(np.full((3, 224, 224), 0.5, np.float32))
+    assert rgb.mode == "RGB" and rgb.size == (224, 224) and rgb.getpixel((0, 0)) == (128, 128, 128)
+    hwc = charts.to_pil(np.zeros((32, 40, 3), np.uint8), min_tile=None)
+    assert hwc.size == (40, 32)
+    with pytest.raises(ValueError):
+        charts.to_pil(np.zeros((4, 4, 4)))
+
+
+def test_figure_png_has_the_expected_size():
+    img = np.random.default_rng(1).random((1, 28, 28)).astype(np.float32)
+    rows = [("standard", [(img, "a\nb"), (img, "c"), (img, "d")]), ("robust", [(img, "e"), (img, "f"), (img, "g")])]
+    png = charts.png_bytes(charts.figure(rows, title="t"))
+    fig = Image.open(io.BytesIO(png))
+    # 3 tiles of 168 px and 4 gaps of 8; title line + 2 rows of (heading, tile, 2 caption lines, gap) + gap
+    assert fig.size == (3 * 168 + 4 * 8, (16 + 8) + 2 * (16 + 168 + 2 * 16 + 8) + 8) == (536, 480)
+    assert fig.mode == "RGB"
+    # the first tile sits below the top gap, the title line and the heading: y = 8 + 24 + 16
+    tile = np.asarray(fig)[48:48 + 168, 8:8 + 168, 0].astype(int)
+    expected = np.rint(np.kron(img[0], np.ones((6, 6))) * 255)
+    assert np.abs(tile - expected).max() <= 1
+
+
+def test_figure_rejects_mixed_sizes():
+    with pytest.raises(ValueError, match="one size"):
+        charts.figure([("x", [(np.zeros((1, 28, 28)), ""), (np.zeros((1, 32, 32)), "")])])
+
+
+def test_topk_frame_is_the_union_of_both_top_ks():
+    before = np.array([0.5, 0.3, 0.1, 0.05, 0.05])
+    after = np.array([0.05, 0.05, 0.1, 0.2, 0.6])
+    df = charts.topk_frame(before, after, list("abcde"), k=2)
+    assert list(dict.fromkeys(df["class"])) == ["a", "b", "e", "d"]
+    assert df[(df["class"] == "e") & (df["stage"] == "after")]["probability"].item() == pytest.approx(0.6)
+    spec = charts.topk_chart(before, after, list("abcde"), k=2).to_dict()
+    assert spec["mark"]["type"] == "bar"
+
+
+def test_history_and_accuracy_charts_build():
+    loss = np.array([[2.0, 1.0, 0.5], [2.0, 0.9, 0.4]])
+    df = charts.history_frame(loss, np.exp(-loss))
+    assert len(df) == 6 and list(df["step"]) == [0, 1, 2, 0, 1, 2]
+    assert charts.history_chart(loss, np.exp(-loss)).to_dict()["vconcat"]
+    rows = [{"model": "m", "norm": "none", "eps": 0, "accuracy": 0.9},
+            {"model": "m", "norm": "linf", "eps": 0.1, "accuracy": 0.5}]
+    spec = charts.accuracy_curve(rows).to_dict()
+    values = next(iter(spec["datasets"].values()))
+    assert [(v["norm"], v["eps"]) for v in values] == [("linf", 0.0), ("linf", 0.1)]
+
+
+def test_attack_lab_png_and_transfer_table(tiny_root, fmnist_test):
+    x, y = fmnist_test.float_images(slice(0, 1)), int(fmnist_test.labels[0])
+    res = AL.run(AL.Config.for_image(x, ("tiny-standard", "tiny-robust"), label=y, steps=3, device="cpu"))
+    fig = Image.open(io.BytesIO(charts.attack_lab_png(res)))
+    assert fig.size == (536, 480)  # two models x (original, adversarial, perturbation), as above
+    df = charts.transfer_frame(res)
+    assert list(df["perturbation made on"]) == ["tiny-standard", "tiny-robust"]
+    assert list(df["fooled"]) == [t.fooled for t in res.transfer]
