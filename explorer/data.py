@@ -234,7 +234,7 @@ def fashion_mnist_sample(index: int, split: str = "test", prefer_full: bool = Tr
 # ----------------------------------------------------------------------------- safe image decoding
 
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
-_PIL_FORMATS = IMAGE_FORMATS + ("MPO",)  # PIL names multi-picture camera JPEGs "MPO"
+_DETECTED_FORMATS = IMAGE_FORMATS + ("MPO",)  # PIL's JPEG opener names multi-picture camera JPEGs "MPO"
 _FORMATS_TEXT = "PNG, JPEG, WebP, GIF, BMP or TIFF"
 MAX_PIXELS = 40_000_000
 MIN_SIDE = 8
@@ -260,7 +260,7 @@ def _open_checked(fp: BinaryIO, max_pixels: int, min_side: int) -> Image.Image:
         raise ImageError("the file is empty")
     fp.seek(0)
     try:
-        img = Image.open(fp, formats=_PIL_FORMATS)
+        img = Image.open(fp, formats=IMAGE_FORMATS)
     except Image.DecompressionBombError as e:  # PIL's own limit (2 x MAX_IMAGE_PIXELS) fired first
         m = re.search(r"\((\d+) pixels\)", str(e))
         n = f"{_megapixels(int(m.group(1)))} MP" if m else "too many pixels"
@@ -273,7 +273,7 @@ def _open_checked(fp: BinaryIO, max_pixels: int, min_side: int) -> Image.Image:
         if size is not None and 0 in size:
             raise ImageError(f"image is {size[0]}x{size[1]} pixels; at least {min_side}x{min_side} is needed") from e
         raise ImageError(f"not an image file that can be read: expected {_FORMATS_TEXT}") from e
-    if img.format not in _PIL_FORMATS:  # formats= already restricts this; kept as a second lock
+    if img.format not in _DETECTED_FORMATS:  # formats= already restricts this; kept as a second lock
         raise ImageError(f"{img.format} images are not accepted: expected {_FORMATS_TEXT}")
     w, h = img.size
     if w * h > max_pixels:
@@ -456,8 +456,10 @@ def to_model_input(img: Image.Image | np.ndarray, input_size: tuple[int, int, in
         pil = pil.convert("L")
     sh, sw = round(h / crop_pct), round(w / crop_pct)
     iw, ih = pil.size
-    scale = max(sh / ih, sw / iw)
-    nw, nh = max(w, int(round(iw * scale))), max(h, int(round(ih * scale)))
+    if sh / ih >= sw / iw:  # height binds; the other side truncates as torchvision's Resize does
+        nh, nw = sh, max(sw, int(sh * iw / ih))
+    else:
+        nw, nh = sw, max(sh, int(sw * ih / iw))
     if (nw, nh) != (iw, ih):
         pil = pil.resize((nw, nh), _RESAMPLE[interpolation])
     top, left = int(round((nh - h) / 2.0)), int(round((nw - w) / 2.0))  # torchvision's CenterCrop rounding
@@ -466,7 +468,7 @@ def to_model_input(img: Image.Image | np.ndarray, input_size: tuple[int, int, in
         invert = c == 1 and (h, w) == (28, 28) and _border_is_bright(a)
     if invert:
         a = 255 - a
-    t = torch.from_numpy(np.ascontiguousarray(a)).float().div_(255)
+    t = torch.from_numpy(np.array(a)).float().div_(255)  # a copy: PIL's array view is read-only
     t = t.unsqueeze(0) if c == 1 else t.permute(2, 0, 1)
     return t.unsqueeze(0).contiguous()
 
