@@ -276,10 +276,87 @@ def cmd_list(args) -> int:
     return 0
 
 
+# --- layer robustness ----------------------------------------------------------------
+
+def _add_layer_robustness(p: argparse.ArgumentParser) -> None:
+    p.add_argument("models", nargs="+", help="zoo model names; every named layer of each is measured")
+    p.add_argument("--eps", type=_nonneg_float, default=None,
+                   help="radius of the ball (default: the first robust model's training eps in --norm, "
+                        "else the dataset's usual one)")
+    p.add_argument("--norm", choices=["linf", "l2"], default="linf")
+    p.add_argument("--n-images", type=_positive_int, default=64, help="test images, drawn by --seed")
+    p.add_argument("--steps", type=_positive_int, default=20, help="steps of each layer's maximization")
+    p.add_argument("--step-size", type=_nonneg_float, default=None, help="default 2.5*eps/steps")
+    p.add_argument("--restarts", type=_positive_int, default=1, help="random starts per image and layer")
+    p.add_argument("--layers", nargs="+", default=None, help="only these layers (default: all but logits)")
+    p.add_argument("--include-logits", action="store_true", help="measure the logits layer too")
+    p.add_argument("--pairs-per-image", type=_positive_int, default=4, help="random partners for the denominator")
+    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--bootstrap", type=int, default=1000, help="resamples for the interval (0: delta method)")
+    p.add_argument("--ci-level", type=float, default=0.95)
+    p.add_argument("--image-folder", default=None, help="<folder>/<class>/<images> instead of the test set")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None)
+    p.add_argument("--out", default=None,
+                   help="writes OUT.json and OUT.csv (default artifacts/layer_robustness/<models>)")
+
+
+@command("layer-robustness", "R per layer (the authors' reply to Nakano); writes a CSV/JSON table")
+def cmd_layer_robustness(args) -> int:
+    import csv
+    import json
+    import time
+    from pathlib import Path
+
+    from explorer import zoo
+    from explorer.experiments import attack_lab
+    from explorer.experiments import layer_robustness as LR
+
+    eps = args.eps
+    if eps is None:
+        specs = [zoo.get_spec(m) for m in args.models]
+        robust = [s for s in specs if s.robust and s.train_norm == args.norm and s.train_eps]
+        eps = robust[0].train_eps if robust else attack_lab.eps_range(specs[0].dataset, args.norm).default
+    config = LR.Config(models=tuple(args.models), norm=args.norm, eps=eps, n_images=args.n_images,
+                       steps=args.steps, step_size=args.step_size, restarts=args.restarts,
+                       layers=tuple(args.layers) if args.layers else None, include_logits=args.include_logits,
+                       pairs_per_image=args.pairs_per_image, batch_size=args.batch_size, ci_level=args.ci_level,
+                       bootstrap=args.bootstrap, seed=args.seed, image_folder=args.image_folder,
+                       device=args.device)
+    t0 = time.perf_counter()
+    result = LR.run(config, progress=_tqdm_progress("layer robustness"))
+    seconds = time.perf_counter() - t0
+    out = Path(args.out) if args.out else Path("artifacts") / "layer_robustness" / "+".join(args.models)
+    if out.suffix in (".json", ".csv"):
+        out = out.with_suffix("")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = result.rows()
+    command_line = " ".join(["python -m explorer layer-robustness", *args.models, "--eps", f"{eps:g}",
+                             "--norm", args.norm, "--n-images", str(args.n_images), "--steps", str(args.steps)])
+    doc = {"command": command_line, "summary": LR.summary(result), "settings": result.description(),
+           "models": [{"model": m.model, "kind": m.kind, "dataset": m.dataset, "layers": list(m.layers),
+                       "images": m.images, "seconds": round(m.seconds, 2)} for m in result.models],
+           "seconds": round(seconds, 2), "rows": rows}
+    Path(f"{out}.json").write_text(json.dumps(doc, indent=2) + "\n")
+    with open(f"{out}.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    width = max(len(r["model"]) for r in rows)
+    for r in rows:
+        print(f"{r['model']:<{width}}  {r['layer']:<12} R {r['R']:.4f}  [{r['ci_low']:.4f}, {r['ci_high']:.4f}]  "
+              f"num {r['numerator']:.4g}  den {r['denominator']:.4g}")
+    for note in result.notes:
+        print(f"note: {note}")
+    print(LR.summary(result))
+    print(f"{seconds:.1f} s on {result.device}; wrote {out}.json and {out}.csv")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explorer", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    adders = {"train": _add_train, "evaluate": _add_evaluate, "list": lambda p: None}
+    adders = {"train": _add_train, "evaluate": _add_evaluate, "list": lambda p: None, "layer-robustness": _add_layer_robustness}
     for name, (fn, help) in COMMANDS.items():
         p = sub.add_parser(name, help=help)
         adders[name](p)
