@@ -16,6 +16,7 @@ import re
 import socket
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -319,7 +320,9 @@ def test_madry_cifar_resnet50_has_the_library_key_names():
 def test_madry_cifar_checkpoint_loads_strictly_with_its_own_normalizer(root, no_network):
     torch.manual_seed(0)
     ref = randomize_bn(RefCifarResNet(RefBottleneck, (3, 4, 6, 3)))
-    torch.save(madry_checkpoint(ref.state_dict(), CKPT_MEAN, CKPT_STD, top="model"), root / "cifar_l2_0_5.pt")
+    torch.save(madry_checkpoint(ref.state_dict(), CKPT_MEAN, CKPT_STD, top="model"), root / "cifar_l2_0_5.pt",
+               _use_new_zipfile_serialization=False)  # the 2019 release was written by torch 1.1, before the zip format
+    assert not zipfile.is_zipfile(root / "cifar_l2_0_5.pt")
     clf = zoo.load("madry-cifar10-resnet50-l2-0.5", device="cpu", root=root)
     x = images(3, 32)
     with torch.no_grad():
@@ -729,3 +732,20 @@ def test_fetch_offline_fails_fast_with_one_message(root):
     assert "looks offline" in msg and "python -m explorer fetch far" in msg
     with pytest.raises(FetchError, match="nothing to download .*inside the pip package"):
         fetch("efficientnet-lite0", root)
+
+
+def test_fetch_gives_up_on_a_server_that_never_answers(root):
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # the kernel accepts the connection; nobody ever answers
+    try:
+        port = silent.getsockname()[1]
+        write_manifest(root, {"name": "mute", "source": "file", "arch": "stage_cnn_tiny", "dataset": "fashion-mnist",
+                              "mean": [0.5], "std": [0.5], "input_size": [1, 28, 28], "weights": "mute.safetensors",
+                              "url": f"http://127.0.0.1:{port}/mute.safetensors"})
+        t0 = time.monotonic()
+        with pytest.raises(FetchError, match=rf"mute: cannot reach 127.0.0.1:{port} .*looks offline"):
+            fetch("mute", root, timeout=0.5)
+        assert 0.4 < time.monotonic() - t0 < 3.0
+    finally:
+        silent.close()
