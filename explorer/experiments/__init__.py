@@ -18,4 +18,4 @@ Progress = Callable[[int, int, dict], None]
 Cancel = Optional[Callable[[], bool]]
 
 #: Modules under explorer/experiments that follow the contract above.
-EXPERIMENTS: tuple[str, ...] = ("attack_lab",)
+EXPERIMENTS: tuple[str, ...] = ("attack_lab", "zoo_report")

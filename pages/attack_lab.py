@@ -1,0 +1,132 @@
+"""Attack lab: one image, PGD on the standard and the robust model side by side.
+
+Widgets -> attack_lab.Config -> cached attack_lab.run -> charts. The result stays in
+session state, so moving a widget redraws it without recomputing.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import streamlit as st
+
+from explorer import charts, zoo
+from explorer.experiments import attack_lab
+from ui import models, widgets
+
+KEY = "attack_lab"
+RESULT = f"{KEY}.result"
+
+
+# --- widgets -> parameters -------------------------------------------------------
+
+def attack_form(info, picked: Optional[widgets.PickedImage], names: tuple[str, ...]) -> Optional[attack_lab.Config]:
+    """The threat model and PGD settings; a Config when Run is pressed, else None."""
+    norm = widgets.norm_picker(KEY)
+    classes = info.class_names
+    with st.form(f"{KEY}.form"):
+        eps = widgets.eps_slider(info.dataset, norm, KEY)
+        left, right = st.columns(2)
+        steps = left.slider("Steps", 1, 200, 20, key=f"{KEY}.steps")
+        step_size = right.number_input("Step size", min_value=1e-6, max_value=100.0, value=None, format="%.5f",
+                                       placeholder="2.5 × eps / steps", key=f"{KEY}.step_size",
+                                       help="Empty: 2.5 × eps / steps, the evaluation convention of Madry et al.")
+        target = st.selectbox("Target class", [None, *range(len(classes))], key=f"{KEY}.target",
+                              format_func=lambda c: "none (untargeted)" if c is None else f"{c}: {classes[c]}",
+                              help="Untargeted pushes away from the true class (or the model's own prediction "
+                                   "when the label is unknown); targeted pulls toward the chosen class.")
+        a, b, c = st.columns(3)
+        random_start = a.checkbox("Random start", False, key=f"{KEY}.random_start")
+        restarts = int(b.number_input("Restarts", 1, attack_lab.MAX_RESTARTS, 1, key=f"{KEY}.restarts"))
+        seed = int(c.number_input("Seed", 0, 2**31 - 1, 0, key=f"{KEY}.seed"))
+        submitted = st.form_submit_button("Run", type="primary", disabled=picked is None)
+    if not submitted or picked is None:
+        return None
+    try:
+        return attack_lab.Config.for_image(picked.image, names, label=picked.label, norm=norm, eps=eps, steps=steps,
+                                           step_size=step_size, target=target, random_start=random_start,
+                                           restarts=restarts, seed=seed)
+    except ValueError as e:
+        st.error(str(e))
+        return None
+
+
+# --- drawing results -----------------------------------------------------------------
+
+def _name(a: attack_lab.ModelAttack, c: int) -> str:
+    return a.class_names[c]
+
+
+def draw_model(result: attack_lab.Result, a: attack_lab.ModelAttack) -> None:
+    """One model's column: verdict, images, top-5 before/after, loss and probability per step."""
+    st.subheader(a.model)
+    st.caption(a.kind)
+    before, after = _name(a, a.pred_before), _name(a, a.pred_after)
+    if a.success:
+        verb = f"pulled to {_name(a, a.target)}" if a.target is not None else "prediction flipped"
+        st.error(f"**Fooled** ({verb}): {before} → {after} ({a.probs_after.max():.0%})")
+    else:
+        st.success(f"**Holds**: {before} → {after} ({a.probs_after.max():.0%})")
+    amplified, scale = charts.amplify(a.perturbation, a.amplification)
+    size = a.perturbation_linf if result.norm == "linf" else a.perturbation_l2
+    st.image([charts.to_pil(result.original), charts.to_pil(a.adversarial), charts.to_pil(amplified)],
+             caption=["original", "adversarial", f"perturbation ×{scale:.1f}"], width=150)
+    st.caption(f"Perturbation: {result.norm} size {size:.4g} (Linf {a.perturbation_linf:.4g}, "
+               f"L2 {a.perturbation_l2:.4g}); shown as 0.5 + {scale:.1f} × δ, so mid-grey is no change.")
+    st.altair_chart(charts.topk_chart(a.probs_before, a.probs_after, a.class_names, k=5,
+                                      title="top-5 classes before and after"), width="stretch")
+    tracked = f"p({_name(a, a.tracked_class)})"
+    st.altair_chart(charts.history_chart(a.loss_history, a.prob_history, prob_label=tracked), width="stretch")
+    label_kind = "true label" if a.label_is_true else "its own clean prediction"
+    st.caption(f"Untargeted attacks push away from the {label_kind} ({_name(a, a.label)}); the lower chart "
+               f"follows {tracked} = exp(-loss). {a.seconds:.2f} s." if a.target is None else
+               f"Targeted at {_name(a, a.target)}; the lower chart follows {tracked} = exp(-loss). {a.seconds:.2f} s.")
+
+
+def draw_result(result: attack_lab.Result) -> None:
+    kind = "targeted" if result.targeted else "untargeted"
+    st.header("Result")
+    st.caption(f"PGD, {kind}, {result.norm} eps {result.eps:.4g}, {result.steps} steps of {result.step_size:.4g}, "
+               f"{result.restarts} restart(s), keep-the-best, on {result.device}.")
+    for col, a in zip(st.columns(len(result.attacks)), result.attacks):
+        with col:
+            draw_model(result, a)
+    st.subheader("Does the perturbation transfer?")
+    st.markdown(result.transfer_sentence())
+    if result.transfer:
+        st.dataframe(charts.transfer_frame(result), hide_index=True)
+        st.caption("Ilyas et al. explain transfer by shared non-robust features: a perturbation that moves "
+                   "features both models use fools both.")
+    st.download_button("Download the side-by-side figure (PNG)", data=charts.attack_lab_png(result),
+                       file_name=f"attack-lab-{'-vs-'.join(a.model for a in result.attacks)}.png",
+                       mime="image/png", key=f"{KEY}.download", on_click="ignore")
+
+
+# --- the page ------------------------------------------------------------------------------
+
+st.title("Attack lab")
+st.markdown("PGD (Madry et al. 2018) on one image, against the standard and the robust model of the "
+            "sidebar. A standard model flips under a perturbation you can barely see; a robust one holds, and "
+            "what it takes to move it starts to look like the other class (Ilyas et al. 2019).")
+
+pair = models.current_pair()
+if not pair.names:
+    st.warning("No model is available. See the Model zoo page for what to fetch.")
+    st.stop()
+try:
+    info = models.load_model(pair.names[0]).info
+except zoo.ZooError as e:
+    st.error(str(e))
+    st.stop()
+if pair.robust is None:
+    st.info(f"No robust {info.dataset} model is available: attacking {pair.standard} alone.")
+
+picked = widgets.image_picker(info, KEY)
+config = attack_form(info, picked, pair.names)
+if config is not None:
+    result = widgets.run_experiment("attack_lab", config, f"Attacking {' and '.join(config.models)}")
+    if result is not None:
+        st.session_state[RESULT] = result
+
+if st.session_state.get(RESULT) is not None:
+    draw_result(st.session_state[RESULT])

@@ -1,0 +1,43 @@
+"""Home: what the explorer is, its pages and where they come from, the zoo, the device."""
+
+import streamlit as st
+
+from ui import models, registry, widgets
+
+st.title("Features, not bugs")
+st.markdown(
+    """
+An explorer for **"Adversarial Examples Are Not Bugs, They Are Features"** (Ilyas, Santurkar,
+Tsipras, Engstrom, Tran and Madry, NeurIPS 2019) and the **Distill discussion** that followed it
+(comments by Gabriel Goh; Dan Hendrycks and Justin Gilmer; Reiichiro Nakano; Preetum Nakkiran;
+Eric Wallace; and the authors' replies).
+
+The paper's claim in plain words: a classifier is sensitive to tiny adversarial changes because
+the data holds *non-robust features*: patterns that really do predict the label, but that people
+cannot see. A **standard** model uses them; a **robust** model, trained against worst-case
+perturbations (Madry et al. 2018), mostly cannot, and what it uses looks more like what we see.
+Every page here puts a standard and a robust model side by side so you can see the difference on
+single images, on real models.
+
+Pick the pair in the sidebar; the choice follows you from page to page.
+"""
+)
+
+st.header("Pages")
+for p in registry.PAGES:
+    if p is registry.HOME:
+        continue
+    st.page_link(p.path, label=p.title, icon=p.icon)
+    st.markdown(p.summary)
+    if p.source:
+        st.caption(f"From: {p.source}")
+
+st.header("Model zoo")
+rows = models.zoo_rows()
+available = sum(r["available"] for r in rows)
+st.markdown(f"**{available} of {len(rows)}** models work offline now. The others need their weights: "
+            "the last column names the command that downloads them (`python -m explorer fetch NAME`).")
+widgets.zoo_table(rows, ["name", "dataset", "kind", "source", "available", "why"])
+
+st.header("Device")
+st.markdown(models.device_text())

@@ -1,0 +1,96 @@
+"""Model zoo: every model with its card, accuracy against eps, and a quick evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import streamlit as st
+
+from explorer import charts, zoo
+from explorer.experiments import zoo_report
+from ui import models, widgets
+
+KEY = "model_zoo"
+RESULT = f"{KEY}.result"
+TABLE_COLUMNS = ["name", "dataset", "kind", "source", "available", "clean accuracy", "robust accuracy",
+                 "test images", "why"]
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _table(root: str) -> list[dict]:
+    return zoo_report.model_table(Path(root))
+
+
+# --- widgets -> parameters -------------------------------------------------------
+
+def quick_eval_form(names: tuple[str, ...], dataset: str) -> Optional[zoo_report.Config]:
+    """Models, norm, largest eps, number of eps points and of test images; a Config on Run."""
+    norm = widgets.norm_picker(KEY)
+    with st.form(f"{KEY}.form"):
+        chosen = st.multiselect("Models", names, default=list(names), key=f"{KEY}.models")
+        eps_max = widgets.eps_slider(dataset, norm, KEY)
+        left, mid, right = st.columns(3)
+        points = int(left.number_input("eps points", 1, 8, 3, key=f"{KEY}.points"))
+        n = int(mid.number_input("Test images", 10, zoo_report.MAX_IMAGES, 100, 10, key=f"{KEY}.n"))
+        steps = int(right.number_input("PGD steps", 1, 100, 10, key=f"{KEY}.steps"))
+        submitted = st.form_submit_button("Evaluate", type="primary")
+    if not submitted:
+        return None
+    if not chosen:
+        st.error("Choose at least one model.")
+        return None
+    eps = tuple(float(e) for e in np.linspace(eps_max / points, eps_max, points))
+    try:
+        return zoo_report.Config(models=tuple(chosen), norm=norm, eps=eps, n=n, steps=steps)
+    except ValueError as e:
+        st.error(str(e))
+        return None
+
+
+# --- the page ------------------------------------------------------------------------------
+
+st.title("Model zoo")
+st.markdown("Every model the explorer knows. Offline, the bundled Fashion-MNIST models and EfficientNet-Lite0 "
+            "(weights inside a pip package) work; the others need their weights once, with the command in the "
+            "last column. Accuracies are measured by `python -m explorer evaluate NAME` (PGD with random start, "
+            "step 2.5·eps/steps) and stored in the model's card.")
+
+rows = _table(str(zoo.checkpoints_dir()))
+widgets.zoo_table(rows, TABLE_COLUMNS)
+missing = [r for r in rows if r["fetch"]]
+if missing:
+    with st.expander(f"Fetch commands for the {len(missing)} models that need a download"):
+        st.code("\n".join(r["fetch"] for r in missing), language="bash")
+
+pair = models.current_pair()
+st.header("Accuracy against eps")
+curve_rows = [r for name in pair.names for r in zoo_report.evaluation_rows(name)]
+if curve_rows:
+    st.altair_chart(charts.accuracy_curve(curve_rows, title="measured by the evaluate command"))
+unevaluated = [n for n in pair.names if not zoo_report.evaluation_rows(n)]
+if unevaluated:
+    st.info("No evaluation table yet for " + ", ".join(unevaluated) + ". Measure it with: "
+            + "; ".join(f"`python -m explorer evaluate {n}`" for n in unevaluated))
+
+st.header("Quick evaluation")
+st.markdown("Clean and PGD accuracy of the sidebar's models on the first N test images, here and now.")
+if pair.names:
+    try:
+        dataset = models.load_model(pair.names[0]).info.dataset
+    except zoo.ZooError as e:
+        st.error(str(e))
+        st.stop()
+    config = quick_eval_form(pair.names, dataset)
+    if config is not None:
+        result = widgets.run_experiment("zoo_report", config, f"Evaluating {' and '.join(config.models)}")
+        if result is not None:
+            st.session_state[RESULT] = result
+    result = st.session_state.get(RESULT)
+    if result is not None:
+        st.altair_chart(charts.accuracy_curve(result.rows(), title=f"first {result.n} test images"))
+        st.dataframe(result.rows(), hide_index=True)
+        st.caption(f"{result.seconds:.1f} s")
+else:
+    st.info("Choose models in the sidebar.")

@@ -1,0 +1,175 @@
+"""AppTest for app.py and its pages, on the tiny standard/robust pair of the fixture."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 120
+# A Fashion-MNIST test image (a sneaker, in the bundled subset too) that PGD-20 at Linf 0.1
+# flips on tiny-standard while tiny-robust keeps it.
+FLIPS_STANDARD_ONLY = 12
+
+
+@pytest.fixture
+def app(tiny_root, monkeypatch):
+    monkeypatch.setenv("EXPLORER_DEVICE", "cpu")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def _image_captions(at) -> list[str]:
+    return [img.caption for el in at.get("image") for img in el.proto.imgs]
+
+
+def test_home_renders_with_the_zoo_and_the_pair(app):
+    assert app.title[0].value == "Features, not bugs"
+    assert "Ilyas" in _texts(app.markdown)
+    zoo = next(df.value for df in app.dataframe if "tiny-robust" in set(df.value["name"]))
+    row = zoo.set_index("name").loc["tiny-standard"]
+    assert bool(row["available"]) and row["kind"] == "standard"
+    # a model that needs a download says so, with the command
+    missing = zoo[~zoo["available"].astype(bool)]
+    assert len(missing) and missing["why"].str.contains("python -m explorer fetch").any()
+    # the sidebar: the tiny pair is the default pair, and the device is shown
+    assert app.sidebar.selectbox(key="pair_standard").value == "tiny-standard"
+    assert app.sidebar.selectbox(key="pair_robust").value == "tiny-robust"
+    assert "CPU" in _texts(app.sidebar.caption)
+    assert app.session_state["model_pair"].names == ("tiny-standard", "tiny-robust")
+
+
+def test_attack_lab_runs_both_models_and_keeps_the_result(app, monkeypatch):
+    from explorer.experiments import attack_lab
+
+    calls = []
+    real_run = attack_lab.run
+    monkeypatch.setattr(attack_lab, "run", lambda *a, **k: calls.append(1) or real_run(*a, **k))
+    at = app.switch_page("pages/attack_lab.py").run()
+    assert not at.exception, at.exception
+    at.number_input(key="attack_lab.index").set_value(FLIPS_STANDARD_ONLY).run()
+    at.slider(key="attack_lab.eps.fashion-mnist.linf").set_value(0.1)
+    at.slider(key="attack_lab.steps").set_value(20)
+    at.button[0].click().run()  # the form's Run button
+    assert not at.exception, at.exception
+    assert len(calls) == 1
+    headers = [h.value for h in at.subheader]
+    assert "tiny-standard" in headers and "tiny-robust" in headers
+    # the standard model's prediction flips, the robust one holds
+    assert len(at.error) == 1 and "Fooled" in at.error[0].value and "Sneaker →" in at.error[0].value
+    assert len(at.success) == 1 and "Holds" in at.success[0].value and "Sneaker → Sneaker" in at.success[0].value
+    assert "tiny-standard" in _texts(at.markdown) and "tiny-robust" in _texts(at.markdown)
+    transfer = at.dataframe[-1].value
+    assert list(transfer["applied to"]) == ["tiny-robust", "tiny-standard"]
+    assert len(at.get("download_button")) == 1
+    assert len(at.get("vega_lite_chart")) == 4  # top-5 and history, per model
+    assert _image_captions(at).count("adversarial") == 2
+    result = at.session_state["attack_lab.result"]
+    assert result.attack("tiny-standard").success and not result.attack("tiny-robust").success
+    # a rerun of the page draws the kept result without attacking again
+    at.run()
+    assert not at.exception and len(calls) == 1 and len(at.error) == 1 and len(at.success) == 1
+    # Run again with the same settings: the cached result, no second attack
+    at.button[0].click().run()
+    assert not at.exception and len(calls) == 1 and len(at.error) == 1
+    # new settings attack again
+    at.slider(key="attack_lab.steps").set_value(5)
+    at.button[0].click().run()
+    assert not at.exception and len(calls) == 2 and at.session_state["attack_lab.result"].steps == 5
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` (a decompression bomb, costing nothing)."""
+    buf = io.BytesIO()
+    Image.new("L", (8, 8)).save(buf, format="PNG")
+    raw = bytearray(buf.getvalue())
+    ihdr = struct.pack(">II", width, height) + bytes(raw[24:29])
+    raw[16:29] = ihdr
+    raw[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr) & 0xFFFFFFFF)
+    return bytes(raw)
+
+
+def _encoded(mode: str, fmt: str, size=(40, 30), **kw) -> bytes:
+    rng = np.random.default_rng(0)
+    if mode == "I;16":
+        img = Image.fromarray(rng.integers(0, 65535, size[::-1], dtype=np.uint16))
+    else:
+        img = Image.fromarray(rng.integers(0, 255, (*size[::-1], 3), dtype=np.uint8)).convert(mode)
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def _animated_gif() -> bytes:
+    frames = [Image.new("P", (32, 32), c) for c in (10, 200)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return buf.getvalue()
+
+
+UPLOADS = {  # name -> (content, usable)
+    "notes.txt": (b"this is not an image\n", False),
+    "empty.png": (b"", False),
+    "bomb.png": (_png_header(20000, 20000), False),
+    "cmyk.jpg": (_encoded("CMYK", "JPEG"), True),
+    "deep.png": (_encoded("I;16", "PNG"), True),
+    "anim.gif": (_animated_gif(), True),
+}
+
+
+@pytest.mark.parametrize("name, content, ok", [(k, *v) for k, v in UPLOADS.items()], ids=list(UPLOADS))
+def test_attack_lab_upload_gives_a_message_or_an_image(app, name, content, ok):
+    at = app.switch_page("pages/attack_lab.py").run()
+    at.radio(key="attack_lab.source").set_value("Upload").run()
+    at.file_uploader(key="attack_lab.upload").upload(name, content, "application/octet-stream").run()
+    assert not at.exception, at.exception
+    if ok:
+        assert not at.error
+        assert f"upload: {name}" in _image_captions(at)
+    else:
+        assert len(at.error) == 1 and at.error[0].value.startswith(f"Cannot use {name}:")
+
+
+def test_model_zoo_page_shows_cards_and_curves(tiny_root, tmp_path, monkeypatch):
+    root = tmp_path / "checkpoints"
+    shutil.copytree(tiny_root, root)
+    card = json.loads((root / "tiny-standard.json").read_text())
+    card["evaluation"] = {"n": 1000, "results": [
+        {"norm": "none", "eps": 0.0, "accuracy": 0.81, "correct": 810, "n": 1000},
+        {"norm": "linf", "eps": 0.1, "accuracy": 0.02, "correct": 20, "n": 1000}]}
+    (root / "tiny-standard.json").write_text(json.dumps(card))
+    monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(root))
+    monkeypatch.setenv("EXPLORER_DEVICE", "cpu")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.switch_page("pages/model_zoo.py").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value.set_index("name")
+    assert table.loc["tiny-standard", "clean accuracy"] == pytest.approx(0.81)
+    assert "linf 0.1: 2.0%" in table.loc["tiny-standard", "robust accuracy"]
+    assert "python -m explorer evaluate tiny-robust" in _texts(at.info)
+    assert at.get("vega_lite_chart")  # the accuracy curve of the evaluated model
+    # quick evaluation on 20 test images
+    at.number_input(key="model_zoo.n").set_value(20)
+    at.number_input(key="model_zoo.steps").set_value(3)
+    at.button[0].click().run()  # form values are sent with the submit
+    assert not at.exception, at.exception
+    result = at.session_state["model_zoo.result"]
+    assert result.n == 20 and result.accuracy.shape == (2, 4)
+    assert np.all(np.diff(result.accuracy, axis=1) <= 0)  # accuracy never rises with eps

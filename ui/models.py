@@ -1,0 +1,135 @@
+"""Models for the pages: one shared frozen Classifier per name, and the sidebar's pair."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import streamlit as st
+
+from explorer import devices, zoo
+from explorer.classifier import Classifier
+
+PAIR_KEY = "model_pair"
+DEFAULT_PAIR = ("fmnist-standard", "fmnist-robust-linf")
+
+
+@dataclass(frozen=True)
+class ModelPair:
+    """The sidebar's choice: a standard model and a robust one of the same dataset (or None)."""
+
+    standard: Optional[str]
+    robust: Optional[str]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(n for n in (self.standard, self.robust) if n)
+
+
+# --- cached resources (shared by every session of the process) -------------------
+
+@st.cache_resource(show_spinner="Loading the model...", max_entries=16)
+def _load(name: str, root: str, device: str) -> Classifier:
+    return zoo.load(name, device=device, root=Path(root))
+
+
+def load_model(name: str) -> Classifier:
+    """The frozen Classifier ``name`` on the best device, loaded once per process."""
+    return _load(name, str(zoo.checkpoints_dir()), str(devices.best_device()))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _zoo_rows(root: str) -> list[dict]:
+    return zoo.list_models(Path(root))
+
+
+def zoo_rows() -> list[dict]:
+    """``zoo.list_models()`` for the current checkpoints folder, re-read at most once a minute."""
+    return _zoo_rows(str(zoo.checkpoints_dir()))
+
+
+# --- the pair --------------------------------------------------------------------
+
+def is_robust(row: dict) -> bool:
+    return str(row["kind"]).startswith("robust")
+
+
+def default_pair(rows: Sequence[dict]) -> ModelPair:
+    """fmnist-standard + fmnist-robust-linf when both are available, else the first available
+    standard/robust pair of one dataset, else the first available standard model alone."""
+    avail = [r for r in rows if r["available"]]
+    names = {r["name"] for r in avail}
+    if set(DEFAULT_PAIR) <= names:
+        return ModelPair(*DEFAULT_PAIR)
+    standard = [r for r in avail if not is_robust(r)]
+    for s in standard:
+        for r in avail:
+            if is_robust(r) and r["dataset"] == s["dataset"]:
+                return ModelPair(s["name"], r["name"])
+    return ModelPair(standard[0]["name"] if standard else None, None)
+
+
+def robust_options(rows: Sequence[dict], standard: str) -> list[str]:
+    """Available robust models of the standard model's dataset."""
+    dataset = next((r["dataset"] for r in rows if r["name"] == standard), None)
+    return [r["name"] for r in rows if r["available"] and is_robust(r) and r["dataset"] == dataset]
+
+
+def current_pair() -> ModelPair:
+    """The pair chosen in the sidebar (the default before the sidebar ran)."""
+    pair = st.session_state.get(PAIR_KEY)
+    return pair if isinstance(pair, ModelPair) else default_pair(zoo_rows())
+
+
+# --- the sidebar -----------------------------------------------------------------
+
+NO_ROBUST = "(none available)"
+
+
+def pair_sidebar() -> ModelPair:
+    """Draw the model-pair widgets in the sidebar; store and return the pair."""
+    rows = zoo_rows()
+    default = default_pair(rows)
+    standard_names = [r["name"] for r in rows if r["available"] and not is_robust(r)]
+    with st.sidebar:
+        st.subheader("Models")
+        if not standard_names:
+            st.warning("No standard model is available offline. See the Model zoo page for the fetch commands.")
+            pair = ModelPair(None, None)
+        else:
+            index = standard_names.index(default.standard) if default.standard in standard_names else 0
+            standard = st.selectbox("Standard model", standard_names, index=index, key="pair_standard",
+                                    help="A model trained the usual way, on clean images.")
+            robust_names = robust_options(rows, standard) or [NO_ROBUST]
+            index = robust_names.index(default.robust) if default.robust in robust_names else 0
+            robust = st.selectbox("Robust model", robust_names, index=index, key="pair_robust",
+                                  help="An adversarially trained model of the same dataset (Madry et al. 2018).")
+            pair = ModelPair(standard, None if robust == NO_ROBUST else robust)
+    st.session_state[PAIR_KEY] = pair
+    return pair
+
+
+def _memory_text(device) -> str:
+    if device.type == "cuda":
+        return ""  # device_summary already says free / total GPU memory
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        free = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+        return f"{free / 2**30:.1f} of {total / 2**30:.1f} GiB RAM free"
+    except (ValueError, OSError, AttributeError):
+        return ""
+
+
+def device_text() -> str:
+    """The device in use and its memory, in one line."""
+    device = devices.best_device()
+    memory = _memory_text(device)
+    return devices.device_summary(device) + (f"; {memory}" if memory else "")
+
+
+def device_sidebar() -> None:
+    with st.sidebar:
+        st.subheader("Device")
+        st.caption(device_text())

@@ -1,0 +1,48 @@
+"""The one list of pages: app.py builds the navigation from it, the home page describes it.
+
+Adding a page is adding a ``PageInfo`` here and a file under pages/.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    """A page of the explorer.
+
+    Attributes:
+        path: the script, relative to app.py.
+        title, icon: as shown in the navigation.
+        summary: what the page shows, in plain words.
+        source: the paper or discussion comment it comes from.
+    """
+
+    path: str
+    title: str
+    icon: str
+    summary: str
+    source: str = ""
+
+
+HOME = PageInfo("pages/home.py", "Home", ":material/home:", "What the explorer is, the model zoo and the device.")
+
+PAGES: list[PageInfo] = [
+    HOME,
+    PageInfo(
+        "pages/attack_lab.py", "Attack lab", ":material/bolt:",
+        "One image, attacked with PGD on a standard and a robust model side by side: the adversarial "
+        "image, the perturbation made visible, the class probabilities before and after, the loss per "
+        "step, and whether the perturbation made on one model also fools the other.",
+        "Ilyas et al. 2019, \"Adversarial Examples Are Not Bugs, They Are Features\" (Sections 1-2); "
+        "PGD and adversarial training from Madry et al. 2018; the transfer question from Section 4 "
+        "and the Distill discussion comments on transferability."),
+    PageInfo(
+        "pages/model_zoo.py", "Model zoo", ":material/inventory_2:",
+        "Every model the explorer knows: where it comes from, whether it is robust and to what, its "
+        "measured clean and robust accuracy, accuracy against eps, which models work offline now and "
+        "the one command that fetches the others.",
+        "The models of the paper and its discussion: standard and adversarially trained (Madry et al. "
+        "2018) classifiers; MadryLab's robust ImageNet and CIFAR-10 releases; our own Fashion-MNIST models."),
+]

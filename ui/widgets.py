@@ -1,0 +1,206 @@
+"""Widget groups used by more than one page, and the cached runner every page calls.
+
+Three kinds of function, as in Streamlit's demo apps: ones that draw widgets and
+return parameters (``image_picker``, ``norm_picker``, ``eps_slider``), the cached
+compute (``run_experiment``), and ones that draw results (``zoo_table``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import charts, data, zoo
+from explorer.classifier import ClassifierInfo
+from explorer.experiments import attack_lab
+from explorer.optimize import Cancelled
+
+# --- images ----------------------------------------------------------------------
+
+TEST_IMAGE = "Test image"
+PHOTO = "Sample photo"
+UPLOAD = "Upload"
+IMAGENET_LIKE = ("imagenet", "restricted-imagenet")
+
+
+@dataclass(frozen=True)
+class PickedImage:
+    """An image ready for the model: [C, H, W] float32 in [0, 1], its true label when known."""
+
+    image: np.ndarray
+    label: Optional[int]
+    description: str
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _fashion_mnist(index: int) -> tuple[np.ndarray, int]:
+    x, y = data.fashion_mnist_sample(index, "test")
+    return x[0].numpy(), y
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _cifar10(index: int) -> tuple[np.ndarray, int]:
+    ds = data.load_cifar10("test")
+    return ds.float_images(slice(index, index + 1))[0].numpy(), int(ds.labels[index])
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _photo(name: str, input_size: tuple[int, int, int]) -> np.ndarray:
+    return data.to_model_input(data.sample_photos()[name], input_size)[0].numpy()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _upload(content: bytes, input_size: tuple[int, int, int]) -> np.ndarray:
+    return data.to_model_input(data.decode_image(content), input_size)[0].numpy()
+
+
+def _cifar10_available() -> bool:
+    try:
+        data.load_cifar10("test")
+        return True
+    except (data.DataError, OSError, RuntimeError):
+        return False
+
+
+def image_sources(dataset: str) -> list[str]:
+    """Where an image can come from for a model of ``dataset``."""
+    sources = []
+    if dataset == "fashion-mnist" or (dataset == "cifar10" and _cifar10_available()):
+        sources.append(TEST_IMAGE)
+    if dataset in IMAGENET_LIKE:
+        sources.append(PHOTO)
+    return sources + [UPLOAD]
+
+
+def image_picker(info: ClassifierInfo, key: str) -> Optional[PickedImage]:
+    """Widgets that pick one image for models like ``info``; None until one is chosen.
+
+    Fashion-MNIST / CIFAR-10 test images by index, scikit-image photos for ImageNet
+    models, or an upload (decoded safely; a bad file gives a message, never a traceback).
+    """
+    sources = image_sources(info.dataset)
+    source = st.radio("Image", sources, horizontal=True, key=f"{key}.source")
+    size = tuple(info.input_size)
+    picked: Optional[PickedImage] = None
+    if source == TEST_IMAGE:
+        top = 9999
+        index = int(st.number_input(f"{info.dataset} test image index", 0, top, 0, 1, key=f"{key}.index"))
+        try:
+            image, label = (_fashion_mnist if info.dataset == "fashion-mnist" else _cifar10)(index)
+        except (data.DataError, IndexError) as e:
+            st.warning(str(e))
+            return None
+        picked = PickedImage(image, label, f"test image {index}: {info.class_names[label]}")
+    elif source == PHOTO:
+        photos = list(data.sample_photos())
+        default = photos.index("chelsea") if "chelsea" in photos else 0
+        name = st.selectbox("Photo (scikit-image)", photos, index=default, key=f"{key}.photo")
+        picked = PickedImage(_photo(name, size), None, f"photo: {name}")
+    else:
+        upload = st.file_uploader("Upload an image (PNG, JPEG, WebP, GIF, BMP, TIFF)", key=f"{key}.upload")
+        if upload is None:
+            st.info("Choose an image file to attack.")
+            return None
+        try:
+            picked = PickedImage(_upload(upload.getvalue(), size), None, f"upload: {upload.name}")
+        except (data.DataError, ValueError, TypeError) as e:
+            st.error(f"Cannot use {upload.name}: {e}")
+            return None
+    st.image(charts.to_pil(picked.image, min_tile=112), caption=picked.description)
+    return picked
+
+
+# --- threat model ---------------------------------------------------------------------
+
+NORM_LABELS = {"linf": "L∞", "l2": "L2"}
+
+
+def norm_picker(key: str) -> str:
+    """The threat model's norm (outside a form: the eps range depends on it)."""
+    return st.radio("Norm", list(NORM_LABELS), format_func=NORM_LABELS.get, horizontal=True, key=f"{key}.norm")
+
+
+def eps_slider(dataset: str, norm: str, key: str) -> float:
+    """eps with the range and default of the dataset and norm."""
+    r = attack_lab.eps_range(dataset, norm)
+    fmt = "%.4f" if r.maximum < 0.1 else "%.3f" if r.maximum < 1 else "%.2f"
+    eps = st.slider(f"eps ({NORM_LABELS[norm]} radius)", min_value=r.step, max_value=r.maximum, value=r.default,
+                    step=r.step, format=fmt, key=f"{key}.eps.{dataset}.{norm}")
+    if norm == "linf":
+        st.caption(f"= {eps * 255:.2f}/255")
+    return float(eps)
+
+
+# --- running experiments ----------------------------------------------------------------
+
+class _NotCached(Exception):
+    """Raised inside ``_results`` on a miss; exceptions are never cached."""
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _results(experiment: str, config, _result=None):
+    """st.cache_data as a store keyed by (experiment, config): a miss without ``_result``
+    raises, a miss with it stores it. The experiment itself runs outside, because a cached
+    function may not update a progress bar created outside it (Streamlit replays such calls)."""
+    if _result is None:
+        raise _NotCached
+    return _result
+
+
+def cached_result(experiment: str, config):
+    """The cached Result of ``experiment`` for ``config``, or None."""
+    try:
+        return _results(experiment, config)
+    except _NotCached:
+        return None
+
+
+def run_experiment(experiment: str, config, label: str):
+    """``explorer.experiments.<experiment>.run(config)`` inside ``st.status`` with a progress
+    bar, cached on (experiment, config). Returns the Result, or None after showing the error."""
+    hit = cached_result(experiment, config)
+    if hit is not None:
+        return hit
+    module = importlib.import_module(f"explorer.experiments.{experiment}")
+    with st.status(label, expanded=True) as status:
+        bar = st.progress(0.0, text="starting")
+
+        def progress(step: int, total: int, metrics: dict) -> None:
+            text = f"step {step} of {total}"
+            if "model" in metrics:
+                text += f" ({metrics['model']})"
+            if "loss" in metrics:
+                text += f", loss {metrics['loss']:.3f}"
+            bar.progress(min(step / max(total, 1), 1.0), text=text)
+
+        try:
+            result = module.run(config, progress=progress)
+        except (ValueError, zoo.ZooError, data.DataError, Cancelled) as e:
+            status.update(label=f"{label}: failed", state="error", expanded=True)
+            st.error(str(e))
+            return None
+        bar.progress(1.0, text="done")
+        status.update(label=f"{label}: done", state="complete", expanded=False)
+    return _results(experiment, config, _result=result)
+
+
+# --- the zoo table --------------------------------------------------------------------------
+
+ZOO_COLUMNS = {
+    "name": st.column_config.TextColumn("model"),
+    "available": st.column_config.CheckboxColumn("offline now"),
+    "why": st.column_config.TextColumn("why / how to fetch", width="large"),
+}
+
+
+def zoo_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> None:
+    """The zoo as a table: one row per model (``zoo.list_models`` rows, maybe with card numbers)."""
+    df = pd.DataFrame(list(rows))
+    if columns is not None:
+        df = df[[c for c in columns if c in df.columns]]
+    st.dataframe(df, hide_index=True, column_config=ZOO_COLUMNS)
