@@ -12,9 +12,13 @@ from typing import Sequence
 COMMANDS = {}
 
 
-def command(name: str, help: str):
+def command(name: str, help: str, arguments=None):
+    """Register ``fn(args) -> exit status`` as a sub-command; ``arguments(parser)`` adds its options."""
+
     def deco(fn):
-        COMMANDS[name] = (fn, help)
+        if name in COMMANDS:
+            raise ValueError(f"duplicate command {name!r}")
+        COMMANDS[name] = (fn, help, arguments or (lambda p: None))
         return fn
 
     return deco
@@ -83,7 +87,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--description", default="")
 
 
-@command("train", "standard or PGD adversarial training")
+@command("train", "standard or PGD adversarial training", _add_train)
 def cmd_train(args) -> int:
     import os
 
@@ -205,7 +209,7 @@ def evaluate_model(name: str, norms, eps_by_norm: dict, steps: int, restarts: in
     }
 
 
-@command("evaluate", "clean and PGD robust accuracy over eps lists; writes NAME.eval.json/.csv")
+@command("evaluate", "clean and PGD robust accuracy over eps lists; writes NAME.eval.json/.csv", _add_evaluate)
 def cmd_evaluate(args) -> int:
     import csv
     import json
@@ -301,7 +305,8 @@ def _add_layer_robustness(p: argparse.ArgumentParser) -> None:
                    help="writes OUT.json and OUT.csv (default artifacts/layer_robustness/<models>)")
 
 
-@command("layer-robustness", "R per layer (the authors' reply to Nakano); writes a CSV/JSON table")
+@command("layer-robustness", "R per layer (the authors' reply to Nakano); writes a CSV/JSON table",
+         _add_layer_robustness)
 def cmd_layer_robustness(args) -> int:
     import csv
     import json
@@ -353,13 +358,26 @@ def cmd_layer_robustness(args) -> int:
     return 0
 
 
+# --- fetch / convert (explorer/fetch.py) -------------------------------------------
+
+def _register_fetch() -> None:
+    from explorer import fetch
+
+    command("fetch", "download a canonical model into checkpoints/ (progress, resume, sha256)",
+            fetch.add_fetch_arguments)(fetch.cmd_fetch)
+    command("convert", "opt-in one-time conversion of a trusted pickled checkpoint to safetensors",
+            fetch.add_convert_arguments)(fetch.cmd_convert)
+
+
+_register_fetch()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m explorer", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    adders = {"train": _add_train, "evaluate": _add_evaluate, "list": lambda p: None, "layer-robustness": _add_layer_robustness}
-    for name, (fn, help) in COMMANDS.items():
+    for name, (fn, help, arguments) in COMMANDS.items():
         p = sub.add_parser(name, help=help)
-        adders[name](p)
+        arguments(p)
         p.set_defaults(func=fn)
     return parser
 
