@@ -291,3 +291,27 @@ def test_cli_writes_csv_and_json(tiny_root, tmp_path, capsys):
     assert len(csv_lines) == 1 + len(doc["rows"])
     assert "tiny-robust" in capsys.readouterr().out
     assert main(["layer-robustness", "tiny-standard", "--n-images", "1"]) == 2
+
+
+# --- the chart --------------------------------------------------------------------------
+
+def _row(model, layer, index, r):
+    return {"model": model, "kind": "standard", "layer": layer, "index": index, "R": r, "ci_low": r - 0.1,
+            "ci_high": r + 0.1, "numerator": 1.0}
+
+
+def test_chart_orders_layers_and_shares_or_splits_the_axis():
+    from explorer import charts_layers as CL
+
+    rows = [_row("b", "stage2", 1, 0.4), _row("b", "stage1", 0, 0.2), _row("a", "stage1", 0, 0.3),
+            _row("a", "stage2", 1, 0.5)]
+    df = CL.layer_robustness_frame(rows)
+    assert list(zip(df["model"], df["layer"])) == [("b", "stage1"), ("b", "stage2"), ("a", "stage1"), ("a", "stage2")]
+    spec = CL.layer_robustness_chart(rows).to_dict()
+    assert "facet" not in spec
+    assert spec["layer"][2]["encoding"]["x"]["sort"] == ["stage1", "stage2"]
+    # a ResNet and a VGG: one panel per model, each with its own axis
+    mixed = rows[:2] + [_row("vgg", "relu1_1", 0, 0.1), _row("vgg", "relu1_2", 1, 0.2), _row("vgg", "relu2_1", 2, 0.3)]
+    spec = CL.layer_robustness_chart(mixed).to_dict()
+    assert spec["facet"]["column"]["field"] == "model" and spec["resolve"]["scale"]["x"] == "independent"
+    assert len(spec["datasets"][next(iter(spec["datasets"]))]) == 5
