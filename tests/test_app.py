@@ -23,6 +23,25 @@ TIMEOUT = 120
 FLIPS_STANDARD_ONLY = 12
 
 
+@pytest.fixture(autouse=True)
+def navigation_runs_app_py(monkeypatch):
+    """Run app.py on every rerun, as a server does once st.navigation has been called.
+
+    AppTest starts each run with a fresh PagesManager, which sees the pages/ folder and
+    takes the multipage-v1 path: a rerun on a page would execute pages/x.py alone,
+    without app.py and its sidebar. A server process sets the flag to False for good at
+    its first st.navigation call."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    init = PagesManager.__init__
+
+    def patched(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", patched)
+
+
 @pytest.fixture
 def app(tiny_root, monkeypatch):
     monkeypatch.setenv("EXPLORER_DEVICE", "cpu")
@@ -54,6 +73,14 @@ def test_home_renders_with_the_zoo_and_the_pair(app):
     assert app.sidebar.selectbox(key="pair_robust").value == "tiny-robust"
     assert "CPU" in _texts(app.sidebar.caption)
     assert app.session_state["model_pair"].names == ("tiny-standard", "tiny-robust")
+    # the sidebar is drawn by app.py, so it is there on every page and keeps its choice
+    at = app.switch_page("pages/model_zoo.py").run()
+    assert at.sidebar.selectbox(key="pair_standard").value == "tiny-standard"
+    at.sidebar.selectbox(key="pair_standard").set_value("efficientnet-lite0").run()
+    at.switch_page("pages/home.py").run()
+    assert not at.exception, at.exception
+    assert at.sidebar.selectbox(key="pair_standard").value == "efficientnet-lite0"
+    assert at.session_state["model_pair"].names == ("efficientnet-lite0",)
 
 
 def test_attack_lab_runs_both_models_and_keeps_the_result(app, monkeypatch):
@@ -173,3 +200,26 @@ def test_model_zoo_page_shows_cards_and_curves(tiny_root, tmp_path, monkeypatch)
     result = at.session_state["model_zoo.result"]
     assert result.n == 20 and result.accuracy.shape == (2, 4)
     assert np.all(np.diff(result.accuracy, axis=1) <= 0)  # accuracy never rises with eps
+
+
+def test_attack_lab_with_the_offline_imagenet_model_and_a_photo(app):
+    from explorer import zoo
+
+    ok, why = zoo.availability(zoo.get_spec("efficientnet-lite0"))
+    if not ok:
+        pytest.skip(f"efficientnet-lite0 not available: {why}")
+    app.sidebar.selectbox(key="pair_standard").set_value("efficientnet-lite0").run()
+    assert app.sidebar.selectbox(key="pair_robust").value == "(none available)"
+    at = app.switch_page("pages/attack_lab.py").run()
+    assert not at.exception, at.exception
+    assert "attacking efficientnet-lite0 alone" in _texts(at.info)
+    assert at.radio(key="attack_lab.source").value == "Sample photo"
+    assert at.selectbox(key="attack_lab.photo").value == "chelsea"
+    at.slider(key="attack_lab.eps.imagenet.linf").set_value(1 / 255)
+    at.slider(key="attack_lab.steps").set_value(3)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    result = at.session_state["attack_lab.result"]
+    assert [a.model for a in result.attacks] == ["efficientnet-lite0"] and result.transfer == ()
+    assert "One model only" in _texts(at.markdown)
+    assert len(at.get("download_button")) == 1

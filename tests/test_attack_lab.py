@@ -174,3 +174,26 @@ def test_eps_range_defaults_inside_range():
         for norm in AL.NORMS:
             r = AL.eps_range(dataset, norm)
             assert 0 < r.step <= r.default <= r.maximum
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    from explorer import zoo
+
+    ok, why = zoo.availability(zoo.get_spec("efficientnet-lite0"))
+    if not ok:
+        pytest.skip(f"efficientnet-lite0 not available: {why}")
+    return zoo.load("efficientnet-lite0", device="cpu")
+
+
+def test_imagenet_photo_on_efficientnet_lite0(lite0):
+    """The offline ImageNet model: chelsea is a cat, and Linf 1/255 PGD-5 moves it off its class."""
+    from explorer import data
+
+    x = data.to_model_input(data.sample_photos()["chelsea"], lite0.info.input_size)
+    res = AL.run(AL.Config.for_image(x, "efficientnet-lite0", norm="linf", eps=1 / 255, steps=5, device="cpu"))
+    (a,) = res.attacks
+    assert a.adversarial.shape == (3, 224, 224) and a.probs_before.shape == (1000,)
+    assert "cat" in a.class_names[a.pred_before]
+    assert a.success and a.pred_after != a.pred_before and a.perturbation_linf <= 1 / 255 + 1e-6
+    assert a.prob_history[0, 0] == pytest.approx(a.probs_before[a.label], rel=1e-4)
