@@ -223,3 +223,23 @@ def test_attack_lab_with_the_offline_imagenet_model_and_a_photo(app):
     assert [a.model for a in result.attacks] == ["efficientnet-lite0"] and result.transfer == ()
     assert "One model only" in _texts(at.markdown)
     assert len(at.get("download_button")) == 1
+
+
+def test_default_pair():
+    from ui.models import ModelPair, default_pair
+
+    def row(name, dataset, robust=False, available=True):
+        return {"name": name, "dataset": dataset, "kind": "robust (linf 0.1)" if robust else "standard",
+                "available": available}
+
+    lite0 = row("efficientnet-lite0", "imagenet")
+    bundled = [row("fmnist-standard", "fashion-mnist"), row("fmnist-robust-l2", "fashion-mnist", True),
+               row("fmnist-robust-linf", "fashion-mnist", True)]
+    assert default_pair([lite0, *bundled]) == ModelPair("fmnist-standard", "fmnist-robust-linf")
+    assert default_pair([lite0, *bundled[:2]]) == ModelPair("fmnist-standard", "fmnist-robust-l2")
+    assert default_pair([lite0, bundled[0]]) == ModelPair("fmnist-standard", None)
+    tiny = [row("tiny-standard", "fashion-mnist"), row("tiny-robust", "fashion-mnist", True)]
+    assert default_pair([lite0, row("madry-in-l2", "imagenet", True, available=False), *tiny]) == \
+        ModelPair("tiny-standard", "tiny-robust")
+    assert default_pair([lite0]) == ModelPair("efficientnet-lite0", None)
+    assert default_pair([]) == ModelPair(None, None)

@@ -58,11 +58,9 @@ def is_robust(row: dict) -> bool:
 
 def default_pair(rows: Sequence[dict]) -> ModelPair:
     """fmnist-standard + fmnist-robust-linf when both are available, else the first available
-    standard/robust pair of one dataset, else the first available standard model alone."""
-    avail = [r for r in rows if r["available"]]
-    names = {r["name"] for r in avail}
-    if set(DEFAULT_PAIR) <= names:
-        return ModelPair(*DEFAULT_PAIR)
+    standard/robust pair of one dataset, else the first available standard model alone
+    (the bundled models first in each case)."""
+    avail = sorted((r for r in rows if r["available"]), key=lambda r: r["name"] not in DEFAULT_PAIR)
     standard = [r for r in avail if not is_robust(r)]
     for s in standard:
         for r in avail:
