@@ -214,6 +214,13 @@ def accuracy_curve(rows: Iterable[dict], title: str = "") -> alt.Chart:
 
 # --- the attack lab ------------------------------------------------------------------
 
+def eps_text(norm: str, eps: float) -> str:
+    """``4/255`` for Linf radii on the 1/255 grid, else 3 significant digits."""
+    if norm == "linf" and eps > 0 and abs(eps * 255 - round(eps * 255)) < 1e-6:
+        return f"{round(eps * 255)}/255"
+    return f"{eps:.3g}"
+
+
 def _describe(names: Sequence[str], probs: np.ndarray) -> str:
     i = int(np.argmax(probs))
     return f"{names[i]} {probs[i]:.0%}"
@@ -233,7 +240,7 @@ def attack_lab_figure(result) -> Image.Image:
             (amp, f"perturbation x{scale:.1f}\n{result.norm} size {norm:.3g}"),
         ]))
     kind = "targeted" if result.targeted else "untargeted"
-    title = f"PGD {kind}, {result.norm} eps {result.eps:.3g}, {result.steps} steps x {result.restarts}"
+    title = f"PGD {kind}, {result.norm} eps {eps_text(result.norm, result.eps)}, {result.steps} steps x {result.restarts}"
     return figure(rows, title=title)
 
 

@@ -86,7 +86,8 @@ def draw_model(result: attack_lab.Result, a: attack_lab.ModelAttack) -> None:
 def draw_result(result: attack_lab.Result) -> None:
     kind = "targeted" if result.targeted else "untargeted"
     st.header("Result")
-    st.caption(f"PGD, {kind}, {result.norm} eps {result.eps:.4g}, {result.steps} steps of {result.step_size:.4g}, "
+    st.caption(f"PGD, {kind}, {result.norm} eps {charts.eps_text(result.norm, result.eps)}, "
+               f"{result.steps} steps of {result.step_size:.4g}, "
                f"{result.restarts} restart(s), keep-the-best, on {result.device}.")
     for col, a in zip(st.columns(len(result.attacks)), result.attacks):
         with col:

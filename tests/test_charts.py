@@ -92,3 +92,9 @@ def test_attack_lab_png_and_transfer_table(tiny_root, fmnist_test):
     df = charts.transfer_frame(res)
     assert list(df["perturbation made on"]) == ["tiny-standard", "tiny-robust"]
     assert list(df["fooled"]) == [t.fooled for t in res.transfer]
+
+
+def test_eps_text():
+    assert charts.eps_text("linf", 8 / 255) == "8/255"
+    assert charts.eps_text("linf", 0.1) == "0.1"
+    assert charts.eps_text("l2", 3 / 255) == "0.0118"
