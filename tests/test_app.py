@@ -243,3 +243,51 @@ def test_default_pair():
         ModelPair("tiny-standard", "tiny-robust")
     assert default_pair([lite0]) == ModelPair("efficientnet-lite0", None)
     assert default_pair([]) == ModelPair(None, None)
+
+
+BUNDLED_PAIR = ("fmnist-standard", "fmnist-robust-linf")
+
+
+@pytest.fixture
+def bundled_app(monkeypatch):
+    from explorer import zoo
+
+    monkeypatch.delenv("EXPLORER_CHECKPOINTS", raising=False)
+    monkeypatch.setenv("EXPLORER_DEVICE", "cpu")
+    for name in BUNDLED_PAIR:
+        try:
+            ok, why = zoo.availability(zoo.get_spec(name))
+        except zoo.ZooError as e:
+            ok, why = False, str(e)
+        if not ok:
+            pytest.skip(f"bundled model {name} not available yet: {why}")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_attack_lab_on_the_bundled_pair(bundled_app):
+    """The demo the issue asks for: on a Fashion-MNIST test image, PGD-20 at Linf 0.1 flips
+    fmnist-standard while fmnist-robust-linf keeps the true class, and the page says so."""
+    from explorer import data
+    from explorer.experiments import attack_lab
+
+    assert bundled_app.session_state["model_pair"].names == BUNDLED_PAIR
+    index = None
+    for i in range(20):  # the first such image among the first 20 test images
+        x, y = data.fashion_mnist_sample(i)
+        res = attack_lab.run(attack_lab.Config.for_image(x, BUNDLED_PAIR, label=y, eps=0.1, steps=20, device="cpu"))
+        std, rob = res.attacks
+        if std.pred_before == y == rob.pred_before and std.success and not rob.success:
+            index, label = i, data.FASHION_MNIST_CLASSES[y]
+            break
+    assert index is not None, "no test image among the first 20 where the standard model flips and the robust holds"
+    at = bundled_app.switch_page("pages/attack_lab.py").run()
+    at.number_input(key="attack_lab.index").set_value(index).run()
+    at.slider(key="attack_lab.eps.fashion-mnist.linf").set_value(0.1)
+    at.slider(key="attack_lab.steps").set_value(20)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert [h.value for h in at.subheader][:2] == list(BUNDLED_PAIR)
+    assert len(at.error) == 1 and at.error[0].value.startswith("**Fooled**") and f"{label} →" in at.error[0].value
+    assert len(at.success) == 1 and f"{label} → {label}" in at.success[0].value

@@ -59,6 +59,7 @@ def _upload(content: bytes, input_size: tuple[int, int, int]) -> np.ndarray:
     return data.to_model_input(data.decode_image(content), input_size)[0].numpy()
 
 
+@st.cache_data(ttl=300, show_spinner=False)
 def _cifar10_available() -> bool:
     try:
         data.load_cifar10("test")
