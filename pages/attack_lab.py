@@ -77,11 +77,12 @@ def draw_model(result: attack_lab.Result, a: attack_lab.ModelAttack) -> None:
                                       title="top-5 classes before and after"), width="stretch")
     tracked = f"p({_name(a, a.tracked_class)})"
     st.altair_chart(charts.history_chart(a.loss_history, a.prob_history, prob_label=tracked), width="stretch")
-    label_kind = "true label" if a.label_is_true else "its own clean prediction"
-    st.caption(f"Untargeted attacks push away from the {label_kind} ({_name(a, a.label)}); the lower chart "
-               f"follows {tracked} = exp(-loss). {a.seconds:.2f} s." if a.target is None else
-               f"Targeted at {_name(a, a.target)}; the lower chart follows {tracked} = exp(-loss). {a.seconds:.2f} s.")
-
+    if a.target is None:
+        pushed = f"pushed away from {'the true label' if a.label_is_true else 'its own clean prediction'}"
+    else:
+        pushed = "pulled toward the target"
+    st.caption(f"The attack {pushed}, {_name(a, a.tracked_class)}; the lower chart follows {tracked} = exp(-loss), "
+               f"read off the cross-entropy of every step. {a.seconds:.2f} s.")
 
 def draw_result(result: attack_lab.Result) -> None:
     kind = "targeted" if result.targeted else "untargeted"
