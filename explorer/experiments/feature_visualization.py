@@ -1,0 +1,142 @@
+"""Feature visualization: maximize one unit of a layer from noise, on each model.
+
+Ilyas et al. (2019), Section 3 and Appendix (and Engstrom et al. 2019, "Adversarial
+Robustness as a Prior for Learned Representations"): for a robust model, plain gradient
+ascent on one coordinate of the penultimate representation, from noise and without any
+regularizer or transformation, draws a recognizable pattern; for a standard model it
+draws high-frequency noise. The ascent is the one loop (``optimize``) with
+``objectives.activation``, normalized L2 steps and only the [0, 1] clamp
+(``threat.Unconstrained``); several units are optimized as one batch, all from the
+same start so the differences come from the units.
+
+Defaults for the bundled 28 x 28 models: step 0.1, 200 steps, from uniform noise.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+
+from explorer import objectives
+from explorer.devices import device_lock
+from explorer.experiments import Cancel, Progress
+from explorer.experiments import _common as C
+from explorer.optimize import optimize
+from explorer.threat import Unconstrained
+
+STARTS = ("noise", "grey")
+MAX_STEPS = 10_000
+MAX_UNITS = 64
+
+
+@dataclass(frozen=True)
+class Config:
+    """Units to maximize, on every model.
+
+    Attributes:
+        models: zoo names (the standard and the robust model).
+        units: coordinates (channels, for a convolutional layer) of ``layer``.
+        layer: ``penultimate`` by default.
+        start: ``noise`` (uniform in [0, 1], by ``seed``) or ``grey``.
+        steps, step_size: normalized L2 gradient ascent.
+        seed: the noise start.
+        device: torch device string; None for the best device.
+    """
+
+    models: tuple[str, ...]
+    units: tuple[int, ...] = (0,)
+    layer: str = "penultimate"
+    start: str = "noise"
+    steps: int = 200
+    step_size: float = 0.1
+    seed: int = 0
+    device: Optional[str] = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "models", C.check_models(self.models))
+        units = (self.units,) if isinstance(self.units, (int, np.integer)) else tuple(self.units)
+        if not 1 <= len(units) <= MAX_UNITS or any(isinstance(u, bool) or not isinstance(u, (int, np.integer))
+                                                   or u < 0 for u in units):
+            raise ValueError(f"units must be 1..{MAX_UNITS} unit indices >= 0, got {self.units!r}")
+        object.__setattr__(self, "units", tuple(int(u) for u in units))
+        if self.start not in STARTS:
+            raise ValueError(f"start must be one of {STARTS}, got {self.start!r}")
+        C.check_int("steps", self.steps, 1, MAX_STEPS)
+        C.check_positive("step_size", self.step_size)
+
+
+@dataclass(frozen=True)
+class ModelVisualization:
+    """One model's images.
+
+    Attributes:
+        images: [U, C, H, W] float32, one per unit.
+        activation_start, activation_final: [U] the unit's value at the start and at the result.
+        history: [steps + 1, U] the unit's value at each step.
+        probs: [U, K] how the model classifies each image.
+    """
+
+    model: str
+    kind: str
+    robust: bool
+    images: np.ndarray
+    activation_start: np.ndarray
+    activation_final: np.ndarray
+    history: np.ndarray
+    probs: np.ndarray
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Result:
+    units: tuple[int, ...]
+    layer: str
+    start_image: np.ndarray
+    class_names: tuple[str, ...]
+    rows: tuple[ModelVisualization, ...]
+    steps: int
+    step_size: float
+    device: str
+
+
+def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
+    """Gradient ascent on each unit from the same start, on every model."""
+    device = C.resolve_device(config.device)
+    models = C.load_models(config.models, device)
+    shape = tuple(models[0].info.input_size)
+    if config.start == "grey":
+        x0 = torch.full((1, *shape), 0.5)
+    else:
+        x0 = torch.rand((1, *shape), generator=torch.Generator().manual_seed(int(config.seed)))
+    units = torch.tensor(config.units)
+    rows = []
+    with device_lock(device):
+        x = x0.expand(len(units), -1, -1, -1).contiguous().to(device)
+        for i, m in enumerate(models):
+            if config.layer not in m.layer_names:
+                raise ValueError(f"{m.name} has no layer {config.layer!r}; it has {m.layer_names}")
+            g = m.feature_fn(config.layer)
+            with torch.no_grad():
+                width = g(x[:1]).shape[1]
+            if int(units.max()) >= width:
+                raise ValueError(f"{m.name}'s {config.layer} has {width} units; unit {int(units.max())} is out of range")
+
+            def model_progress(step, total, metrics, i=i, name=m.name):
+                if progress is not None:
+                    progress(i * config.steps + step, len(models) * config.steps, {**metrics, "model": name})
+
+            t0 = time.perf_counter()
+            res = optimize(objectives.activation(g, units.to(device)), x, Unconstrained(), config.steps,
+                           config.step_size, maximize=True, keep_best=True, progress=model_progress, cancel=cancel)
+            history = res.history[0].numpy()
+            rows.append(ModelVisualization(
+                model=m.name, kind=m.info.kind, robust=bool(m.info.robust), images=res.x.float().cpu().numpy(),
+                activation_start=history[0], activation_final=res.loss.float().cpu().numpy(), history=history,
+                probs=C.probs_of(m, res.x), seconds=time.perf_counter() - t0))
+    return Result(units=config.units, layer=config.layer, start_image=x0[0].numpy(),
+                  class_names=tuple(models[0].class_names), rows=tuple(rows), steps=config.steps,
+                  step_size=float(config.step_size), device=str(device))

@@ -1,0 +1,169 @@
+"""What PGD changes: the perturbation of one image under the same eps for both models,
+and where its energy sits in frequency.
+
+Ilyas et al. (2019), "Adversarial Examples Are Not Bugs, They Are Features", and the
+Distill discussion (Hendrycks & Gilmer; Yin et al. 2019): a standard model's adversarial
+perturbation is spread over high frequencies and looks like noise; a robust model's is
+concentrated at low frequencies and looks like the shapes of a class. The attack is the
+attack lab's (``attack_lab.run``: PGD through the one loop, keep-the-best); this module
+adds the power spectrum |DFT(delta)|^2 of each perturbation and its cumulative energy
+against the normalized frequency radius rho of ``frequency`` (0: the mean, 1: the corner
+frequency). ``Result.energy_below(i, cutoff)`` is the fraction of model i's
+perturbation energy at rho <= cutoff; white noise would put ``Result.noise_below(cutoff)``
+(the fraction of frequencies) there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from explorer.experiments import Cancel, Progress, attack_lab
+from explorer.experiments import _common as C
+from explorer.experiments.frequency import energy_below, power_spectrum, radius
+
+#: rho grid of the cumulative-energy curves.
+CURVE_POINTS = 101
+
+
+@dataclass(frozen=True)
+class Config:
+    """PGD on every model at one eps, then the spectra.
+
+    Attributes:
+        models: zoo names (the standard and the robust model).
+        image, image_shape: float32 bytes of a [C, H, W] image in [0, 1] (``for_image``).
+        label: the true class when known (else each model's clean prediction is attacked).
+        norm, eps, steps, step_size, target, random_start, restarts, seed: PGD, as in the attack lab.
+        device: torch device string; None for the best device.
+    """
+
+    models: tuple[str, ...]
+    image: bytes
+    image_shape: tuple[int, int, int]
+    label: Optional[int] = None
+    norm: str = "l2"
+    eps: float = 1.5
+    steps: int = 20
+    step_size: Optional[float] = None
+    target: Optional[int] = None
+    random_start: bool = False
+    restarts: int = 1
+    seed: int = 0
+    device: Optional[str] = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "models", C.check_models(self.models))
+        object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
+        object.__setattr__(self, "norm", C.check_norm(self.norm))
+        self.attack_config()  # validates the PGD settings once, with the attack lab's messages
+
+    @classmethod
+    def for_image(cls, image, models, **kwargs) -> "Config":
+        raw, shape = C.image_to_bytes(image)
+        return cls(models=C.check_models(models), image=raw, image_shape=shape, **kwargs)
+
+    def attack_config(self) -> attack_lab.Config:
+        if len(self.models) > 2:
+            raise ValueError(f"at most two models side by side, got {self.models!r}")
+        return attack_lab.Config(models=self.models, image=self.image, image_shape=self.image_shape,
+                                 label=self.label, norm=self.norm, eps=self.eps, steps=self.steps,
+                                 step_size=self.step_size, target=self.target, random_start=self.random_start,
+                                 restarts=self.restarts, seed=self.seed, device=self.device)
+
+
+@dataclass(frozen=True)
+class ModelSpectrum:
+    """One model's perturbation and its spectrum.
+
+    Attributes:
+        perturbation: delta = adversarial - original, [C, H, W] float32.
+        amplification: display scale, 0.5 + amplification * delta maps delta onto [0, 1].
+        perturbation_l2, perturbation_linf: its sizes.
+        power: |DFT(delta)|^2 summed over channels, fftshifted (mean at the centre), [H, W].
+        cumulative: fraction of the energy at rho <= ``Result.curve_rho`` [CURVE_POINTS].
+        pred_before, pred_after: predicted class on the original and the adversarial image.
+        success: the attack flipped the prediction (or reached the target).
+    """
+
+    model: str
+    kind: str
+    robust: bool
+    adversarial: np.ndarray
+    perturbation: np.ndarray
+    amplification: float
+    perturbation_l2: float
+    perturbation_linf: float
+    power: np.ndarray
+    cumulative: np.ndarray
+    pred_before: int
+    pred_after: int
+    prob_after: float
+    success: bool
+
+
+@dataclass(frozen=True)
+class Result:
+    """Both models' perturbations and spectra, and the clean image's spectrum for reference."""
+
+    original: np.ndarray
+    class_names: tuple[str, ...]
+    spectra: tuple[ModelSpectrum, ...]
+    image_power: np.ndarray
+    image_cumulative: np.ndarray
+    curve_rho: np.ndarray
+    noise_cumulative: np.ndarray
+    norm: str
+    eps: float
+    steps: int
+    step_size: float
+    targeted: bool
+    device: str
+
+    def energy_below(self, index: int, cutoff: float) -> float:
+        """Fraction of model ``index``'s perturbation energy at rho <= cutoff."""
+        return energy_below(self.spectra[index].power, cutoff)
+
+    def noise_below(self, cutoff: float) -> float:
+        """What white noise would put there: the fraction of DFT entries at rho <= cutoff."""
+        rho = radius(*self.image_power.shape)
+        return float((rho <= cutoff + 1e-9).mean())
+
+    def rows(self) -> list[dict]:
+        """The cumulative-energy curves as plain dicts: source, rho, fraction."""
+        out = []
+        for name, curve in ([(f"{s.model} ({s.kind})", s.cumulative) for s in self.spectra]
+                            + [("clean image (mean removed)", self.image_cumulative),
+                               ("white noise", self.noise_cumulative)]):
+            out += [{"source": name, "rho": float(r), "fraction": float(f)} for r, f in zip(self.curve_rho, curve)]
+        return out
+
+
+def cumulative_energy(power: np.ndarray, rho_grid: np.ndarray) -> np.ndarray:
+    """Fraction of a shifted power spectrum at rho <= each value of ``rho_grid``."""
+    return np.array([energy_below(power, float(r)) for r in rho_grid])
+
+
+def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
+    """Attack each model with the attack lab's PGD, then take the perturbations' spectra."""
+    attacked = attack_lab.run(config.attack_config(), progress=progress, cancel=cancel)
+    grid = np.linspace(0.0, 1.0, CURVE_POINTS)
+    spectra = []
+    for a in attacked.attacks:
+        power = power_spectrum(a.perturbation)
+        spectra.append(ModelSpectrum(
+            model=a.model, kind=a.kind, robust=a.robust, adversarial=a.adversarial, perturbation=a.perturbation,
+            amplification=a.amplification, perturbation_l2=a.perturbation_l2,
+            perturbation_linf=a.perturbation_linf, power=power, cumulative=cumulative_energy(power, grid),
+            pred_before=a.pred_before, pred_after=a.pred_after, prob_after=float(a.probs_after.max()),
+            success=a.success))
+    x = attacked.original
+    image_power = power_spectrum(x - x.mean(axis=(-2, -1), keepdims=True))
+    rho = np.fft.fftshift(radius(*image_power.shape))
+    noise = np.array([(rho <= r + 1e-9).mean() for r in grid])
+    return Result(original=x, class_names=attacked.attacks[0].class_names, spectra=tuple(spectra),
+                  image_power=image_power, image_cumulative=cumulative_energy(image_power, grid), curve_rho=grid,
+                  noise_cumulative=noise, norm=attacked.norm, eps=attacked.eps, steps=attacked.steps,
+                  step_size=attacked.step_size, targeted=attacked.targeted, device=attacked.device)
