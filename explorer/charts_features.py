@@ -91,7 +91,7 @@ def visualization_figure(result) -> "charts.Image.Image":
     rows = []
     for r in result.rows:
         cells = [(img, f"unit {u}: {a0:.2f}->{a1:.2f}\n{_top(result.class_names, p)}")
-                 for img, u, a0, a1, p in zip(r.images, result.units, r.activation_start, r.activation_final, r.probs)]
+                 for img, u, a0, a1, p in zip(r.images, r.units, r.activation_start, r.activation_final, r.probs)]
         rows.append((f"{r.model} ({r.kind})", cells))
     return charts.figure(rows, title=f"Maximizing {result.layer} units ({result.steps} steps of {result.step_size:g})",
                          min_tile=112)

@@ -7,7 +7,9 @@ regularizer or transformation, draws a recognizable pattern; for a standard mode
 draws high-frequency noise. The ascent is the one loop (``optimize``) with
 ``objectives.activation``, normalized L2 steps and only the [0, 1] clamp
 (``threat.Unconstrained``); several units are optimized as one batch, all from the
-same start so the differences come from the units.
+same start so the differences come from the units. A unit that is zero (after its
+ReLU) everywhere at the start has no gradient and cannot move, so by default each
+model gets its ``n_units`` units most active at the start.
 
 Defaults for the bundled 28 x 28 models: step 0.1, 200 steps, from uniform noise.
 """
@@ -39,7 +41,9 @@ class Config:
 
     Attributes:
         models: zoo names (the standard and the robust model).
-        units: coordinates (channels, for a convolutional layer) of ``layer``.
+        units: coordinates (channels, for a convolutional layer) of ``layer``, the same for
+            every model; None for each model's ``n_units`` most active units at the start.
+        n_units: how many units when ``units`` is None.
         layer: ``penultimate`` by default.
         start: ``noise`` (uniform in [0, 1], by ``seed``) or ``grey``.
         steps, step_size: normalized L2 gradient ascent.
@@ -48,7 +52,8 @@ class Config:
     """
 
     models: tuple[str, ...]
-    units: tuple[int, ...] = (0,)
+    units: Optional[tuple[int, ...]] = None
+    n_units: int = 8
     layer: str = "penultimate"
     start: str = "noise"
     steps: int = 200
@@ -58,11 +63,13 @@ class Config:
 
     def __post_init__(self):
         object.__setattr__(self, "models", C.check_models(self.models))
-        units = (self.units,) if isinstance(self.units, (int, np.integer)) else tuple(self.units)
-        if not 1 <= len(units) <= MAX_UNITS or any(isinstance(u, bool) or not isinstance(u, (int, np.integer))
-                                                   or u < 0 for u in units):
-            raise ValueError(f"units must be 1..{MAX_UNITS} unit indices >= 0, got {self.units!r}")
-        object.__setattr__(self, "units", tuple(int(u) for u in units))
+        C.check_int("n_units", self.n_units, 1, MAX_UNITS)
+        if self.units is not None:
+            units = (self.units,) if isinstance(self.units, (int, np.integer)) else tuple(self.units)
+            if not 1 <= len(units) <= MAX_UNITS or any(isinstance(u, bool) or not isinstance(u, (int, np.integer))
+                                                       or u < 0 for u in units):
+                raise ValueError(f"units must be 1..{MAX_UNITS} unit indices >= 0, got {self.units!r}")
+            object.__setattr__(self, "units", tuple(int(u) for u in units))
         if self.start not in STARTS:
             raise ValueError(f"start must be one of {STARTS}, got {self.start!r}")
         C.check_int("steps", self.steps, 1, MAX_STEPS)
@@ -74,6 +81,7 @@ class ModelVisualization:
     """One model's images.
 
     Attributes:
+        units: the units of this row.
         images: [U, C, H, W] float32, one per unit.
         activation_start, activation_final: [U] the unit's value at the start and at the result.
         history: [steps + 1, U] the unit's value at each step.
@@ -83,6 +91,7 @@ class ModelVisualization:
     model: str
     kind: str
     robust: bool
+    units: tuple[int, ...]
     images: np.ndarray
     activation_start: np.ndarray
     activation_final: np.ndarray
@@ -93,7 +102,8 @@ class ModelVisualization:
 
 @dataclass(frozen=True)
 class Result:
-    units: tuple[int, ...]
+    """One row of images per model (``rows``), all from ``start_image``."""
+
     layer: str
     start_image: np.ndarray
     class_names: tuple[str, ...]
@@ -112,18 +122,23 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
         x0 = torch.full((1, *shape), 0.5)
     else:
         x0 = torch.rand((1, *shape), generator=torch.Generator().manual_seed(int(config.seed)))
-    units = torch.tensor(config.units)
     rows = []
     with device_lock(device):
-        x = x0.expand(len(units), -1, -1, -1).contiguous().to(device)
         for i, m in enumerate(models):
             if config.layer not in m.layer_names:
                 raise ValueError(f"{m.name} has no layer {config.layer!r}; it has {m.layer_names}")
             g = m.feature_fn(config.layer)
             with torch.no_grad():
-                width = g(x[:1]).shape[1]
+                start = g(x0.to(device))[0]
+            start = start.flatten(1).mean(1) if start.ndim > 1 else start
+            width = start.shape[0]
+            if config.units is None:
+                units = torch.argsort(start.cpu(), descending=True, stable=True)[:config.n_units]
+            else:
+                units = torch.tensor(config.units)
             if int(units.max()) >= width:
                 raise ValueError(f"{m.name}'s {config.layer} has {width} units; unit {int(units.max())} is out of range")
+            x = x0.expand(len(units), -1, -1, -1).contiguous().to(device)
 
             def model_progress(step, total, metrics, i=i, name=m.name):
                 if progress is not None:
@@ -134,9 +149,10 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
                            config.step_size, maximize=True, keep_best=True, progress=model_progress, cancel=cancel)
             history = res.history[0].numpy()
             rows.append(ModelVisualization(
-                model=m.name, kind=m.info.kind, robust=bool(m.info.robust), images=res.x.float().cpu().numpy(),
+                model=m.name, kind=m.info.kind, robust=bool(m.info.robust), units=tuple(int(u) for u in units),
+                images=res.x.float().cpu().numpy(),
                 activation_start=history[0], activation_final=res.loss.float().cpu().numpy(), history=history,
                 probs=C.probs_of(m, res.x), seconds=time.perf_counter() - t0))
-    return Result(units=config.units, layer=config.layer, start_image=x0[0].numpy(),
+    return Result(layer=config.layer, start_image=x0[0].numpy(),
                   class_names=tuple(models[0].class_names), rows=tuple(rows), steps=config.steps,
                   step_size=float(config.step_size), device=str(device))

@@ -1,0 +1,425 @@
+"""Non-robust features, seen five ways: one tab per view, standard and robust side by side.
+
+Widgets -> Config -> cached run (``widgets.run_experiment``) -> ``charts_features``.
+Results stay in session state, so moving a widget redraws them without recomputing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import streamlit as st
+
+from explorer import charts, charts_features, data, zoo
+from explorer.classifier import ClassifierInfo
+from explorer.experiments import (class_synthesis, feature_visualization, fourier_heatmap, frequency, inversion,
+                                  linear_features, perturbation_spectrum)
+from ui import models, widgets
+
+KEY = "features"
+TABS = ("What PGD changes", "Class synthesis", "Representation inversion", "Frequency", "Linear features")
+#: Default L2 radius of class synthesis per dataset (an image of flat grey is sqrt(C H W) / 2 away from black).
+SYNTHESIS_EPS = {"fashion-mnist": 8.0, "cifar10": 10.0}
+SYNTHESIS_EPS_DEFAULT = 40.0  # Santurkar et al.'s ImageNet radius
+
+
+def _key(*parts: str) -> str:
+    return ".".join((KEY, *parts))
+
+
+def _store(name: str, result) -> None:
+    if result is not None:
+        st.session_state[_key(name, "result")] = result
+
+
+def _stored(name: str):
+    return st.session_state.get(_key(name, "result"))
+
+
+def _caption_pair(names: tuple[str, ...]) -> str:
+    return " and ".join(names)
+
+
+# --- 1. what PGD changes ---------------------------------------------------------------------
+
+def perturbation_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
+    st.markdown("The same PGD attack, the same eps, on both models. A standard model's perturbation is "
+                "spread over high frequencies and looks like noise; a robust model's sits at low frequencies "
+                "and draws shapes (Ilyas et al. 2019; Yin et al. 2019).")
+    key = _key("pgd")
+    picked = widgets.image_picker(info, key)
+    norm = widgets.norm_picker(key)
+    with st.form(_key("pgd", "form")):
+        eps = widgets.eps_slider(info.dataset, norm, key)
+        steps = st.slider("Steps", 1, 200, 20, key=_key("pgd", "steps"))
+        submitted = st.form_submit_button("Attack both", type="primary", disabled=picked is None)
+    if submitted and picked is not None:
+        try:
+            config = perturbation_spectrum.Config.for_image(picked.image, names, label=picked.label, norm=norm,
+                                                            eps=eps, steps=steps)
+        except ValueError as e:
+            st.error(str(e))
+        else:
+            _store("pgd", widgets.run_experiment("perturbation_spectrum", config,
+                                                 f"Attacking {_caption_pair(names)}"))
+    result = _stored("pgd")
+    if result is not None:
+        draw_perturbations(result)
+
+
+def draw_perturbations(result: perturbation_spectrum.Result) -> None:
+    st.image(charts_features.perturbation_figure(result))
+    scales = ", ".join(f"{s.model} ×{s.amplification:.1f}" for s in result.spectra)
+    st.caption(f"Perturbations shown as 0.5 + scale × δ (mid-grey is no change; scale: {scales}). The spectrum "
+               f"is log |DFT(δ)|² with the mean at the centre and the highest frequencies at the edges.")
+    cutoff = st.slider("Frequency cutoff ρ", 0.0, 1.0, 0.25, 0.01, key=_key("pgd", "cutoff"),
+                       help="ρ is the frequency radius: 0 is the mean, 1 the corner (Nyquist on both axes).")
+    cols = st.columns(len(result.spectra) + 1)
+    for i, (col, s) in enumerate(zip(cols, result.spectra)):
+        col.metric(f"{s.model}: energy at ρ ≤ {cutoff:.2f}", f"{result.energy_below(i, cutoff):.0%}")
+    cols[-1].metric("white noise would put", f"{result.noise_below(cutoff):.0%}")
+    st.altair_chart(charts_features.energy_chart(result.rows(), cutoff), width="stretch")
+    st.caption(f"PGD {result.norm} eps {result.eps:g}, {result.steps} steps of {result.step_size:.3g}, on "
+               f"{result.device}. The clean image's curve (mean removed) shows where natural images keep their "
+               f"energy.")
+
+
+# --- 2. class synthesis ----------------------------------------------------------------------
+
+START_LABELS = {"grey": "Flat grey", "noise": "Uniform noise", "image": "A test image"}
+
+
+def synthesis_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
+    st.markdown("Targeted PGD with a large L2 ball, from one start toward every class. The robust model's "
+                "gradients are perceptually aligned: it draws the class. The standard model reaches the same "
+                "confidence with noise (Ilyas et al. 2019, Santurkar et al. 2019).")
+    start = st.radio("Start from", list(START_LABELS), format_func=START_LABELS.get, horizontal=True,
+                     key=_key("synthesis", "start"))
+    picked = widgets.image_picker(info, _key("synthesis")) if start == "image" else None
+    size = math.sqrt(math.prod(info.input_size))
+    default = SYNTHESIS_EPS.get(info.dataset, SYNTHESIS_EPS_DEFAULT)
+    with st.form(_key("synthesis", "form")):
+        left, mid, right = st.columns(3)
+        eps = left.slider("eps (L2 radius)", 0.5, float(math.floor(size)), min(default, math.floor(size)), 0.5,
+                          key=_key("synthesis", "eps"), help=f"A {info.input_size} image of flat grey has L2 norm "
+                          f"{size / 2:.1f}.")
+        steps = mid.slider("Steps", 5, 300, 60, key=_key("synthesis", "steps"))
+        seed = int(right.number_input("Seed (noise)", 0, 2**31 - 1, 0, key=_key("synthesis", "seed")))
+        submitted = st.form_submit_button("Synthesize every class", type="primary",
+                                          disabled=start == "image" and picked is None)
+    if submitted:
+        try:
+            if start == "image":
+                config = class_synthesis.Config.for_image(picked.image, names, eps=eps, steps=steps, seed=seed)
+            else:
+                config = class_synthesis.Config(names, start=start, eps=eps, steps=steps, seed=seed)
+        except ValueError as e:
+            st.error(str(e))
+        else:
+            _store("synthesis", widgets.run_experiment("class_synthesis", config, "Synthesizing every class"))
+    result = _stored("synthesis")
+    if result is not None:
+        st.image(charts_features.synthesis_figure(result))
+        counts = "; ".join(f"{r.model}: {r.n_reached} of {len(result.targets)} classes reached"
+                           for r in result.rows)
+        st.caption(f"{counts}. Targeted L2 PGD, eps {result.eps:g}, {result.steps} steps of "
+                   f"{result.step_size:.3g}, keep-the-best, on {result.device}; p is the target's probability.")
+
+
+# --- 3. representation inversion --------------------------------------------------------------
+
+INVERSION_STARTS = {"noise": "Uniform noise", "image": "Another test image", "grey": "Flat grey"}
+
+
+def inversion_tab(info: ClassifierInfo, names: tuple[str, ...], layers: list[str]) -> None:
+    st.markdown("Find an image z whose representation matches x's: minimize ||g(z) − g(x)|| / ||g(x)|| from a "
+                "start z0 with normalized L2 steps (Ilyas et al. 2019, §3.1). Through the robust model the result "
+                "looks like x (a **D_R** sample: only x's robust features); through the standard one it still "
+                "looks like z0 but is classified as x (a **D_NR** sample).")
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**x: the image to match**")
+        target = widgets.image_picker(info, _key("inversion", "x"))
+    with right:
+        st.markdown("**z0: where to start**")
+        start = st.radio("Start from", list(INVERSION_STARTS), format_func=INVERSION_STARTS.get, horizontal=True,
+                         key=_key("inversion", "start"))
+        start_image = widgets.image_picker(info, _key("inversion", "z")) if start == "image" else None
+    with st.form(_key("inversion", "form")):
+        a, b, c = st.columns(3)
+        layer = a.selectbox("Representation g", layers, index=layers.index("penultimate")
+                            if "penultimate" in layers else 0, key=_key("inversion", "layer"))
+        steps = b.slider("Steps", 10, 2000, 300, 10, key=_key("inversion", "steps"))
+        step_size = c.number_input("Step size (L2)", 0.001, 10.0, 0.1, 0.01, format="%.3f",
+                                   key=_key("inversion", "step_size"))
+        seed = int(st.number_input("Seed (noise start)", 0, 2**31 - 1, 0, key=_key("inversion", "seed")))
+        submitted = st.form_submit_button("Invert", type="primary",
+                                          disabled=target is None or (start == "image" and start_image is None))
+    if submitted and target is not None:
+        try:
+            config = inversion.Config.for_images(
+                target.image, names, start_image=start_image.image if start_image is not None else None,
+                label=target.label, start=start, start_label=start_image.label if start_image else None,
+                layer=layer, steps=steps, step_size=float(step_size), seed=seed)
+        except ValueError as e:
+            st.error(str(e))
+        else:
+            _store("inversion", widgets.run_experiment("inversion", config, "Inverting the representation"))
+    result = _stored("inversion")
+    if result is not None:
+        draw_inversion(result)
+    st.subheader("Maximize one unit of the representation")
+    visualization_form(names, layers)
+
+
+def draw_inversion(result: inversion.Result) -> None:
+    st.image(charts_features.inversion_figure(result))
+    st.caption(f"Under each image: the top class of each model ({' / '.join(result.models)}).")
+    cols = st.columns(len(result.inversions))
+    for col, inv in zip(cols, result.inversions):
+        col.metric(f"{inv.model}: distance {inv.start_distance:.3f} → {inv.final_distance:.3f}",
+                   f"{inv.reduction:.1f}× lower")
+    st.altair_chart(charts_features.distance_chart(result), width="stretch")
+    st.caption(f"{result.steps} normalized L2 steps of {result.step_size:g} on the {result.layer} layer, "
+               f"keep-the-best, [0, 1] clamp only, on {result.device}.")
+
+
+def visualization_form(names: tuple[str, ...], layers: list[str]) -> None:
+    st.markdown("Gradient ascent on single coordinates of the representation, from noise, with no "
+                "regularizer: a robust model draws patterns, a standard one noise (Engstrom et al. 2019).")
+    with st.form(_key("units", "form")):
+        a, b, c, d = st.columns(4)
+        layer = a.selectbox("Layer", layers, index=layers.index("penultimate") if "penultimate" in layers else 0,
+                            key=_key("units", "layer"))
+        n_units = int(b.number_input("Units (most active first)", 1, feature_visualization.MAX_UNITS, 6,
+                                     key=_key("units", "n")))
+        steps = c.slider("Steps", 10, 1000, 200, 10, key=_key("units", "steps"))
+        start = d.radio("Start", list(feature_visualization.STARTS), key=_key("units", "start"))
+        submitted = st.form_submit_button("Maximize", type="primary")
+    if submitted:
+        try:
+            config = feature_visualization.Config(names, n_units=n_units, layer=layer, steps=steps, start=start)
+        except ValueError as e:
+            st.error(str(e))
+        else:
+            _store("units", widgets.run_experiment("feature_visualization", config, "Maximizing units"))
+    result = _stored("units")
+    if result is not None:
+        st.image(charts_features.visualization_figure(result))
+        st.caption("Each model gets its own units (unit numbers mean nothing across models): the ones most "
+                   "active on the start, since a unit that is zero after its ReLU has no gradient. Under each "
+                   "image: the unit's value at the start → at the end, and the model's top class.")
+
+
+# --- 4. frequency ------------------------------------------------------------------------------
+
+KIND_LABELS = {"low": "Low-pass", "high": "High-pass"}
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _filtered(config: frequency.FilterConfig) -> frequency.FilterResult:
+    return frequency.run_filter(config)
+
+
+def frequency_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
+    st.markdown("Hendrycks & Gilmer (Distill discussion): models classify high-pass filtered images far above "
+                "chance, so part of what they use lives in frequencies people barely see. Yin et al. (2019): "
+                "natural models are hurt by high-frequency noise, adversarially trained ones by low-frequency "
+                "noise.")
+    st.subheader("One image through a filter")
+    picked = widgets.image_picker(info, _key("frequency"))
+    left, right = st.columns(2)
+    kind = left.radio("Filter", list(KIND_LABELS), format_func=KIND_LABELS.get, horizontal=True,
+                      key=_key("frequency", "kind"))
+    cutoff = right.slider("Cutoff ρ", 0.0, 1.0, 0.3, 0.01, key=_key("frequency", "cutoff"),
+                          help="Normalized frequency radius: 0 is the mean, 1 the corner. Low-pass keeps ρ ≤ "
+                               "cutoff; high-pass keeps ρ > cutoff and the mean.")
+    if picked is not None:
+        try:
+            fr = _filtered(frequency.FilterConfig.for_image(picked.image, names, label=picked.label, kind=kind,
+                                                            cutoff=cutoff))
+        except (ValueError, zoo.ZooError) as e:
+            st.error(str(e))
+        else:
+            draw_filter(fr)
+    st.subheader("Accuracy against the cutoff")
+    with st.form(_key("frequency", "curve")):
+        n_images = int(st.number_input("Test images", 10, 10_000, 500, 50, key=_key("frequency", "n_images")))
+        submitted = st.form_submit_button("Measure", type="primary")
+    if submitted:
+        _store("curve", widgets.run_experiment("frequency", frequency.Config(names, n_images=n_images),
+                                               "Classifying filtered test images"))
+    curve = _stored("curve")
+    if curve is not None:
+        st.altair_chart(charts_features.cutoff_accuracy_chart(curve.rows()), width="stretch")
+        clean = ", ".join(f"{m} {a:.1%}" for m, a in zip(curve.models, curve.clean_accuracy))
+        st.caption(f"{curve.images}; clean accuracy {clean}. {curve.seconds:.1f} s on {curve.device}.")
+    heatmap_section(info, names)
+
+
+def draw_filter(fr: frequency.FilterResult) -> None:
+    st.image([charts.to_pil(fr.original, 112), charts.to_pil(fr.filtered, 112)],
+             caption=["original", f"{fr.kind}-pass at ρ = {fr.cutoff:.2f}"], width=150)
+    st.caption(f"The filter keeps {fr.kept:.0%} of the frequencies and {fr.energy_kept:.0%} of the image's "
+               f"energy (mean removed).")
+    for col, name, kind, po, pf in zip(st.columns(len(fr.models)), fr.models, fr.kinds, fr.probs_original,
+                                       fr.probs_filtered):
+        with col:
+            top = int(pf.argmax())
+            verdict = (st.success if fr.label is None or top == fr.label else st.error)
+            verdict(f"**{name}** ({kind}): {fr.class_names[int(po.argmax())]} → {fr.class_names[top]} "
+                    f"({pf[top]:.0%})")
+            st.altair_chart(charts.topk_chart(po, pf, fr.class_names, k=3, title="before = original, "
+                                              "after = filtered"), width="stretch")
+
+
+def heatmap_section(info: ClassifierInfo, names: tuple[str, ...]) -> None:
+    st.subheader("Fourier heat map (Yin et al. 2019)")
+    side = max(info.input_size[1:])
+    with st.form(_key("heatmap", "form")):
+        a, b, c = st.columns(3)
+        r = a.slider("Noise L2 norm r", 0.5, 10.0, 2.0, 0.5, key=_key("heatmap", "r"),
+                     help="Yin et al. used r = 4 on 32×32×3 CIFAR-10; r = 2 gives about the same per-pixel "
+                          "amplitude on 28×28 Fashion-MNIST.")
+        n_images = int(b.number_input("Test images", 10, 10_000, 100, 10, key=_key("heatmap", "n_images"),
+                                      help="Yin et al. used 1000; each image is evaluated once per frequency."))
+        if side > 32:
+            max_frequency: Optional[int] = int(c.number_input("Highest frequency |u|, |v|", 1, side // 2, 6,
+                                                              key=_key("heatmap", "max_frequency"),
+                                                              help="Large images: a grid of low frequencies."))
+        else:
+            max_frequency = None
+            c.caption(f"All {side}×{side} frequencies; (u, v) and (−u, −v) share one evaluation.")
+        submitted = st.form_submit_button("Compute the heat maps", type="primary")
+    if submitted:
+        config = fourier_heatmap.Config(names, noise_norm=r, n_images=n_images, max_frequency=max_frequency)
+        _store("heatmap", widgets.run_experiment("fourier_heatmap", config, "Adding Fourier noise"))
+    result = _stored("heatmap")
+    if result is not None:
+        st.altair_chart(charts_features.heatmap_chart(result.rows()))
+        clean = ", ".join(f"{m} {e:.1%}" for m, e in zip(result.models, result.clean_error))
+        st.caption(f"Error rate on {result.images} plus r·s·U(u,v), r = {result.noise_norm:g}, s = ±1 at random; "
+                   f"the mean is at the centre. Clean error: {clean}. {result.seconds:.1f} s on {result.device}.")
+        hi = int(max(abs(result.freq_u).max(), 1))
+        examples = [(0, 1), (hi // 3, hi // 3), (hi, hi)]
+        st.image([charts.to_pil(result.noisy_example(u, v), 112) for u, v in examples],
+                 caption=[f"(u, v) = ({u}, {v})" for u, v in examples], width=112)
+
+
+# --- 5. linear features ------------------------------------------------------------------------
+
+LINEAR_DEFAULT_PAIR = (7, 9)  # Sneaker vs Ankle boot
+
+
+def linear_tab() -> None:
+    st.markdown("Goh (Distill discussion): for a linear feature f(x) = aᵀx / ‖a‖_Σ of centred data, robust "
+                "usefulness = E[y f(x)] − ε‖a‖* / ‖a‖_Σ in closed form (dual norm: L2 for an L2 ball, L1 for "
+                "L∞). Along the data's principal directions, high-variance directions are robust; low-variance "
+                "ones are not, and barely useful on their own. Combining them gives useful, non-robust features.")
+    classes = data.FASHION_MNIST_CLASSES
+    a, b, c = st.columns(3)
+    class_a = a.selectbox("Class y = +1", range(10), index=LINEAR_DEFAULT_PAIR[0], format_func=classes.__getitem__,
+                          key=_key("linear", "a"))
+    class_b = b.selectbox("Class y = −1", range(10), index=LINEAR_DEFAULT_PAIR[1], format_func=classes.__getitem__,
+                          key=_key("linear", "b"))
+    norm = c.radio("Ball", list(widgets.NORM_LABELS), index=1, format_func=widgets.NORM_LABELS.get,
+                   horizontal=True, key=_key("linear", "norm"))
+    d, e, f, g = st.columns(4)
+    eps_l2 = d.slider("eps (L2)", 0.05, 3.0, 0.5, 0.05, key=_key("linear", "eps_l2"))
+    eps_linf = e.slider("eps (L∞)", 0.005, 0.2, 0.02, 0.005, format="%.3f", key=_key("linear", "eps_linf"))
+    n_directions = f.slider("Principal directions", 10, 784, 100, 10, key=_key("linear", "n"))
+    alpha = g.slider("Containment α", 0.0, 1.0, 0.05, 0.01, key=_key("linear", "alpha"))
+    if class_a == class_b:
+        st.warning("Pick two different classes.")
+        return
+    config = linear_features.Config(class_a=class_a, class_b=class_b, norm=norm, eps_l2=eps_l2, eps_linf=eps_linf,
+                                    n_directions=n_directions, alpha=alpha)
+    result = widgets.run_experiment("linear_features", config, "Computing the principal directions")
+    if result is not None:
+        draw_linear(result)
+
+
+def _feature_rows(result: linear_features.Result) -> list[dict]:
+    out = []
+    for feat in (result.ensemble, result.containment):
+        if feat is not None:
+            out.append({"feature": feat.name.split(" (")[0], "usefulness": feat.usefulness,
+                        "non_robustness": feat.usefulness - feat.robust(result.norm)})
+    return out
+
+
+def draw_linear(result: linear_features.Result) -> None:
+    norm_label = widgets.NORM_LABELS[result.norm]
+    eps = result.eps_l2 if result.norm == "l2" else result.eps_linf
+    options = [f"a{i + 1}" for i in range(len(result.usefulness))]
+    options += [name for name, feat in (("ensemble", result.ensemble), ("containment", result.containment)) if feat]
+    default = options.index(f"a{result.nonrobust_index + 1}") if result.nonrobust_index is not None else 0
+    pick = st.selectbox("Feature to look at", options, index=default, key=_key("linear", "pick"),
+                        help="aᵢ is the i-th principal direction (largest variance first).")
+    selected = options.index(pick) if pick.startswith("a") else None
+    left, right = st.columns([3, 2])
+    with left:
+        st.altair_chart(charts_features.features_scatter(result.rows(), selected, _feature_rows(result),
+                                                         f"({norm_label}, ε = {eps:g})"), width="stretch")
+        st.caption(f"{result.images}, {result.class_names[0]} (y = +1) vs {result.class_names[1]} (y = −1). "
+                   f"Red line: the Pareto frontier (no direction is both more useful and less non-robust). "
+                   f"Dashed: robust usefulness = 0; directions above it are non-robust. Green diamonds: the two "
+                   f"constructions.")
+    with right:
+        feat = result.feature(selected) if selected is not None else (
+            result.ensemble if pick == "ensemble" else result.containment)
+        img, scale = charts_features.signed_image(feat.direction)
+        st.image(charts.to_pil(img, 168), caption=f"{feat.name}: a as an image (0.5 + {scale:.1f} a)", width=200)
+        st.markdown(f"usefulness **{feat.usefulness:.3f}**  \nrobust usefulness: L2 (ε {result.eps_l2:g}) "
+                    f"**{feat.robust_l2:.3f}**, L∞ (ε {result.eps_linf:g}) **{feat.robust_linf:.3f}**  \n"
+                    f"standard deviation ‖a‖_Σ {feat.sigma_norm:.3g}")
+    st.subheader("Useful, non-robust constructions")
+    if result.ensemble is not None:
+        st.markdown(f"**Ensemble**: the normalized sum of the {len(result.nonrobust)} useful but non-robust "
+                    f"directions ({norm_label}): usefulness {result.ensemble.usefulness:.3f}, more than any of them "
+                    f"alone (best {result.usefulness[result.nonrobust].max():.3f}), robust usefulness "
+                    f"{result.ensemble.robust(result.norm):.3f}.")
+    if result.containment is not None:
+        st.markdown(f"**Containment**: (1 − α) a{result.nonrobust_index + 1} + α a{result.robust_index + 1}, the "
+                    f"most useful non-robust direction mixed with the most robust one. The robust part carries the "
+                    f"usefulness; a little of the non-robust one makes it brittle.")
+        st.altair_chart(charts_features.containment_chart(result.containment_curve, result.norm, result.alpha),
+                        width="stretch")
+    first = [(charts_features.signed_image(result.directions[i])[0],
+              f"a{i + 1}: use {result.usefulness[i]:.2f}\nrobust {result.robust()[i]:.2f}")
+             for i in range(min(8, len(result.usefulness)))]
+    st.image(charts.figure([("The first principal directions (largest variance first)", first)], min_tile=84))
+
+
+# --- the page ------------------------------------------------------------------------------
+
+st.title("Non-robust features")
+st.markdown("What the standard and the robust model of the sidebar pay attention to: their adversarial "
+            "perturbations, what their gradients draw, what their representations keep, which frequencies they "
+            "use, and, for linear features, the closed form (Ilyas et al. 2019 and its Distill discussion).")
+
+pair = models.current_pair()
+if not pair.names:
+    st.warning("No model is available. See the Model zoo page for what to fetch.")
+    st.stop()
+try:
+    model = models.load_model(pair.names[0])
+except zoo.ZooError as e:
+    st.error(str(e))
+    st.stop()
+info = model.info
+if pair.robust is None:
+    st.info(f"No robust {info.dataset} model is available: showing {pair.standard} alone.")
+
+tabs = st.tabs(list(TABS))
+with tabs[0]:
+    perturbation_tab(info, pair.names)
+with tabs[1]:
+    synthesis_tab(info, pair.names)
+with tabs[2]:
+    inversion_tab(info, pair.names, model.layer_names)
+with tabs[3]:
+    frequency_tab(info, pair.names)
+with tabs[4]:
+    linear_tab()
