@@ -6,7 +6,7 @@ Each objective maps a batch of inputs [N, ...] to per-example losses [N]; they a
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -104,3 +104,34 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
     dh = (x[:, :, 1:, :] - x[:, :, :-1, :]).abs().flatten(1).mean(1)
     dw = (x[:, :, :, 1:] - x[:, :, :, :-1]).abs().flatten(1).mean(1)
     return dh + dw
+
+
+def content_distance(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-example mean squared difference of a layer's output from the content image's
+    ``target`` (Gatys et al. 2016, Eq. 1, a mean instead of half a sum); [N]."""
+    return (features - target.detach()).pow(2).flatten(1).mean(1)
+
+
+def style_distance(features: Mapping[str, torch.Tensor], target_grams: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Sum over the layers of ``target_grams`` of the per-example mean squared difference
+    between ``gram_matrix(features[layer])`` and the style image's Gram matrix (Gatys et al.
+    2016, Eqs. 3-5, with equal layer weights; Grams divided by their element count, as Nakano
+    does); [N]."""
+    if not target_grams:
+        raise ValueError("style_distance needs at least one layer")
+    total = 0
+    for layer, target in target_grams.items():
+        total = total + (gram_matrix(features[layer]) - target.detach()).pow(2).flatten(1).mean(1)
+    return total
+
+
+def content(features: Callable, target: torch.Tensor) -> Objective:
+    """``content_distance(features(x), target)``: the style-transfer content loss (minimize it)."""
+    return Objective(lambda x: content_distance(features(x), target), "content")
+
+
+def style(features: Callable[[torch.Tensor], Mapping[str, torch.Tensor]],
+          target_grams: Mapping[str, torch.Tensor]) -> Objective:
+    """``style_distance(features(x), target_grams)`` where ``features(x)`` returns the layers'
+    outputs by name (``Classifier.features``): the style loss (minimize it)."""
+    return Objective(lambda x: style_distance(features(x), target_grams), "style")
