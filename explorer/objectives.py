@@ -6,7 +6,7 @@ Each objective maps a batch of inputs [N, ...] to per-example losses [N]; they a
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -112,7 +112,7 @@ def content_distance(features: torch.Tensor, target: torch.Tensor) -> torch.Tens
     return (features - target.detach()).pow(2).flatten(1).mean(1)
 
 
-def style_distance(features: Mapping[str, torch.Tensor], target_grams: Mapping[str, torch.Tensor]) -> torch.Tensor:
+def style_distance(features: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor]) -> torch.Tensor:
     """Sum over the layers of ``target_grams`` of the per-example mean squared difference
     between ``gram_matrix(features[layer])`` and the style image's Gram matrix (Gatys et al.
     2016, Eqs. 3-5, with equal layer weights; Grams divided by their element count, as Nakano
@@ -130,8 +130,8 @@ def content(features: Callable, target: torch.Tensor) -> Objective:
     return Objective(lambda x: content_distance(features(x), target), "content")
 
 
-def style(features: Callable[[torch.Tensor], Mapping[str, torch.Tensor]],
-          target_grams: Mapping[str, torch.Tensor]) -> Objective:
+def style(features: Callable[[torch.Tensor], dict[str, torch.Tensor]],
+          target_grams: dict[str, torch.Tensor]) -> Objective:
     """``style_distance(features(x), target_grams)`` where ``features(x)`` returns the layers'
     outputs by name (``Classifier.features``): the style loss (minimize it)."""
     return Objective(lambda x: style_distance(features(x), target_grams), "style")
