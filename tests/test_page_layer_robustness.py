@@ -96,7 +96,7 @@ def test_one_model_and_no_model(page):
     at = run_page(page, 4, 2)
     _, df = chart_data(at)
     assert set(df["model"]) == {"tiny-robust"} and list(df["layer"]) == STAGES
-    assert any("lowest R at" in m.value for m in at.markdown)
+    assert any("has its lowest R at" in m.value for m in at.markdown)
     at.multiselect(key=f"{KEY}.models").set_value([]).run()
     assert at.button[0].disabled
 

@@ -514,23 +514,25 @@ def comparisons(result: Result) -> list[dict]:
 
 
 def summary(result: Result) -> str:
-    """One or two sentences that state what the chart shows for these models."""
+    """A few sentences that state what the chart shows for these models."""
     parts = []
     for c in comparisons(result):
         k, total = len(c["lower"]), len(c["shared"])
         text = f"{c['robust']} has lower R than {c['standard']} at {k} of {total} layers"
         if k:
-            text += f" ({len(c['separated'])} with non-overlapping {result.ci_level:.0%} intervals)"
+            text += f", {len(c['separated'])} of them with non-overlapping {result.ci_level:.0%} intervals"
         higher = [l for l in c["shared"] if l not in c["lower"]]
         if higher:
             text += "; not at " + ", ".join(higher)
-        parts.append(text)
+        parts.append(text + ".")
     if not parts:  # no robust/standard pair: say where each model is most and least robust
         for m in result.models:
             rs = result.ratios(m.model)
             lo, hi = min(rs, key=rs.get), max(rs, key=rs.get)
-            parts.append(f"{m.model}: lowest R at {lo} ({rs[lo]:.3g}), highest at {hi} ({rs[hi]:.3g})")
-    return "; ".join(parts) + f" ({result.norm} eps {result.eps:g}, {result.n_images} images, {result.steps} steps)."
+            parts.append(f"{m.model} has its lowest R at {lo} ({rs[lo]:.3g}) and its highest at {hi} ({rs[hi]:.3g}).")
+    parts.append(f"Measured in the {result.norm} ball of radius {result.eps:g} on {result.n_images} images "
+                 f"with {result.steps} steps.")
+    return " ".join(parts)
 
 
 # --- helpers ----------------------------------------------------------------------------
