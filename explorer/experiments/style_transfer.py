@@ -1,0 +1,639 @@
+"""Neural style transfer with a separate content network and style network(s).
+
+Gatys, Ecker & Bethge (2016), "Image Style Transfer Using Convolutional Neural
+Networks": starting from the content image (or noise), optimize the pixels x of an image
+so that one layer of a *content network* matches the content image's and the Gram
+matrices of several layers of a *style network* match the style image's:
+
+    L(x) = a * content(x) + b * style(x) + c * TV(x)
+    content(x) = mean (F_l(x) - F_l(content))^2                     (one layer l)
+    style(x)   = sum_l mean (G_l(x) - G_l(style))^2,  G = F F^T / (C H W)
+
+Nakano (Distill discussion of Ilyas et al. 2019, "Adversarially Robust Neural Style
+Transfer") found that this fails with a standard ResNet-50 and works with an
+adversarially robust one (MadryLab's L2 eps 3 ResNet-50): style from the outputs of the
+four residual stages, content from the third, Gram matrices divided by their element
+count, L-BFGS, a few hundred iterations from the content image, 512 px. The authors'
+reply adds that the *style* network matters more than the content network, and that
+with a single style layer the robust network's layers win: the single-layer mode runs
+one transfer per (style network, layer).
+
+Defaults per network (``default_layers``): ResNets as Nakano (style ``layer1..layer4``,
+content ``layer3``); VGG as Gatys (style ``relu1_1..relu5_1``, content ``relu4_2``;
+max-pooling replaced by average pooling); any other network from its named layers: the
+last named layer at each resolution from 1/4 of the input down (what ResNet's four
+stage outputs are) for style, the third of them for content (EfficientNet-Lite0:
+``blocks.1, blocks.2, blocks.4, blocks.6``, content ``blocks.4``).
+
+Weights. Gram and feature magnitudes differ by orders of magnitude between networks
+(Nakano needed a style weight of 1e9 with Adam on ResNet-50), and here the content and
+style networks differ, so by default (``normalize=True``) each term is made relative:
+the content term is divided by mean F_l(content)^2 and each style layer's term by
+mean G_l(style)^2, averaged over the layers. The weights then mean the same on every
+network: style 10 against content 1 keeps the content image's layout and takes on the
+texture (checked on EfficientNet-Lite0). ``normalize=False`` gives the raw sums above,
+for Nakano's absolute weights.
+
+Pixels live in [0, 1] and are clamped after each step. L-BFGS runs one iteration (one
+loss-and-gradient evaluation, fixed step ``learning_rate``) per step so progress and
+cancel are checked between iterations; its curvature history carries over. The image
+with the lowest loss seen is returned. Deterministic for a seed on the CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from explorer import objectives, zoo
+from explorer.classifier import Classifier, ClassifierInfo
+from explorer.devices import device_lock
+from explorer.experiments import Cancel, Progress
+from explorer.experiments import _common as C
+from explorer.optimize import Cancelled
+
+OPTIMIZERS = ("lbfgs", "adam")
+STARTS = ("content", "noise")
+MIN_SIZE, MAX_SIZE = 32, 2048
+MAX_ITERATIONS = 10_000
+LBFGS_HISTORY = 20
+DEFAULT_LEARNING_RATE = {"lbfgs": 1.0, "adam": 0.02}
+#: ``random:<arch>`` builds ``<arch>`` with random (seeded) weights: for timing, never for science.
+RANDOM_PREFIX = "random:"
+
+RESNET_STYLE = ("layer1", "layer2", "layer3", "layer4")
+RESNET_CONTENT = "layer3"
+VGG_STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+VGG_CONTENT = "relu4_2"
+
+
+# --- images -------------------------------------------------------------------------
+
+def rgb_uint8(image) -> np.ndarray:
+    """A PIL image, a uint8 [H, W, 3] / [H, W] array, or floats in [0, 1] ([H, W, 3] or
+    [3, H, W]) -> a contiguous uint8 [H, W, 3] array."""
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+    a = np.asarray(image.detach().cpu() if isinstance(image, torch.Tensor) else image)
+    if a.ndim == 4 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[2] not in (1, 3):
+        a = a.transpose(1, 2, 0)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+        raise ValueError(f"expected an RGB or grey image, got shape {np.asarray(image).shape}")
+    a = a[:, :, :3]
+    if a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    if a.dtype != np.uint8:
+        a = a.astype(np.float64)
+        if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
+            raise ValueError("float images must lie in [0, 1]")
+        a = np.rint(a * 255).astype(np.uint8)
+    return np.ascontiguousarray(a)
+
+
+def fit_size(height: int, width: int, size: int) -> tuple[int, int]:
+    """(H, W) with the longer side ``size`` and the aspect ratio kept."""
+    scale = size / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def resize(image: np.ndarray, size: int) -> np.ndarray:
+    """uint8 [H, W, 3] resized (bicubic, antialiased when shrinking) so its longer side is ``size``."""
+    h, w = fit_size(image.shape[0], image.shape[1], size)
+    if (h, w) == image.shape[:2]:
+        return image
+    return np.asarray(Image.fromarray(image, "RGB").resize((w, h), Image.Resampling.BICUBIC), dtype=np.uint8)
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """uint8 [H, W, 3] -> float [1, 3, H, W] in [0, 1]."""
+    return torch.from_numpy(np.array(image, dtype=np.float32) / 255.0).permute(2, 0, 1)[None].contiguous()
+
+
+# --- networks and their layers ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class LayerChoice:
+    """Style layers and content layer for one network, and the rule that chose them."""
+
+    style_layers: tuple[str, ...]
+    content_layer: str
+    rule: str
+
+
+def spatial_layers(model: Classifier, size: Optional[int] = None) -> list[tuple[str, tuple[int, int]]]:
+    """(layer, (h, w)) for every named layer with a spatial [N, C, h, w] output, in network
+    order, measured on one grey image of the model's input size (or ``size``)."""
+    c, h, w = model.info.input_size
+    if size is not None:
+        h = w = size
+    with torch.no_grad():
+        out = model.features(torch.full((1, c, h, w), 0.5, device=model.device), model.layer_names)
+    return [(name, tuple(t.shape[-2:])) for name, t in out.items() if t.ndim == 4 and min(t.shape[-2:]) > 1]
+
+
+def derived_layers(model: Classifier) -> LayerChoice:
+    """Style: the last named layer at each resolution from 1/4 of the input down (a ResNet's
+    four stage outputs); content: the third of them (or the last when fewer)."""
+    layers = spatial_layers(model)
+    if not layers:
+        raise ValueError(f"{model.name} has no named layer with a spatial output; name its style layers")
+    height = model.info.input_size[1]
+    last_per_resolution: dict[tuple[int, int], str] = {}
+    for name, hw in layers:
+        last_per_resolution[hw] = name  # network order: the later layer wins
+    style = [name for hw, name in last_per_resolution.items() if hw[0] <= height / 4]
+    rule = "derived: the last named layer at each resolution from 1/4 of the input down; content the third"
+    if not style:
+        style = [name for name, _ in layers]
+        rule = "derived: every named spatial layer (none at 1/4 of the input or below); content the third"
+    content = style[2] if len(style) >= 3 else style[-1]
+    return LayerChoice(tuple(style), content, rule)
+
+
+def default_layers(model: Classifier) -> LayerChoice:
+    """Nakano's layers for ResNets, Gatys' for VGG, else ``derived_layers``."""
+    names = set(model.layer_names)
+    if set(RESNET_STYLE) <= names:
+        return LayerChoice(RESNET_STYLE, RESNET_CONTENT,
+                           "Nakano: the outputs of the four residual stages; content the third")
+    if set(VGG_STYLE) | {VGG_CONTENT} <= names:
+        return LayerChoice(VGG_STYLE, VGG_CONTENT, "Gatys et al.: relu1_1 ... relu5_1; content relu4_2")
+    return derived_layers(model)
+
+
+def random_weights(arch: str, device: torch.device | str = "cpu", seed: int = 0) -> Classifier:
+    """``arch`` (``zoo.build_architecture`` names, e.g. ``torchvision:resnet50``) with random
+    weights drawn by ``seed``, ImageNet-sized and normalized: for timing runs only."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = zoo.build_architecture(arch, 1000, 3, 224)
+    info = ClassifierInfo(name=f"{RANDOM_PREFIX}{arch}", dataset="imagenet",
+                          class_names=zoo.class_names_for("imagenet", 1000), input_size=(3, 224, 224),
+                          extra={"random_weights": True, "arch": arch})
+    layers = zoo.default_layers(arch, net) or None
+    return Classifier(net, info, zoo.IMAGENET_MEAN, zoo.IMAGENET_STD, layers=layers, device=device,
+                      channels_last=any(isinstance(m, nn.Conv2d) for m in net.modules()))
+
+
+def load_network(name: str, device: torch.device) -> Classifier:
+    """The zoo's frozen Classifier, or a random-weights build for ``random:<arch>``."""
+    if name.startswith(RANDOM_PREFIX):
+        return random_weights(name[len(RANDOM_PREFIX):], device)
+    return zoo.load(name, device=device)
+
+
+def has_max_pooling_stack(model: Classifier) -> bool:
+    """A VGG/AlexNet-style ``features`` stack with max-pooling in it."""
+    features = getattr(model.net, "features", None)
+    return isinstance(features, nn.Sequential) and any(isinstance(m, nn.MaxPool2d) for m in features)
+
+
+def with_average_pooling(model: Classifier) -> Classifier:
+    """A copy of ``model`` whose ``features`` stack average-pools where it max-pooled (Gatys
+    et al.; Nakano's VGG-19). The shared model is left as it is."""
+    net = copy.deepcopy(model.net)
+    for i, m in enumerate(net.features):
+        if isinstance(m, nn.MaxPool2d):
+            net.features[i] = nn.AvgPool2d(m.kernel_size, m.stride, m.padding, m.ceil_mode)
+    mean, std = model.mean.flatten().tolist(), model.std.flatten().tolist()
+    return Classifier(net, model.info, mean, std, layers=model.layers, device=model.device,
+                      channels_last=model.channels_last)
+
+
+# --- config ------------------------------------------------------------------------------
+
+def _check_weight(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def _check_rgb(name: str, raw, shape) -> tuple[int, int, int]:
+    if shape is None or len(shape) != 3 or int(shape[2]) != 3 or min(int(s) for s in shape) < 1:
+        raise ValueError(f"{name}_shape must be (H, W, 3), got {shape!r}")
+    shape = tuple(int(s) for s in shape)
+    if not isinstance(raw, bytes) or len(raw) != math.prod(shape):
+        raise ValueError(f"{name} must be {math.prod(shape)} bytes of uint8 RGB for shape {shape}")
+    if max(shape[:2]) > 2 * MAX_SIZE:
+        raise ValueError(f"{name} is {shape[1]}x{shape[0]}: shrink it first (Config.for_images does)")
+    return shape
+
+
+@dataclass(frozen=True)
+class Config:
+    """One style transfer (or one per style layer) per style network.
+
+    Attributes:
+        content, content_shape: the content image, uint8 RGB bytes and (H, W, 3).
+        style, style_shape: the style image, likewise (``for_images`` builds both).
+        style_models: zoo names of the style networks, shown side by side
+            (``random:<arch>`` for random weights, for timing).
+        content_model: the content network, fixed for every transfer; None for the first
+            standard network of ``style_models`` (else the first).
+        content_layer: None for the content network's default (``default_layers``).
+        style_layers: per style network, its style layers (empty: its default); empty for
+            every network's default.
+        single_layer: one transfer per (style network, style layer), each with that layer alone.
+        style_weight, content_weight, tv_weight: b, a and c of the loss.
+        normalize: make the content and style terms relative (see the module docstring).
+        optimizer: ``lbfgs`` or ``adam``; learning_rate: None for 1 (L-BFGS) or 0.02 (Adam).
+        iterations: loss-and-gradient evaluations per transfer.
+        start: ``content`` or ``noise`` (uniform, by ``seed``, the same for every transfer).
+        size: the output's longer side in pixels; style_size: the style image's (None: ``size``).
+        average_pooling: VGG/AlexNet-style networks average-pool instead of max-pool.
+        seed: the noise start.
+        device: torch device string; None for the best device.
+    """
+
+    content: bytes
+    content_shape: tuple[int, int, int]
+    style: bytes
+    style_shape: tuple[int, int, int]
+    style_models: tuple[str, ...]
+    content_model: Optional[str] = None
+    content_layer: Optional[str] = None
+    style_layers: tuple[tuple[str, ...], ...] = ()
+    single_layer: bool = False
+    style_weight: float = 10.0
+    content_weight: float = 1.0
+    tv_weight: float = 0.0
+    normalize: bool = True
+    optimizer: str = "lbfgs"
+    learning_rate: Optional[float] = None
+    iterations: int = 300
+    start: str = "content"
+    size: int = 512
+    style_size: Optional[int] = None
+    average_pooling: bool = True
+    seed: int = 0
+    device: Optional[str] = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "content_shape", _check_rgb("content", self.content, self.content_shape))
+        object.__setattr__(self, "style_shape", _check_rgb("style", self.style, self.style_shape))
+        object.__setattr__(self, "style_models", C.check_models(self.style_models))
+        if self.content_model is not None and (not isinstance(self.content_model, str) or not self.content_model):
+            raise ValueError(f"content_model must be a zoo name or None, got {self.content_model!r}")
+        if self.content_layer is not None and (not isinstance(self.content_layer, str) or not self.content_layer):
+            raise ValueError(f"content_layer must be a layer name or None, got {self.content_layer!r}")
+        layers = tuple(tuple(ls) for ls in self.style_layers)
+        if layers and len(layers) != len(self.style_models):
+            raise ValueError(f"style_layers needs one entry per style network ({len(self.style_models)}), "
+                             f"got {len(layers)}")
+        for ls in layers:
+            if not all(isinstance(l, str) and l for l in ls) or len(set(ls)) != len(ls):
+                raise ValueError(f"style layers must be distinct layer names, got {ls!r}")
+        object.__setattr__(self, "style_layers", layers)
+        for name in ("style_weight", "content_weight", "tv_weight"):
+            _check_weight(name, getattr(self, name))
+        if self.style_weight == 0 and self.content_weight == 0:
+            raise ValueError("style_weight and content_weight cannot both be 0")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        C.check_positive("learning_rate", self.learning_rate, allow_none=True)
+        C.check_int("iterations", self.iterations, 1, MAX_ITERATIONS)
+        if self.start not in STARTS:
+            raise ValueError(f"start must be one of {STARTS}, got {self.start!r}")
+        C.check_int("size", self.size, MIN_SIZE, MAX_SIZE)
+        if self.style_size is not None:
+            C.check_int("style_size", self.style_size, MIN_SIZE, MAX_SIZE)
+        C.check_int("seed", self.seed, 0, 2**63 - 1)
+
+    @classmethod
+    def for_images(cls, content, style, style_models, size: int = 512, style_size: Optional[int] = None,
+                   **kwargs) -> "Config":
+        """A config from two images (PIL, uint8 arrays or floats in [0, 1]), resized here to
+        the working resolution so the config stays small."""
+        c = resize(rgb_uint8(content), size)
+        s = resize(rgb_uint8(style), style_size or size)
+        return cls(content=c.tobytes(), content_shape=c.shape, style=s.tobytes(), style_shape=s.shape,
+                   style_models=C.check_models(style_models), size=size, style_size=style_size, **kwargs)
+
+    @property
+    def lr(self) -> float:
+        return float(self.learning_rate if self.learning_rate is not None else DEFAULT_LEARNING_RATE[self.optimizer])
+
+    def images(self) -> tuple[np.ndarray, np.ndarray]:
+        """(content, style) as uint8 [H, W, 3] at the working resolution."""
+        c = np.frombuffer(self.content, dtype=np.uint8).reshape(self.content_shape)
+        s = np.frombuffer(self.style, dtype=np.uint8).reshape(self.style_shape)
+        return resize(c, self.size), resize(s, self.style_size or self.size)
+
+
+# --- result ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Transfer:
+    """One stylized image.
+
+    Attributes:
+        style_model, kind, robust: the style network.
+        style_layers: the layers whose Gram matrices were matched (one in single-layer mode).
+        image: the stylized image (lowest loss seen), [3, H, W] float32 in [0, 1].
+        loss_history: total loss before each iteration and after the last, [iterations + 1];
+            content_history, style_history, tv_history: the weighted terms, likewise.
+        initial_loss, final_loss: the first and the lowest total loss.
+        content_error: ||F(x) - F(content)|| / ||F(content)|| at the content layer, for ``image``.
+        seconds: wall time of the optimization.
+    """
+
+    style_model: str
+    kind: str
+    robust: bool
+    style_layers: tuple[str, ...]
+    image: np.ndarray
+    loss_history: np.ndarray
+    content_history: np.ndarray
+    style_history: np.ndarray
+    tv_history: np.ndarray
+    initial_loss: float
+    final_loss: float
+    content_error: float
+    seconds: float
+
+    @property
+    def layer_text(self) -> str:
+        return ", ".join(self.style_layers)
+
+    @property
+    def seconds_per_iteration(self) -> float:
+        return self.seconds / max(len(self.loss_history) - 1, 1)
+
+
+@dataclass(frozen=True)
+class Result:
+    """The content and style images, and one ``Transfer`` per style network (or per
+    (network, layer) in single-layer mode), in the order of ``style_models``.
+
+    Attributes:
+        layer_rules: per style network, why its layers are the default (or ``chosen``).
+        notes: things a reader must know (random weights, content network not ImageNet ...).
+    """
+
+    content_image: np.ndarray
+    style_image: np.ndarray
+    content_model: str
+    content_kind: str
+    content_layer: str
+    style_models: tuple[str, ...]
+    layer_rules: tuple[str, ...]
+    transfers: tuple[Transfer, ...]
+    single_layer: bool
+    optimizer: str
+    learning_rate: float
+    iterations: int
+    start: str
+    style_weight: float
+    content_weight: float
+    tv_weight: float
+    normalize: bool
+    size: tuple[int, int]
+    device: str
+    seconds: float
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def grid(self) -> list[tuple[str, list[Transfer]]]:
+        """One row per style network: (network, its transfers in layer order)."""
+        return [(m, [t for t in self.transfers if t.style_model == m]) for m in self.style_models]
+
+    def rows(self) -> list[dict]:
+        """One plain row per transfer, for a table."""
+        return [{"style network": t.style_model, "kind": t.kind, "style layers": t.layer_text,
+                 "initial loss": t.initial_loss, "final loss": t.final_loss,
+                 "content error": t.content_error, "seconds": round(t.seconds, 2),
+                 "s/iteration": round(t.seconds_per_iteration, 4)} for t in self.transfers]
+
+    def description(self) -> str:
+        h, w = self.size
+        weights = (f"style {self.style_weight:g}, content {self.content_weight:g}, TV {self.tv_weight:g}"
+                   f"{' (relative terms)' if self.normalize else ' (raw terms)'}")
+        return (f"{w}x{h} px, {'L-BFGS' if self.optimizer == 'lbfgs' else 'Adam'} "
+                f"(lr {self.learning_rate:g}), {self.iterations} iterations from the {self.start}, "
+                f"weights {weights}; content: {self.content_model} {self.content_layer}")
+
+
+# --- the loss and the optimization --------------------------------------------------------
+
+class StyleLoss:
+    """The weighted loss of one transfer: one forward pass per distinct network per evaluation.
+
+    Args:
+        content_net, content_layer, content_target: F_l and F_l(content).
+        style_net, style_layers, style_grams: the style network and G_l(style).
+        weights: (content, style, tv).
+        normalize: divide the content term by mean F_l(content)^2 and each style layer's by
+            mean G_l(style)^2, averaged over the layers.
+    """
+
+    def __init__(self, content_net: Classifier, content_layer: str, content_target: torch.Tensor,
+                 style_net: Classifier, style_layers: Sequence[str], style_grams: dict[str, torch.Tensor],
+                 weights: tuple[float, float, float], normalize: bool):
+        self.content_net, self.content_layer, self.content_target = content_net, content_layer, content_target
+        self.style_net, self.style_layers, self.style_grams = style_net, list(style_layers), style_grams
+        self.wc, self.ws, self.wtv = weights
+        if normalize:
+            self.content_scale = 1.0 / float(content_target.pow(2).mean().clamp_min(1e-12))
+            self.layer_scale = {l: 1.0 / (len(self.style_layers) * float(g.pow(2).mean().clamp_min(1e-24)))
+                                for l, g in style_grams.items()}
+        else:
+            self.content_scale, self.layer_scale = 1.0, {l: 1.0 for l in style_grams}
+
+    def features(self, x: torch.Tensor) -> tuple[Optional[torch.Tensor], dict[str, torch.Tensor]]:
+        need_content, need_style = self.wc > 0, self.ws > 0
+        if self.content_net is self.style_net and need_content and need_style:
+            layers = list(dict.fromkeys([self.content_layer, *self.style_layers]))
+            out = self.content_net.features(x, layers)
+            return out[self.content_layer], out
+        content = self.content_net.features(x, [self.content_layer])[self.content_layer] if need_content else None
+        style = self.style_net.features(x, self.style_layers) if need_style else {}
+        return content, style
+
+    def terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The weighted terms for x [1, 3, H, W]: scalars ``content``, ``style``, ``tv``, ``total``."""
+        content_f, style_f = self.features(x)
+        zero = x.new_zeros(())
+        content = (self.wc * self.content_scale * objectives.content_distance(content_f, self.content_target).sum()
+                   if content_f is not None else zero)
+        style = zero
+        if style_f:
+            for l in self.style_layers:
+                d = objectives.style_distance({l: style_f[l]}, {l: self.style_grams[l]}).sum()
+                style = style + self.ws * self.layer_scale[l] * d
+        tv = self.wtv * objectives.total_variation(x).sum() if self.wtv > 0 else zero
+        return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
+
+
+def optimize_image(loss: StyleLoss, x0: torch.Tensor, optimizer: str, iterations: int, lr: float,
+                   progress=None, cancel: Cancel = None) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+    """Minimize ``loss`` over the pixels from ``x0`` with L-BFGS or Adam, clamping to [0, 1]
+    after each step. Returns the lowest-loss image seen and the terms' histories
+    ([iterations + 1] each: before every iteration and after the last)."""
+    x = x0.detach().clone().requires_grad_(True)
+    if optimizer == "lbfgs":
+        opt = torch.optim.LBFGS([x], lr=lr, max_iter=1, history_size=LBFGS_HISTORY)
+    else:
+        opt = torch.optim.Adam([x], lr=lr)
+    history = {k: [] for k in ("total", "content", "style", "tv")}
+    best = {"loss": math.inf, "x": x0.detach().clone()}
+
+    def record(terms: dict[str, torch.Tensor]) -> float:
+        for k in history:
+            history[k].append(float(terms[k].detach()))
+        total = history["total"][-1]
+        if total < best["loss"]:  # the loss belongs to x as it is now, before the step
+            best["loss"], best["x"] = total, x.detach().clone()
+        return total
+
+    def closure():
+        opt.zero_grad()
+        terms = loss.terms(x)
+        terms["total"].backward()
+        record(terms)
+        return terms["total"]
+
+    for it in range(iterations):
+        if optimizer == "lbfgs":
+            opt.step(closure)
+        else:
+            closure()
+            opt.step()
+        with torch.no_grad():
+            x.clamp_(0, 1)
+        if progress is not None:
+            progress(it + 1, iterations, {"loss": history["total"][-1]})
+        if cancel is not None and cancel():
+            raise Cancelled(f"cancelled after {it + 1} of {iterations} iterations")
+    with torch.no_grad():
+        record(loss.terms(x))
+    return best["x"], {k: np.asarray(v, dtype=np.float64) for k, v in history.items()}
+
+
+def start_image(config: Config, content: torch.Tensor) -> torch.Tensor:
+    """x0: the content image, or uniform noise drawn by the seed, [1, 3, H, W] on the CPU."""
+    if config.start == "content":
+        return content.clone()
+    g = torch.Generator().manual_seed(int(config.seed))
+    return torch.rand(content.shape, generator=g)
+
+
+def _prepare(model: Classifier, average_pooling: bool) -> Classifier:
+    if model.info.input_size[0] != 3:
+        raise ValueError(f"{model.name} takes {model.info.input_size[0]}-channel images; style transfer "
+                         "needs an RGB (ImageNet-like) network")
+    return with_average_pooling(model) if average_pooling and has_max_pooling_stack(model) else model
+
+
+def _check_layers(model: Classifier, layers: Sequence[str], what: str) -> None:
+    unknown = [l for l in layers if l not in model.layer_names]
+    if unknown:
+        raise ValueError(f"{model.name} has no {what} layer(s) {unknown}; it has {model.layer_names}")
+
+
+def resolve_content_model(config: Config, style_nets: Sequence[Classifier]) -> str:
+    """The content network's name: as configured, else the first standard style network, else the first."""
+    if config.content_model is not None:
+        return config.content_model
+    standard = [m.name for m in style_nets if not m.info.robust]
+    return standard[0] if standard else style_nets[0].name
+
+
+def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
+    """Stylize the content image with every style network (every (network, layer) in
+    single-layer mode), the content network fixed."""
+    t_start = time.perf_counter()
+    device = C.resolve_device(config.device)
+    loaded = {name: load_network(name, device) for name in config.style_models}
+    content_name = resolve_content_model(config, list(loaded.values()))
+    if content_name not in loaded:
+        loaded[content_name] = load_network(content_name, device)
+    nets = {name: _prepare(m, config.average_pooling) for name, m in loaded.items()}
+    content_net = nets[content_name]
+    content_layer = config.content_layer or default_layers(content_net).content_layer
+    _check_layers(content_net, [content_layer], "content")
+
+    plans, rules = [], []
+    for i, name in enumerate(config.style_models):
+        net = nets[name]
+        chosen = config.style_layers[i] if config.style_layers else ()
+        if chosen:
+            layers, rule = tuple(chosen), "chosen"
+        else:
+            d = default_layers(net)
+            layers, rule = d.style_layers, d.rule
+        _check_layers(net, layers, "style")
+        rules.append(rule)
+        if config.single_layer:
+            plans.extend((name, (l,)) for l in layers)
+        else:
+            plans.append((name, layers))
+
+    content_u8, style_u8 = config.images()
+    content_cpu, style_cpu = to_tensor(content_u8), to_tensor(style_u8)
+    x0_cpu = start_image(config, content_cpu)
+    total = len(plans) * config.iterations
+    transfers = []
+    with device_lock(device):
+        content_x, style_x, x0 = content_cpu.to(device), style_cpu.to(device), x0_cpu.to(device)
+        with torch.no_grad():
+            content_target = content_net.features(content_x, [content_layer])[content_layer]
+        grams_by_net: dict[str, dict[str, torch.Tensor]] = {}
+        for k, (name, layers) in enumerate(plans):
+            net = nets[name]
+            if name not in grams_by_net:
+                all_layers = list(dict.fromkeys(l for n, ls in plans if n == name for l in ls))
+                with torch.no_grad():
+                    feats = net.features(style_x, all_layers)
+                grams_by_net[name] = {l: objectives.gram_matrix(feats[l]) for l in all_layers}
+            grams = {l: grams_by_net[name][l] for l in layers}
+            loss = StyleLoss(content_net, content_layer, content_target, net, layers, grams,
+                             (config.content_weight, config.style_weight, config.tv_weight), config.normalize)
+
+            def step_progress(step, _total, metrics, k=k, name=name, layers=layers):
+                if progress is not None:
+                    progress(k * config.iterations + step, total,
+                             {**metrics, "model": name if len(layers) > 1 or not config.single_layer
+                              else f"{name} {layers[0]}"})
+
+            t0 = time.perf_counter()
+            image, hist = optimize_image(loss, x0, config.optimizer, config.iterations, config.lr,
+                                         step_progress, cancel)
+            seconds = time.perf_counter() - t0
+            with torch.no_grad():
+                f = content_net.features(image, [content_layer])[content_layer]
+                error = float((f - content_target).norm() / content_target.norm().clamp_min(1e-12))
+            info = net.info
+            transfers.append(Transfer(
+                style_model=name, kind="random weights" if info.extra.get("random_weights") else info.kind,
+                robust=bool(info.robust), style_layers=tuple(layers), image=image[0].float().cpu().numpy(),
+                loss_history=hist["total"], content_history=hist["content"], style_history=hist["style"],
+                tv_history=hist["tv"], initial_loss=float(hist["total"][0]), final_loss=float(hist["total"].min()),
+                content_error=error, seconds=seconds))
+
+    notes = []
+    for name, net in nets.items():
+        if net.info.extra.get("random_weights"):
+            notes.append(f"{name} has random weights: its images time the computation and show nothing learned.")
+        elif net.info.dataset not in ("imagenet", "restricted-imagenet"):
+            notes.append(f"{name} was trained on {net.info.dataset}, not on ImageNet photos.")
+    for name in config.style_models:
+        if nets[name] is not loaded[name]:
+            notes.append(f"{name}: max-pooling replaced by average pooling, as Gatys et al. and Nakano do.")
+    return Result(
+        content_image=content_cpu[0].numpy(), style_image=style_cpu[0].numpy(), content_model=content_name,
+        content_kind=content_net.info.kind, content_layer=content_layer, style_models=config.style_models,
+        layer_rules=tuple(rules), transfers=tuple(transfers), single_layer=config.single_layer,
+        optimizer=config.optimizer, learning_rate=config.lr, iterations=config.iterations, start=config.start,
+        style_weight=float(config.style_weight), content_weight=float(config.content_weight),
+        tv_weight=float(config.tv_weight), normalize=config.normalize, size=tuple(content_u8.shape[:2]),
+        device=str(device), seconds=time.perf_counter() - t_start, notes=tuple(notes))
