@@ -358,6 +358,84 @@ def cmd_layer_robustness(args) -> int:
     return 0
 
 
+# --- style transfer (explorer/experiments/style_transfer.py) --------------------------
+
+def _add_style(p: argparse.ArgumentParser) -> None:
+    p.add_argument("content", help="content image: a file, or a scikit-image sample name (chelsea, astronaut ...)")
+    p.add_argument("style", help="style image: a file, or a sample name (brick, gravel, grass ...)")
+    p.add_argument("--style-model", nargs="+", default=["efficientnet-lite0"],
+                   help="style networks, one transfer each (random:<arch>, e.g. random:torchvision:resnet50, "
+                        "has random weights: timing only)")
+    p.add_argument("--content-model", default=None, help="default: the first standard style network")
+    p.add_argument("--content-layer", default=None, help="default: the content network's (ResNet layer3)")
+    p.add_argument("--style-layers", nargs="+", default=None, help="for every style network (default: its own)")
+    p.add_argument("--single-layer", action="store_true", help="one transfer per (style network, style layer)")
+    p.add_argument("--size", type=_positive_int, default=512, help="the output's longer side in pixels")
+    p.add_argument("--style-size", type=_positive_int, default=None, help="the style image's (default --size)")
+    p.add_argument("--iterations", type=_positive_int, default=300)
+    p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
+    p.add_argument("--lr", type=_nonneg_float, default=None, help="default 1 (L-BFGS), 0.02 (Adam)")
+    p.add_argument("--start", choices=["content", "noise"], default="content")
+    p.add_argument("--style-weight", type=_nonneg_float, default=10.0)
+    p.add_argument("--content-weight", type=_nonneg_float, default=1.0)
+    p.add_argument("--tv-weight", type=_nonneg_float, default=0.0)
+    p.add_argument("--raw-weights", action="store_true", help="raw loss terms (Nakano's 1e9-style weights)")
+    p.add_argument("--max-pooling", action="store_true", help="keep VGG's max-pooling (default: average)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None)
+    p.add_argument("--out", default=None, help="PNG: the stylized image, or the grid when there are several "
+                                               "(default artifacts/style_transfer/CONTENT-STYLE.png)")
+    p.add_argument("--figure", default=None, help="also write the captioned figure to this PNG")
+
+
+def _style_input(text: str):
+    from pathlib import Path
+
+    from explorer import data
+
+    if Path(text).is_file():
+        return data.decode_image_file(text)
+    samples = {**data.sample_photos(), **data.sample_textures()}
+    if text in samples:
+        return samples[text]
+    raise CLIError(f"{text!r} is neither a file nor a sample image ({', '.join(sorted(samples))})")
+
+
+@command("style", "neural style transfer with separate style and content networks; writes a PNG", _add_style)
+def cmd_style(args) -> int:
+    from pathlib import Path
+
+    from explorer import charts_style
+    from explorer.experiments import style_transfer as ST
+
+    n = len(args.style_model)
+    config = ST.Config.for_images(
+        _style_input(args.content), _style_input(args.style), tuple(args.style_model), size=args.size,
+        style_size=args.style_size, content_model=args.content_model, content_layer=args.content_layer,
+        style_layers=(tuple(args.style_layers),) * n if args.style_layers else (), single_layer=args.single_layer,
+        style_weight=args.style_weight, content_weight=args.content_weight, tv_weight=args.tv_weight,
+        normalize=not args.raw_weights, optimizer=args.optimizer, learning_rate=args.lr or None,
+        iterations=args.iterations, start=args.start, average_pooling=not args.max_pooling, seed=args.seed,
+        device=args.device)
+    result = ST.run(config, progress=_tqdm_progress("style transfer"))
+    stem = f"{Path(args.content).stem}-{Path(args.style).stem}"
+    out = Path(args.out) if args.out else Path("artifacts") / "style_transfer" / f"{stem}.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    one = len(result.transfers) == 1
+    out.write_bytes(charts_style.image_png(result.transfers[0].image) if one else charts_style.transfer_png(result))
+    if args.figure:
+        Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.figure).write_bytes(charts_style.transfer_png(result))
+    for t in result.transfers:
+        print(f"{t.style_model} ({t.kind}) [{t.layer_text}]: loss {t.initial_loss:.4g} -> {t.final_loss:.4g}, "
+              f"{t.seconds:.1f} s, {t.seconds_per_iteration:.3f} s/iteration")
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"{result.description()}; {result.seconds:.1f} s on {result.device}; wrote {out}"
+          + (f" and {args.figure}" if args.figure else ""))
+    return 0
+
+
 # --- fetch / convert (explorer/fetch.py) -------------------------------------------
 
 def _register_fetch() -> None:
