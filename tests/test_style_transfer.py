@@ -1,0 +1,271 @@
+"""style_transfer: Gram matrices against a direct sum, the loss falling on EfficientNet-Lite0,
+content-only reconstruction, default layers (Nakano, Gatys, derived), average pooling on a
+copy, the single-layer grid, determinism, progress/cancel, validation and the CLI.
+
+Images are 48-64 px and runs a few iterations: the CPU is shared.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from explorer import charts_style, data, objectives, zoo
+from explorer.classifier import Classifier, ClassifierInfo
+from explorer.experiments import style_transfer as ST
+from explorer.optimize import Cancelled
+
+LITE0 = "efficientnet-lite0"
+RESNET18 = "random:torchvision:resnet18"
+
+
+def _available(name: str) -> bool:
+    return any(r["name"] == name and r["available"] for r in zoo.list_models(zoo.DEFAULT_CHECKPOINTS))
+
+
+needs_lite0 = pytest.mark.skipif(not _available(LITE0), reason="the efficientnet-lite0 pip package is not installed")
+
+
+@pytest.fixture(scope="module")
+def images():
+    return data.sample_photos()["chelsea"], data.sample_textures()["gravel"]
+
+
+def config(images, models=(LITE0,), size=64, **kwargs) -> ST.Config:
+    kwargs.setdefault("device", "cpu")
+    return ST.Config.for_images(images[0], images[1], models, size=size, **kwargs)
+
+
+# --- objectives -------------------------------------------------------------------------
+
+def test_gram_matrix_matches_a_direct_sum():
+    f = torch.randn(2, 3, 4, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    n, c, h, w = f.shape
+    direct = torch.zeros(n, c, c, dtype=torch.float64)
+    for b in range(n):
+        for i in range(c):
+            for j in range(c):
+                direct[b, i, j] = sum(f[b, i, y, x] * f[b, j, y, x] for y in range(h) for x in range(w))
+    direct /= c * h * w
+    torch.testing.assert_close(objectives.gram_matrix(f), direct)
+
+
+def test_style_and_content_distances_are_mean_squared_differences():
+    g = torch.Generator().manual_seed(1)
+    f, t = torch.randn(2, 3, 4, 4, generator=g), torch.randn(1, 3, 4, 4, generator=g)
+    target = objectives.gram_matrix(t)
+    d = objectives.style_distance({"a": f, "b": 2 * f}, {"a": target, "b": target})
+    expected = [((objectives.gram_matrix(f[k:k + 1]) - target) ** 2).mean()
+                + ((objectives.gram_matrix(2 * f[k:k + 1]) - target) ** 2).mean() for k in range(2)]
+    torch.testing.assert_close(d, torch.stack(expected))
+    assert float(objectives.style_distance({"a": t}, {"a": target})) == 0.0
+    # Gram matrices ignore where things are: a spatially shuffled map has the same style
+    shuffled = t.flatten(2)[:, :, torch.randperm(16, generator=g)].reshape(t.shape)
+    assert float(objectives.style_distance({"a": shuffled}, {"a": target})) == pytest.approx(0, abs=1e-12)
+    torch.testing.assert_close(objectives.content_distance(f, t), ((f - t) ** 2).flatten(1).mean(1))
+    assert torch.all(objectives.content(lambda x: x, t)(t) == 0)
+
+
+# --- the optimization on EfficientNet-Lite0 ---------------------------------------------
+
+@needs_lite0
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_total_loss_falls_by_half_in_20_steps(images, optimizer):
+    result = ST.run(config(images, optimizer=optimizer, iterations=20))
+    (t,) = result.transfers
+    assert len(t.loss_history) == 21
+    assert t.final_loss <= 0.5 * t.initial_loss, (t.initial_loss, t.final_loss)
+    assert t.final_loss == pytest.approx(t.loss_history.min())
+    # from the content image the content term starts at exactly 0 and the style term is all of the loss
+    assert t.content_history[0] == 0 and t.style_history[0] == pytest.approx(t.initial_loss)
+    np.testing.assert_allclose(t.content_history + t.style_history + t.tv_history, t.loss_history, rtol=1e-5)
+    assert t.style_layers == ("blocks.1", "blocks.2", "blocks.4", "blocks.6")
+    assert result.content_model == LITE0 and result.content_layer == "blocks.4"
+    assert t.image.shape == result.content_image.shape == (3, 43, 64)  # chelsea is 451 x 300
+    assert t.image.min() >= 0 and t.image.max() <= 1
+    assert np.abs(t.image - result.content_image).mean() > 0.02  # the style changed the image
+
+
+@needs_lite0
+def test_content_only_from_the_content_image_stays_exactly_there(images):
+    result = ST.run(config(images, style_weight=0.0, iterations=5))
+    (t,) = result.transfers
+    assert t.content_error == 0 and np.all(t.loss_history == 0)
+    np.testing.assert_array_equal(t.image, result.content_image)
+
+
+@needs_lite0
+def test_content_only_from_noise_reproduces_the_content_features(images):
+    result = ST.run(config(images, style_weight=0.0, start="noise", iterations=60))
+    (t,) = result.transfers
+    start_error = float(np.sqrt(t.content_history[0]))  # relative terms: content = error^2
+    assert start_error > 0.9
+    assert t.content_error < 0.35 * start_error, (start_error, t.content_error)
+    # the reported error is the one the loss measures, at the returned image
+    assert t.content_error ** 2 == pytest.approx(t.final_loss, rel=1e-3)
+
+
+@needs_lite0
+def test_runs_are_deterministic_for_a_seed(images):
+    cfg = config(images, size=48, start="noise", iterations=3, optimizer="adam", seed=3)
+    a, b = ST.run(cfg), ST.run(cfg)
+    np.testing.assert_array_equal(a.transfers[0].image, b.transfers[0].image)
+    np.testing.assert_array_equal(a.transfers[0].loss_history, b.transfers[0].loss_history)
+    other = ST.run(config(images, size=48, start="noise", iterations=3, optimizer="adam", seed=4))
+    assert not np.array_equal(a.transfers[0].image, other.transfers[0].image)
+
+
+# --- layers ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def resnet18():
+    return ST.random_weights("torchvision:resnet18")
+
+
+def test_resnet_defaults_are_nakanos_and_the_derived_rule_agrees(resnet18):
+    choice = ST.default_layers(resnet18)
+    assert choice.style_layers == ("layer1", "layer2", "layer3", "layer4") and choice.content_layer == "layer3"
+    assert choice.rule.startswith("Nakano")
+    derived = ST.derived_layers(resnet18)
+    assert (derived.style_layers, derived.content_layer) == (choice.style_layers, choice.content_layer)
+
+
+@needs_lite0
+def test_efficientnet_defaults_are_derived_from_its_named_layers():
+    choice = ST.default_layers(zoo.load(LITE0, device="cpu"))
+    # the last block at 1/4, 1/8, 1/16 and 1/32 of the input, like a ResNet's four stages
+    assert choice.style_layers == ("blocks.1", "blocks.2", "blocks.4", "blocks.6")
+    assert choice.content_layer == "blocks.4" and choice.rule.startswith("derived")
+
+
+class TinyVGG(nn.Module):
+    """A VGG-shaped net (five max-pooled blocks, two convs in the fourth) with torchvision's
+    ``features``/``classifier`` layout."""
+
+    def __init__(self):
+        super().__init__()
+        layers, c = [], 3
+        for v in (4, "M", 4, "M", 4, "M", 4, 4, "M", 4, "M"):
+            layers += [nn.MaxPool2d(2, 2)] if v == "M" else [nn.Conv2d(c, v, 3, padding=1), nn.ReLU()]
+            c = c if v == "M" else v
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 10))
+
+    def forward(self, x):
+        return self.classifier(self.features(x).mean((2, 3)))
+
+
+def tiny_vgg() -> Classifier:
+    """``TinyVGG`` as a Classifier, its layers named the way the zoo names VGGs."""
+    torch.manual_seed(0)
+    net = TinyVGG()
+    info = ClassifierInfo(name="tiny-vgg", dataset="imagenet", class_names=tuple("abcdefghij"),
+                          input_size=(3, 64, 64))
+    return Classifier(net, info, (0.5,) * 3, (0.5,) * 3, layers=zoo.default_layers("torchvision:tiny_vgg", net))
+
+
+def test_vgg_defaults_are_gatys_and_pooling_becomes_average_on_a_copy():
+    model = tiny_vgg()
+    choice = ST.default_layers(model)
+    assert choice.style_layers == ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    assert choice.content_layer == "relu4_2"
+    assert ST.has_max_pooling_stack(model)
+    avg = ST.with_average_pooling(model)
+    assert not ST.has_max_pooling_stack(avg) and ST.has_max_pooling_stack(model)  # the shared model is untouched
+    assert sum(isinstance(m, nn.AvgPool2d) for m in avg.net.features) == 5
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    a, m = avg.features(x, ["relu2_1"])["relu2_1"], model.features(x, ["relu2_1"])["relu2_1"]
+    pooled = nn.functional.avg_pool2d(model.features(x, ["relu1_1"])["relu1_1"], 2)
+    torch.testing.assert_close(a, torch.relu(model.net.features[3](pooled)))  # conv2_1 on the average-pooled map
+    assert not torch.allclose(a, m)
+    assert not any(p.requires_grad for p in avg.parameters()) and not avg.training
+
+
+# --- the single-layer grid -------------------------------------------------------------------
+
+@needs_lite0
+def test_single_layer_grid_has_one_image_per_network_and_layer(images, resnet18):
+    cfg = config(images, models=(LITE0, RESNET18), size=48, iterations=2, single_layer=True)
+    result = ST.run(cfg)
+    expected = [(LITE0, (l,)) for l in ("blocks.1", "blocks.2", "blocks.4", "blocks.6")] + \
+        [(RESNET18, (l,)) for l in ("layer1", "layer2", "layer3", "layer4")]
+    assert [(t.style_model, t.style_layers) for t in result.transfers] == expected
+    grid = result.grid()
+    assert [m for m, _ in grid] == [LITE0, RESNET18] and [len(row) for _, row in grid] == [4, 4]
+    assert all(t.image.shape == result.content_image.shape for t in result.transfers)
+    # the content network stays the standard one for every transfer; the random net is flagged
+    assert result.content_model == LITE0 and result.transfers[-1].kind == "random weights"
+    assert any("random weights" in n for n in result.notes)
+    # the figure: a row of inputs, then one row per network with one tile per layer
+    fig = charts_style.transfer_figure(result)
+    assert fig.size[1] > 3 * 48 and len(result.rows()) == 8
+
+
+@needs_lite0
+def test_chosen_layers_and_separate_content_network(images, resnet18):
+    cfg = config(images, models=(RESNET18,), size=48, iterations=2, content_model=LITE0, content_layer="blocks.2",
+                 style_layers=(("layer2", "layer3"),))
+    result = ST.run(cfg)
+    (t,) = result.transfers
+    assert (result.content_model, result.content_layer, t.style_layers) == (LITE0, "blocks.2", ("layer2", "layer3"))
+    assert result.layer_rules == ("chosen",)
+    with pytest.raises(ValueError, match="no style layer"):
+        ST.run(config(images, models=(RESNET18,), size=48, iterations=1, style_layers=(("blocks.1",),)))
+
+
+# --- progress, cancel, validation -----------------------------------------------------------
+
+@needs_lite0
+def test_progress_counts_every_iteration_and_cancel_stops(images):
+    calls = []
+    ST.run(config(images, size=48, iterations=4), progress=lambda s, n, m: calls.append((s, n, m["model"])))
+    assert [(s, n) for s, n, _ in calls] == [(k, 4) for k in range(1, 5)] and calls[0][2] == LITE0
+    with pytest.raises(Cancelled):
+        ST.run(config(images, size=48, iterations=50), cancel=lambda: True)
+
+
+@pytest.mark.parametrize("bad", [
+    dict(optimizer="sgd"), dict(start="grey"), dict(size=16), dict(iterations=0), dict(style_weight=-1.0),
+    dict(style_weight=0.0, content_weight=0.0), dict(style_layers=(("a",), ("b",))), dict(learning_rate=0.0),
+])
+def test_bad_configs_are_refused(images, bad):
+    size = bad.pop("size", 48)
+    with pytest.raises(ValueError):
+        ST.Config.for_images(images[0], images[1], (LITE0,), size=size, **bad)
+
+
+def test_configs_hold_the_working_resolution_and_are_hashable(images):
+    cfg = ST.Config.for_images(images[0], images[1], (LITE0,), size=64, style_size=32)
+    assert cfg.content_shape == (43, 64, 3) and cfg.style_shape == (32, 32, 3)
+    assert hash(cfg) == hash(ST.Config.for_images(images[0], images[1], (LITE0,), size=64, style_size=32))
+    content, style = cfg.images()
+    assert content.shape == (43, 64, 3) and style.shape == (32, 32, 3)
+    # float [3, H, W] images in [0, 1] give the same bytes as their uint8 originals
+    chw = images[0].transpose(2, 0, 1).astype(np.float32) / 255
+    assert ST.Config.for_images(chw, images[1], (LITE0,), size=64).content == cfg.content
+
+
+def test_grey_models_are_refused(images):
+    if not _available("fmnist-standard"):
+        pytest.skip("the bundled fmnist-standard is not in checkpoints/")
+    with pytest.raises(ValueError, match="RGB"):
+        ST.run(config(images, models=("fmnist-standard",), size=48, iterations=1))
+
+
+# --- the CLI -----------------------------------------------------------------------------------
+
+@needs_lite0
+def test_cli_writes_the_stylized_png(tmp_path, capsys):
+    from explorer.cli import main
+
+    out = tmp_path / "out.png"
+    assert main(["style", "chelsea", "gravel", "--size", "48", "--iterations", "2", "--out", str(out),
+                 "--figure", str(tmp_path / "fig.png"), "--device", "cpu"]) == 0
+    assert Image.open(out).size == (48, 32)
+    assert Image.open(tmp_path / "fig.png").size[0] > 48
+    text = capsys.readouterr().out
+    assert "s/iteration" in text and "efficientnet-lite0" in text
+    assert main(["style", "no-such-image", "gravel", "--size", "48"]) == 2
