@@ -82,7 +82,7 @@ def inversion_figure(result) -> "charts.Image.Image":
         cells.append((inv.inverted, f"{tag}: via {inv.model}\n" + preds(inv.probs)))
     order = " / ".join(result.models)
     return charts.figure([(f"predictions: {order}", cells)],
-                         title=f"Inverting the {result.layer} representation ({result.steps} steps of {result.step_size:g})",
+                         title=f"Inverting the {result.layer} representation (L2 steps: {result.schedule_text()})",
                          min_tile=140)
 
 
@@ -105,9 +105,9 @@ def energy_chart(rows: Sequence[dict], cutoff: Optional[float] = None) -> alt.La
     df = pd.DataFrame(list(rows))
     lines = alt.Chart(df).mark_line().encode(
         x=alt.X("rho:Q", title="frequency radius ρ (0 = mean, 1 = corner)", scale=alt.Scale(domain=[0, 1])),
-        y=alt.Y("fraction:Q", title="fraction of energy at ≤ ρ", scale=alt.Scale(domain=[0, 1]),
+        y=alt.Y("fraction:Q", title="energy at ≤ ρ", scale=alt.Scale(domain=[0, 1]),
                 axis=alt.Axis(format="%")),
-        color=alt.Color("source:N", legend=alt.Legend(orient="bottom", title=None, columns=2)),
+        color=alt.Color("source:N", legend=alt.Legend(orient="right", title=None, labelLimit=260)),
         strokeDash=alt.condition(alt.datum.source == "white noise", alt.value([4, 3]), alt.value([1, 0])),
         tooltip=["source", alt.Tooltip("rho:Q", format=".2f"), alt.Tooltip("fraction:Q", format=".1%")],
     ).properties(height=240)
@@ -123,9 +123,9 @@ def distance_chart(result) -> alt.Chart:
     frames = [pd.DataFrame({"model": f"{inv.model} ({inv.kind})", "step": np.arange(len(inv.loss_history)),
                             "distance": np.maximum(inv.loss_history, 1e-6)}) for inv in result.inversions]
     df = pd.concat(frames, ignore_index=True)
-    return alt.Chart(df, title="||g(z) − g(x)|| / ||g(x)||").mark_line().encode(
-        x=alt.X("step:Q"), y=alt.Y("distance:Q", scale=alt.Scale(type="log"), title="relative distance"),
-        color=alt.Color("model:N", legend=alt.Legend(orient="bottom", title=None)),
+    return alt.Chart(df).mark_line().encode(
+        x=alt.X("step:Q"), y=alt.Y("distance:Q", scale=alt.Scale(type="log"), title="‖g(z) − g(x)‖ / ‖g(x)‖"),
+        color=alt.Color("model:N", legend=alt.Legend(orient="right", title=None)),
         tooltip=["model", "step", alt.Tooltip("distance:Q", format=".4f")],
     ).properties(height=220)
 
@@ -205,7 +205,7 @@ def containment_chart(curve: Sequence[dict], norm: str, alpha: Optional[float] =
                                     "value": df[f"robust_{norm}"]})], ignore_index=True)
     lines = alt.Chart(long).mark_line(point=True).encode(
         x=alt.X("alpha:Q", title="α (share of the robust direction)"), y=alt.Y("value:Q", title=None),
-        color=alt.Color("quantity:N", legend=alt.Legend(orient="bottom", title=None)),
+        color=alt.Color("quantity:N", legend=alt.Legend(orient="right", title=None)),
         tooltip=["quantity", "alpha", alt.Tooltip("value:Q", format=".3f")]).properties(height=220)
     zero = alt.Chart(pd.DataFrame({"value": [0.0]})).mark_rule(color="grey", strokeDash=[4, 3]).encode(y="value:Q")
     layers = [zero, lines]

@@ -129,7 +129,10 @@ def synthesis_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
 
 # --- 3. representation inversion --------------------------------------------------------------
 
-INVERSION_STARTS = {"noise": "Uniform noise", "image": "Another test image", "grey": "Flat grey"}
+INVERSION_STARTS = {"random_image": "A random test image of another class", "image": "A test image I pick",
+                    "noise": "Uniform noise", "grey": "Flat grey"}
+SCHEDULES = {(1.0, 0.3, 0.1): "1 → 0.3 → 0.1 (default)", (0.1,): "0.1 (the paper's, CIFAR)",
+             (2.0, 0.5, 0.1): "2 → 0.5 → 0.1"}
 
 
 def inversion_tab(info: ClassifierInfo, names: tuple[str, ...], layers: list[str]) -> None:
@@ -150,10 +153,13 @@ def inversion_tab(info: ClassifierInfo, names: tuple[str, ...], layers: list[str
         a, b, c = st.columns(3)
         layer = a.selectbox("Representation g", layers, index=layers.index("penultimate")
                             if "penultimate" in layers else 0, key=_key("inversion", "layer"))
-        steps = b.slider("Steps", 10, 2000, 300, 10, key=_key("inversion", "steps"))
-        step_size = c.number_input("Step size (L2)", 0.001, 10.0, 0.1, 0.01, format="%.3f",
-                                   key=_key("inversion", "step_size"))
-        seed = int(st.number_input("Seed (noise start)", 0, 2**31 - 1, 0, key=_key("inversion", "seed")))
+        steps = b.slider("Steps", 10, 3000, 900, 10, key=_key("inversion", "steps"))
+        step_sizes = c.selectbox("L2 step sizes", list(SCHEDULES), format_func=SCHEDULES.get,
+                                 key=_key("inversion", "schedule"),
+                                 help="The steps are split evenly over the stages; each stage starts from the "
+                                      "best point so far.")
+        seed = int(st.number_input("Seed (random image or noise start)", 0, 2**31 - 1, 0,
+                                   key=_key("inversion", "seed")))
         submitted = st.form_submit_button("Invert", type="primary",
                                           disabled=target is None or (start == "image" and start_image is None))
     if submitted and target is not None:
@@ -161,7 +167,7 @@ def inversion_tab(info: ClassifierInfo, names: tuple[str, ...], layers: list[str
             config = inversion.Config.for_images(
                 target.image, names, start_image=start_image.image if start_image is not None else None,
                 label=target.label, start=start, start_label=start_image.label if start_image else None,
-                layer=layer, steps=steps, step_size=float(step_size), seed=seed)
+                layer=layer, steps=steps, step_sizes=step_sizes, seed=seed)
         except ValueError as e:
             st.error(str(e))
         else:
@@ -181,8 +187,8 @@ def draw_inversion(result: inversion.Result) -> None:
         col.metric(f"{inv.model}: distance {inv.start_distance:.3f} → {inv.final_distance:.3f}",
                    f"{inv.reduction:.1f}× lower")
     st.altair_chart(charts_features.distance_chart(result), width="stretch")
-    st.caption(f"{result.steps} normalized L2 steps of {result.step_size:g} on the {result.layer} layer, "
-               f"keep-the-best, [0, 1] clamp only, on {result.device}.")
+    st.caption(f"Normalized L2 steps on the {result.layer} layer ({result.schedule_text()}), keep-the-best, "
+               f"[0, 1] clamp only, on {result.device}.")
 
 
 def visualization_form(names: tuple[str, ...], layers: list[str]) -> None:
