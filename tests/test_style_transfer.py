@@ -269,3 +269,25 @@ def test_cli_writes_the_stylized_png(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "s/iteration" in text and "efficientnet-lite0" in text
     assert main(["style", "no-such-image", "gravel", "--size", "48"]) == 2
+
+
+# --- default networks ------------------------------------------------------------------------
+
+def _row(name, dataset="imagenet", kind="standard", available=True):
+    return {"name": name, "dataset": dataset, "kind": kind, "available": available}
+
+
+def test_default_networks_prefer_the_pair_then_nakanos_then_what_is_here():
+    offline = [_row("resnet50", available=False), _row("madry-imagenet-resnet50-l2-3", kind="robust (l2 3)",
+                                                        available=False),
+               _row(LITE0), _row("fmnist-standard", "fashion-mnist"),
+               _row("fmnist-robust-linf", "fashion-mnist", "robust (linf 0.1)")]
+    assert ST.default_networks(offline, ("fmnist-standard", "fmnist-robust-linf")) == (LITE0,)
+    assert [n for n, _ in ST.missing_networks(offline)] == ["madry-imagenet-resnet50-l2-3", "resnet50", "vgg19"]
+    assert ST.missing_networks(offline)[0][1] == "python -m explorer fetch madry-imagenet-resnet50-l2-3"
+    online = [_row("resnet50"), _row("vgg19"), _row(LITE0), _row("madry-imagenet-resnet50-linf-4", kind="robust"),
+              _row("madry-imagenet-resnet50-l2-3", kind="robust (l2 3)")]
+    assert ST.default_networks(online) == ("resnet50", "madry-imagenet-resnet50-l2-3")
+    assert ST.default_networks(online, ("vgg19", "madry-imagenet-resnet50-linf-4")) == (
+        "vgg19", "madry-imagenet-resnet50-linf-4")
+    assert ST.default_networks([_row("fmnist-standard", "fashion-mnist")]) == ()
