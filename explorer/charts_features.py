@@ -15,7 +15,7 @@ import pandas as pd
 
 from explorer import charts
 
-MODEL_COLORS = ["#4c78a8", "#e45756", "#54a24b", "#b279a2"]
+START_NAMES = {"random_image": "another image", "image": "start image", "noise": "noise", "grey": "grey"}
 
 
 # --- images ------------------------------------------------------------------------------
@@ -76,13 +76,13 @@ def inversion_figure(result) -> "charts.Image.Image":
         return " / ".join(_top(names, p) for p in probs)
 
     cells = [(result.image, "x (target)\n" + preds(result.probs_image)),
-             (result.start_image, f"z0 ({result.start})\n" + preds(result.probs_start))]
+             (result.start_image, f"z0 ({START_NAMES.get(result.start, result.start)})\n" + preds(result.probs_start))]
     for inv in result.inversions:
         tag = "D_R" if inv.robust else "D_NR"
         cells.append((inv.inverted, f"{tag}: via {inv.model}\n" + preds(inv.probs)))
     order = " / ".join(result.models)
     return charts.figure([(f"predictions: {order}", cells)],
-                         title=f"Inverting the {result.layer} representation (L2 steps: {result.schedule_text()})",
+                         title=f"Inverting the {result.layer} representation",
                          min_tile=140)
 
 

@@ -73,7 +73,7 @@ def test_step_schedule_runs_every_stage_from_the_best_point(tiny_root, fmnist_te
     res = INV.run(INV.Config.for_images(x, PAIR[:1], start_image=z, steps=30, step_sizes=(1.0, 0.3, 0.1),
                                         device="cpu"))
     inv = res.inversions[0]
-    assert res.stage_steps == (10, 10, 10) and res.schedule_text() == "10 × 1, 10 × 0.3, 10 × 0.1"
+    assert res.stage_steps == (10, 10, 10) and res.schedule_text() == "10 x 1, 10 x 0.3, 10 x 0.1"
     assert inv.loss_history.shape == (31,)
     # each stage starts where the previous one's best was: the running minimum never rises
     # and the first point of stage k + 1 is the best of stages 1..k

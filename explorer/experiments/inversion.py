@@ -160,8 +160,8 @@ class Result:
     device: str
 
     def schedule_text(self) -> str:
-        """The step schedule in words: ``300 × 1, 300 × 0.3, 300 × 0.1``."""
-        return ", ".join(f"{n} × {s:g}" for n, s in zip(self.stage_steps, self.step_sizes))
+        """The step schedule in words: ``300 x 1, 300 x 0.3, 300 x 0.1``."""
+        return ", ".join(f"{n} x {s:g}" for n, s in zip(self.stage_steps, self.step_sizes))
 
 
 def stage_steps(steps: int, stages: int) -> tuple[int, ...]:
