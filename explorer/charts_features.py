@@ -162,11 +162,16 @@ def _ticks(values) -> list[int]:
     return [x for x in v if x % step == 0]
 
 
+#: Name of the click selection on the basis directions of ``features_scatter`` (field ``index``).
+PICK = "pick"
+
+
 def features_scatter(rows: Sequence[dict], selected: Optional[int] = None,
                      extra: Sequence[dict] = (), eps_text: str = "") -> alt.LayerChart:
     """Goh's plot: usefulness against non-robustness for each basis direction, the Pareto
     frontier as a line, constructed features as diamonds and the picked one ringed
-    (``linear_features.Result.rows()``; ``extra`` rows have feature, usefulness, non_robustness)."""
+    (``linear_features.Result.rows()``; ``extra`` rows have feature, usefulness, non_robustness).
+    Clicking a direction selects its ``index`` in the point selection ``PICK``."""
     df = pd.DataFrame(list(rows))
     df["group"] = np.where(df["pareto"], "Pareto frontier", np.where(df["non_robust"], "non-robust", "robust"))
     y = alt.Y("non_robustness:Q", scale=alt.Scale(type="log"),
@@ -174,7 +179,8 @@ def features_scatter(rows: Sequence[dict], selected: Optional[int] = None,
     x = alt.X("usefulness:Q", title="usefulness E[y f(x)]")
     tooltip = ["feature", alt.Tooltip("usefulness:Q", format=".3f"), alt.Tooltip("non_robustness:Q", format=".3f"),
                alt.Tooltip("robust:Q", format=".3f", title="robust usefulness")]
-    points = alt.Chart(df).mark_circle(size=45, opacity=0.8).encode(
+    pick = alt.selection_point(name=PICK, fields=["index"], on="click")
+    points = alt.Chart(df).mark_circle(size=45, opacity=0.8).add_params(pick).encode(
         x=x, y=y, color=alt.Color("group:N", scale=alt.Scale(domain=["Pareto frontier", "robust", "non-robust"],
                                                               range=["#e45756", "#4c78a8", "#bab0ac"]),
                                   legend=alt.Legend(orient="bottom", title=None)),

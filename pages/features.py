@@ -355,6 +355,17 @@ def _feature_rows(result: linear_features.Result) -> list[dict]:
     return out
 
 
+def _clicked_index(event, n: int) -> Optional[int]:
+    """The basis direction clicked in the scatter, if any."""
+    try:
+        points = event.selection[charts_features.PICK]
+    except (AttributeError, KeyError, TypeError):
+        return None
+    indices = [p.get("index") for p in points if isinstance(p, dict)] if isinstance(points, list) else []
+    indices = [int(i) for i in indices if isinstance(i, (int, float)) and 0 <= i < n]
+    return indices[0] if indices else None
+
+
 def draw_linear(result: linear_features.Result) -> None:
     norm_label = widgets.NORM_LABELS[result.norm]
     eps = result.eps_l2 if result.norm == "l2" else result.eps_linf
@@ -362,12 +373,18 @@ def draw_linear(result: linear_features.Result) -> None:
     options += [name for name, feat in (("ensemble", result.ensemble), ("containment", result.containment)) if feat]
     default = options.index(f"a{result.nonrobust_index + 1}") if result.nonrobust_index is not None else 0
     pick = st.selectbox("Feature to look at", options, index=default, key=_key("linear", "pick"),
-                        help="aᵢ is the i-th principal direction (largest variance first).")
+                        help="aᵢ is the i-th principal direction (largest variance first). Clicking a point "
+                             "of the scatter picks it too.")
     selected = options.index(pick) if pick.startswith("a") else None
     left, right = st.columns([3, 2])
     with left:
-        st.altair_chart(charts_features.features_scatter(result.rows(), selected, _feature_rows(result),
-                                                         f"({norm_label}, ε = {eps:g})"), width="stretch")
+        event = st.altair_chart(charts_features.features_scatter(result.rows(), selected, _feature_rows(result),
+                                                                 f"({norm_label}, ε = {eps:g})"),
+                                width="stretch", on_select="rerun", selection_mode=charts_features.PICK,
+                                key=_key("linear", "scatter"))
+        clicked = _clicked_index(event, len(result.usefulness))
+        if clicked is not None:
+            selected, pick = clicked, options[clicked]
         st.caption(f"{result.images}, {result.class_names[0]} (y = +1) vs {result.class_names[1]} (y = −1). "
                    f"Red line: the Pareto frontier (no direction is both more useful and less non-robust). "
                    f"Dashed: robust usefulness = 0; directions above it are non-robust. Green diamonds: the two "
