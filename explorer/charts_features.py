@@ -47,10 +47,11 @@ def perturbation_figure(result) -> "charts.Image.Image":
     names = result.class_names
     for s in result.spectra:
         amp, scale = charts.amplify(s.perturbation, s.amplification)
+        size = s.perturbation_l2 if result.norm == "l2" else s.perturbation_linf
         rows.append((f"{s.model} ({s.kind}): {'fooled' if s.success else 'holds'}", [
             (result.original, f"original\n{names[s.pred_before]}"),
             (s.adversarial, f"adversarial\n{names[s.pred_after]} {s.prob_after:.0%}"),
-            (amp, f"perturbation x{scale:.1f}\n{result.norm} {s.perturbation_l2 if result.norm == 'l2' else s.perturbation_linf:.3g}"),
+            (amp, f"perturbation x{scale:.1f}\n{result.norm} {size:.3g}"),
             (spectrum_image(s.power), "|DFT|, log\nmean at the centre"),
         ]))
     return charts.figure(rows, title=f"PGD {result.norm} eps {result.eps:g}, {result.steps} steps", min_tile=112)

@@ -28,13 +28,15 @@ def _key(*parts: str) -> str:
     return ".".join((KEY, *parts))
 
 
-def _store(name: str, result) -> None:
+def _store(name: str, names: tuple[str, ...], result) -> None:
     if result is not None:
-        st.session_state[_key(name, "result")] = result
+        st.session_state[_key(name, "result")] = (names, result)
 
 
-def _stored(name: str):
-    return st.session_state.get(_key(name, "result"))
+def _stored(name: str, names: tuple[str, ...]):
+    """The last result of view ``name``, if it was computed for the current model pair."""
+    stored = st.session_state.get(_key(name, "result"))
+    return stored[1] if stored is not None and stored[0] == names else None
 
 
 def _caption_pair(names: tuple[str, ...]) -> str:
@@ -61,9 +63,9 @@ def perturbation_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
         except ValueError as e:
             st.error(str(e))
         else:
-            _store("pgd", widgets.run_experiment("perturbation_spectrum", config,
+            _store("pgd", names, widgets.run_experiment("perturbation_spectrum", config,
                                                  f"Attacking {_caption_pair(names)}"))
-    result = _stored("pgd")
+    result = _stored("pgd", names)
     if result is not None:
         draw_perturbations(result)
 
@@ -117,8 +119,8 @@ def synthesis_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
         except ValueError as e:
             st.error(str(e))
         else:
-            _store("synthesis", widgets.run_experiment("class_synthesis", config, "Synthesizing every class"))
-    result = _stored("synthesis")
+            _store("synthesis", names, widgets.run_experiment("class_synthesis", config, "Synthesizing every class"))
+    result = _stored("synthesis", names)
     if result is not None:
         st.image(charts_features.synthesis_figure(result))
         counts = "; ".join(f"{r.model}: {r.n_reached} of {len(result.targets)} classes reached"
@@ -171,8 +173,8 @@ def inversion_tab(info: ClassifierInfo, names: tuple[str, ...], layers: list[str
         except ValueError as e:
             st.error(str(e))
         else:
-            _store("inversion", widgets.run_experiment("inversion", config, "Inverting the representation"))
-    result = _stored("inversion")
+            _store("inversion", names, widgets.run_experiment("inversion", config, "Inverting the representation"))
+    result = _stored("inversion", names)
     if result is not None:
         draw_inversion(result)
     st.subheader("Maximize one unit of the representation")
@@ -209,8 +211,8 @@ def visualization_form(names: tuple[str, ...], layers: list[str]) -> None:
         except ValueError as e:
             st.error(str(e))
         else:
-            _store("units", widgets.run_experiment("feature_visualization", config, "Maximizing units"))
-    result = _stored("units")
+            _store("units", names, widgets.run_experiment("feature_visualization", config, "Maximizing units"))
+    result = _stored("units", names)
     if result is not None:
         st.image(charts_features.visualization_figure(result))
         st.caption("Each model gets its own units (unit numbers mean nothing across models): the ones most "
@@ -254,9 +256,9 @@ def frequency_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
         n_images = int(st.number_input("Test images", 10, 10_000, 500, 50, key=_key("frequency", "n_images")))
         submitted = st.form_submit_button("Measure", type="primary")
     if submitted:
-        _store("curve", widgets.run_experiment("frequency", frequency.Config(names, n_images=n_images),
+        _store("curve", names, widgets.run_experiment("frequency", frequency.Config(names, n_images=n_images),
                                                "Classifying filtered test images"))
-    curve = _stored("curve")
+    curve = _stored("curve", names)
     if curve is not None:
         st.altair_chart(charts_features.cutoff_accuracy_chart(curve.rows()), width="stretch")
         clean = ", ".join(f"{m} {a:.1%}" for m, a in zip(curve.models, curve.clean_accuracy))
@@ -300,8 +302,8 @@ def heatmap_section(info: ClassifierInfo, names: tuple[str, ...]) -> None:
         submitted = st.form_submit_button("Compute the heat maps", type="primary")
     if submitted:
         config = fourier_heatmap.Config(names, noise_norm=r, n_images=n_images, max_frequency=max_frequency)
-        _store("heatmap", widgets.run_experiment("fourier_heatmap", config, "Adding Fourier noise"))
-    result = _stored("heatmap")
+        _store("heatmap", names, widgets.run_experiment("fourier_heatmap", config, "Adding Fourier noise"))
+    result = _stored("heatmap", names)
     if result is not None:
         st.altair_chart(charts_features.heatmap_chart(result.rows()))
         clean = ", ".join(f"{m} {e:.1%}" for m, e in zip(result.models, result.clean_error))
@@ -320,8 +322,8 @@ LINEAR_DEFAULT_PAIR = (7, 9)  # Sneaker vs Ankle boot
 
 def linear_tab() -> None:
     st.markdown("Goh (Distill discussion): for a linear feature f(x) = aᵀx / ‖a‖_Σ of centred data, robust "
-                "usefulness = E[y f(x)] − ε‖a‖* / ‖a‖_Σ in closed form (dual norm: L2 for an L2 ball, L1 for "
-                "L∞). Along the data's principal directions, high-variance directions are robust; low-variance "
+                "usefulness = E[y f(x)] − ε‖a‖* / ‖a‖_Σ in closed form (dual norm: L2 for an L2 ball, L1 "
+                "for L∞). Along the data's principal directions, high-variance directions are robust; low-variance "
                 "ones are not, and barely useful on their own. Combining them gives useful, non-robust features.")
     classes = data.FASHION_MNIST_CLASSES
     a, b, c = st.columns(3)

@@ -137,7 +137,8 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
             else:
                 units = torch.tensor(config.units)
             if int(units.max()) >= width:
-                raise ValueError(f"{m.name}'s {config.layer} has {width} units; unit {int(units.max())} is out of range")
+                raise ValueError(f"{m.name}'s {config.layer} has {width} units; "
+                                 f"unit {int(units.max())} is out of range")
             x = x0.expand(len(units), -1, -1, -1).contiguous().to(device)
 
             def model_progress(step, total, metrics, i=i, name=m.name):
