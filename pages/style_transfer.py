@@ -26,7 +26,9 @@ MAX_NETWORKS = 4
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _decoded(content: bytes) -> np.ndarray:
-    return np.asarray(data.decode_image(content).convert("RGB"), dtype=np.uint8)
+    """An upload as uint8 RGB, no larger than the largest output size (keeps the cache small)."""
+    a = np.asarray(data.decode_image(content).convert("RGB"), dtype=np.uint8)
+    return ST.resize(a, min(ST.MAX_SIZE, max(a.shape[:2])))
 
 
 def image_choice(label: str, samples: dict[str, np.ndarray], default: str, key: str) -> Optional[np.ndarray]:

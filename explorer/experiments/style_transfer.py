@@ -37,7 +37,8 @@ for Nakano's absolute weights.
 Pixels live in [0, 1] and are clamped after each step. L-BFGS runs one iteration (one
 loss-and-gradient evaluation, fixed step ``learning_rate``) per step so progress and
 cancel are checked between iterations; its curvature history carries over. The image
-with the lowest loss seen is returned. Deterministic for a seed on the CPU.
+with the lowest loss seen is returned. Deterministic for a seed on the CPU (for a fixed
+number of threads: the thread count changes the last bits of the sums).
 """
 
 from __future__ import annotations
