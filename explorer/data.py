@@ -53,7 +53,7 @@ class DataIndexError(DataError, IndexError):
 
 @dataclass(frozen=True)
 class TensorDataset:
-    """Images [N, C, H, W] uint8 and labels [N] int64, with class names."""
+    """Images [N, C, H, W] uint8 (or float32 in [0, 1]) and labels [N] int64, with class names."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -64,6 +64,8 @@ class TensorDataset:
         return int(self.labels.shape[0])
 
     def float_images(self, idx=slice(None)) -> torch.Tensor:
+        if self.images.is_floating_point():  # constructed datasets keep their float32 images in [0, 1]
+            return self.images[idx].float()
         return self.images[idx].float().div_(255)
 
     def batches(self, batch_size: int, limit: int | None = None):
@@ -143,6 +145,14 @@ def load_fashion_mnist(split: str = "train", root: str | Path | None = None, dow
                              f"fashion-mnist/{split}")
     raise DataError("Fashion-MNIST not found (looked in " + ", ".join(str(r) for r in roots) + "). "
                     "Install it with: apt-get install -y dataset-fashion-mnist")
+
+
+def load_constructed(path: str | Path) -> TensorDataset:
+    """A dataset built by ``python -m explorer construct`` (D_R, D_NR, D_rand, D_det): its
+    float32 images in [0, 1] and new labels, read from the folder's shards (``explorer.construct``)."""
+    from explorer import construct
+
+    return construct.load(path)
 
 
 def bundled_fashion_mnist(split: str = "test") -> TensorDataset:
