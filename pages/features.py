@@ -89,14 +89,16 @@ def draw_perturbations(result: perturbation_spectrum.Result) -> None:
 
 # --- 2. class synthesis ----------------------------------------------------------------------
 
-START_LABELS = {"grey": "Flat grey", "noise": "Uniform noise", "image": "A test image"}
+START_LABELS = {"mean": "The mean training image", "grey": "Flat grey", "noise": "Uniform noise",
+                "image": "A test image"}
 
 
 def synthesis_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
     st.markdown("Targeted PGD with a large L2 ball, from one start toward every class. The robust model's "
                 "gradients are perceptually aligned: it draws the class. The standard model reaches the same "
                 "confidence with noise (Ilyas et al. 2019, Santurkar et al. 2019).")
-    start = st.radio("Start from", list(START_LABELS), format_func=START_LABELS.get, horizontal=True,
+    starts = [s for s in START_LABELS if s != "mean" or info.dataset in ("fashion-mnist", "cifar10")]
+    start = st.radio("Start from", starts, format_func=START_LABELS.get, horizontal=True,
                      key=_key("synthesis", "start"))
     picked = widgets.image_picker(info, _key("synthesis")) if start == "image" else None
     size = math.sqrt(math.prod(info.input_size))

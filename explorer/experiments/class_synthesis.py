@@ -2,14 +2,18 @@
 
 "Robust gradients are perceptually aligned": Ilyas et al. (2019), Section 3 and
 Figure 2; Santurkar et al. (2019), "Image Synthesis with a Single (Robust) Classifier";
-Tsipras et al. (2019). From one start image (a test image, a flat grey image or uniform
-noise) targeted PGD minimizes the cross-entropy of each class in turn inside a large L2
+Tsipras et al. (2019). From one start image (the mean training image, a test image, a
+flat grey image or uniform noise) targeted PGD minimizes the cross-entropy of each class in turn inside a large L2
 ball around the start (``attacks.pgd``, the one loop). A robust model's optimum draws
 the target's shapes (a trouser's two legs, a boot's sole); a standard model reaches the
 same confidence with perturbations that look like noise.
 
 Defaults for the bundled 28 x 28 Fashion-MNIST models: L2 eps 8 (an image of flat grey
-0.5 has L2 norm 14), 60 steps of 2.5 * eps / steps, from grey.
+0.5 has L2 norm 14), 60 steps of 2.5 * eps / steps, from the mean training image (a
+class-neutral blob on the data's black background, in the spirit of Santurkar et al.'s
+class-conditional seeds). Measured on a partly trained fmnist-robust-linf: from the mean
+it reached all 10 classes with target probability >= 0.76; from flat grey or noise only
+7 (Dress and Coat need a dark background the grey start lacks).
 """
 
 from __future__ import annotations
@@ -21,12 +25,12 @@ from typing import Optional
 import numpy as np
 import torch
 
-from explorer import attacks
+from explorer import attacks, data
 from explorer.devices import device_lock
 from explorer.experiments import Cancel, Progress
 from explorer.experiments import _common as C
 
-STARTS = ("grey", "noise", "image")
+STARTS = ("mean", "grey", "noise", "image")
 MAX_STEPS = 5000
 
 
@@ -36,8 +40,9 @@ class Config:
 
     Attributes:
         models: zoo names (the standard and the robust model).
-        start: ``grey`` (0.5 everywhere), ``noise`` (uniform in [0, 1], drawn by ``seed``)
-            or ``image`` (``image`` / ``image_shape``).
+        start: ``mean`` (the mean training image of the models' dataset), ``grey`` (0.5
+            everywhere), ``noise`` (uniform in [0, 1], drawn by ``seed``) or ``image``
+            (``image`` / ``image_shape``).
         image, image_shape: the start image for ``start="image"`` (``for_image`` builds them).
         eps: radius of the L2 ball around the start.
         steps: PGD steps; step_size None for 2.5 * eps / steps.
@@ -47,7 +52,7 @@ class Config:
     """
 
     models: tuple[str, ...]
-    start: str = "grey"
+    start: str = "mean"
     image: Optional[bytes] = None
     image_shape: Optional[tuple[int, int, int]] = None
     eps: float = 8.0
@@ -126,8 +131,22 @@ class Result:
     device: str
 
 
-def start_image(config: Config, shape: tuple[int, int, int]) -> torch.Tensor:
+def mean_image(dataset: str) -> torch.Tensor:
+    """The mean training image of ``dataset``, [1, C, H, W] (Fashion-MNIST: the bundled,
+    class-balanced subset; CIFAR-10: its training set when on disk)."""
+    if dataset == "fashion-mnist":
+        ds = data.bundled_fashion_mnist("train")
+    elif dataset == "cifar10":
+        ds = data.load_cifar10("train")
+    else:
+        raise data.DataError(f"no training images of {dataset!r} here for a mean start: start from grey or noise")
+    return ds.float_images().mean(0, keepdim=True)
+
+
+def start_image(config: Config, shape: tuple[int, int, int], dataset: str = "fashion-mnist") -> torch.Tensor:
     """The start x0 for ``config``, [1, C, H, W] float32 in [0, 1]."""
+    if config.start == "mean":
+        return mean_image(dataset)
     if config.start == "image":
         if tuple(config.image_shape) != tuple(shape):
             raise ValueError(f"the models take {tuple(shape)} images, the start image is {config.image_shape}")
@@ -146,7 +165,7 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
     targets = torch.tensor(config.classes if config.classes is not None else range(k), dtype=torch.long)
     if int(targets.max()) >= k:
         raise ValueError(f"class {int(targets.max())} is out of range: the models have {k} classes")
-    x0 = start_image(config, tuple(models[0].info.input_size))
+    x0 = start_image(config, tuple(models[0].info.input_size), models[0].info.dataset)
     step_size = config.resolved_step_size()
     rows = []
     with device_lock(device):
