@@ -436,6 +436,167 @@ def cmd_style(args) -> int:
     return 0
 
 
+# --- construct / table (explorer/construct.py, explorer/experiments/constructed_table.py) ----
+
+_KINDS = ["original", "robust", "non-robust", "rand", "det"]  # explorer.construct.KINDS, without importing torch
+
+
+def _add_construct(p: argparse.ArgumentParser) -> None:
+    p.add_argument("kind", choices=_KINDS,
+                   help="D_R, D_NR (representation inversion), D_rand, D_det (targeted L2 PGD), or D itself")
+    p.add_argument("--source", default=None, help="zoo model (default: the dataset's robust model for robust, "
+                                                  "its standard model otherwise)")
+    p.add_argument("--dataset", default="fashion-mnist",
+                   help="fashion-mnist, fashion-mnist-bundled, cifar10, folder:ROOT (ROOT/train/<class>/*.png|jpg)")
+    p.add_argument("--subset", type=_positive_int, default=None, help="this many training images, drawn by --seed")
+    p.add_argument("--steps", type=_positive_int, default=None, help="inversion or PGD steps (default: per dataset)")
+    p.add_argument("--step-size", type=_nonneg_float, nargs="+", default=None,
+                   help="PGD: one; inversion: one per stage, the steps split evenly (default: per dataset)")
+    p.add_argument("--eps", type=_nonneg_float, default=None, help="L2 radius of rand/det (default: per dataset)")
+    p.add_argument("--start", choices=["other", "noise"], default="other",
+                   help="D_R/D_NR start: another random training image, or uniform noise")
+    p.add_argument("--layer", default="penultimate", help="the representation matched by D_R/D_NR")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shard-size", type=_positive_int, default=500)
+    p.add_argument("--batch-size", type=_positive_int, default=250)
+    p.add_argument("--out", default=None, help="output folder (default artifacts/constructed/DATASET[-subsetN]/KIND)")
+    p.add_argument("--export", default=None, help="also write the result as PNGs in EXPORT/train/<class>/")
+    p.add_argument("--device", default=None)
+
+
+def _constructed_root(dataset: str, subset):
+    """artifacts/constructed/DATASET[-subsetN]: where construct and table write by default."""
+    from pathlib import Path
+
+    stem = dataset.replace(":", "-").replace("/", "_").strip("_") + (f"-subset{subset}" if subset else "")
+    return Path("artifacts") / "constructed" / stem
+
+
+@command("construct", "build D_R, D_NR, D_rand or D_det in resumable shards (also under torchrun)", _add_construct)
+def cmd_construct(args) -> int:
+    import os
+    import shlex
+
+    from tqdm import tqdm
+
+    from explorer import construct as K
+
+    recipe = K.default_recipe(args.kind, args.dataset, source=args.source, subset=args.subset, steps=args.steps,
+                              step_sizes=tuple(args.step_size) if args.step_size else None, eps=args.eps,
+                              start=args.start, layer=args.layer, seed=args.seed, shard_size=args.shard_size,
+                              batch_size=args.batch_size)
+    out = args.out or _constructed_root(args.dataset, args.subset) / args.kind
+    rank = int(os.environ.get("RANK", "0"))
+    bar = {}
+
+    def progress(done: int, total: int, metrics: dict) -> None:
+        if rank != 0:
+            return
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, desc=f"construct {recipe.name}", unit="img", dynamic_ncols=True)
+        bar["bar"].update(done - bar["bar"].n)
+
+    if rank == 0:
+        print(recipe.describe())
+    command_line = "python -m explorer construct " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
+        if sys.argv[1:2] == ["construct"] else ""
+    report = K.build(recipe, out, device=args.device, progress=progress, command=command_line)
+    if "bar" in bar:
+        bar["bar"].close()
+    if rank == 0:
+        m = report.manifest
+        stats = m["statistics"]
+        extra = ""
+        if "attack_success_rate" in stats:
+            extra = f"; targeted attack success {100 * stats['attack_success_rate']:.1f}%"
+        elif "final_distance" in stats:
+            extra = (f"; relative representation distance median {stats['start_distance']['median']:.3f} -> "
+                     f"{stats['final_distance']['median']:.3f}")
+        run = m["runs"][-1]
+        rate = f", {run['images_per_second']:.1f} images/s" if run["images_per_second"] else ""
+        print(f"{m['name']}: {m['count']} images in {m['num_shards']} shards at {out} "
+              f"({len(report.skipped)} already there; built {run['images_built']} in {run['seconds']:.0f} s"
+              f"{rate}){extra}")
+        if args.export:
+            n = K.export(out, args.export)
+            print(f"exported {n} PNGs to {args.export}/train/<class>/")
+    return 0
+
+
+def _add_table(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="fashion-mnist", help="as for construct")
+    p.add_argument("--standard", default=None, help="source of D_NR, D_rand, D_det (default: per dataset)")
+    p.add_argument("--robust", default=None, help="source of D_R; its eps is the evaluation's (default: per dataset)")
+    p.add_argument("--kinds", nargs="+", choices=_KINDS, default=_KINDS)
+    p.add_argument("--subset", type=_positive_int, default=None, help="training images (default: all)")
+    p.add_argument("--steps", type=_positive_int, default=None, help="inversion steps")
+    p.add_argument("--step-size", type=_nonneg_float, nargs="+", default=None, help="inversion step size(s)")
+    p.add_argument("--start", choices=["other", "noise"], default="other")
+    p.add_argument("--eps", type=_nonneg_float, default=None, help="L2 radius of D_rand / D_det")
+    p.add_argument("--attack-steps", type=_positive_int, default=None)
+    p.add_argument("--attack-step-size", type=_nonneg_float, default=None)
+    p.add_argument("--arch", default="stage_cnn")
+    p.add_argument("--epochs", type=_positive_int, default=15)
+    p.add_argument("--batch-size", type=_positive_int, default=128)
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--test-limit", type=_positive_int, default=None, help="first N real test images (default: all)")
+    p.add_argument("--eval-steps", type=_positive_int, default=20)
+    p.add_argument("--shard-size", type=_positive_int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="default artifacts/constructed/DATASET[-subsetN]/table")
+    p.add_argument("--device", default=None)
+
+
+@command("table", "Table 1: train on D, D_R, D_NR, D_rand, D_det; test on the real test set", _add_table)
+def cmd_table(args) -> int:
+    import csv
+    import json
+    import os
+    import shlex
+    from dataclasses import asdict
+
+    from explorer import construct as K
+    from explorer.experiments import constructed_table as CT
+
+    d = K.defaults_for(args.dataset)
+    out = args.out or str(_constructed_root(args.dataset, args.subset) / "table")
+    config = CT.Config(dataset=args.dataset, standard=args.standard or d.standard, robust=args.robust or d.robust,
+                       kinds=tuple(args.kinds), subset=args.subset, inversion_steps=args.steps,
+                       inversion_step_sizes=tuple(args.step_size) if args.step_size else None, start=args.start,
+                       attack_eps=args.eps, attack_steps=args.attack_steps, attack_step_size=args.attack_step_size,
+                       arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                       augment=not args.no_augment, test_limit=args.test_limit, eval_steps=args.eval_steps,
+                       shard_size=args.shard_size, seed=args.seed, out_dir=out, device=args.device)
+    rank = int(os.environ.get("RANK", "0"))
+    command_line = "python -m explorer table " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
+        if sys.argv[1:2] == ["table"] else ""
+    result = CT.run(config, progress=_tqdm_progress("table") if rank == 0 else None, command=command_line)
+    if rank != 0:
+        return 0
+    md = CT.markdown(result)
+    rows = result.table()
+    doc = {"command": command_line, "config": asdict(config), "eval": {"norm": result.eval_norm,
+           "eps": result.eval_eps, "steps": result.eval_steps, "n_test": result.rows[0].n_test},
+           "rows": rows, "details": [asdict(r) for r in result.rows], "seconds": round(result.seconds, 1),
+           "device": result.device, "paper": CT.PAPER_NOTE, "markdown": md}
+    from pathlib import Path
+
+    Path(out).mkdir(parents=True, exist_ok=True)
+    Path(out, "table.json").write_text(json.dumps(doc, indent=2) + "\n")
+    Path(out, "table.md").write_text(md + "\n")
+    with open(Path(out, "table.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    print(md)
+    for r in result.rows:
+        print(f"{r.name}: {r.recipe}; built in {r.construct_seconds:.0f} s, trained in {r.train_seconds:.0f} s, "
+              f"evaluated in {r.eval_seconds:.0f} s")
+    print(f"{CT.PAPER_NOTE}\n{result.seconds:.0f} s on {result.device}; wrote {out}/table.json, .csv, .md")
+    return 0
+
+
 # --- fetch / convert (explorer/fetch.py) -------------------------------------------
 
 def _register_fetch() -> None:
