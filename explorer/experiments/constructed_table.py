@@ -1,0 +1,359 @@
+"""Table 1 of Ilyas et al. (2019): train on D, D_R, D_NR, D_rand, D_det; test on the real test set.
+
+"Adversarial Examples Are Not Bugs, They Are Features", Sections 3.1-3.2 (Figure 2 and
+Table 1). Each dataset is built by ``explorer.construct`` (sharded, resumable), a fresh
+model of one architecture is trained on each with one recipe (``explorer.train``), and
+each model is evaluated on the *real* test set: clean accuracy, and PGD robust accuracy
+at the robust source model's eps and norm (``attacks.robust_counts``). A model trained on
+D_R should be robust although it was trained the standard way; one trained on D_NR
+accurate but not robust; ones trained on D_rand / D_det above chance although every
+training label looks wrong to a person.
+
+``out_dir=None`` builds everything in a temporary folder (the page's live version);
+the CLI's ``table`` command keeps it, so a killed run continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from explorer import construct as K
+from explorer.experiments import Cancel, Progress
+
+#: Ilyas et al. 2019 on CIFAR-10 (percent): D 95.3, D_rand 63.3, D_det 43.7 (Table 1, ResNet-50);
+#: the released datasets D_R 84 / 48 (robust at L2 0.25) and D_NR 88 / 0 (Figure 2).
+PAPER_CIFAR10 = {
+    "original": {"clean": 95.3, "robust": None},
+    "robust": {"clean": 84.0, "robust": 48.0},
+    "non-robust": {"clean": 88.0, "robust": 0.0},
+    "rand": {"clean": 63.3, "robust": None},
+    "det": {"clean": 43.7, "robust": None},
+}
+PAPER_NOTE = ("Ilyas et al. 2019, CIFAR-10, ResNet-50: D 95.3%, D_rand 63.3%, D_det 43.7% (Table 1); the "
+              "released D_R 84% clean / 48% robust and D_NR 88% / 0% at L2 eps 0.25 (Figure 2).")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One table.
+
+    Attributes:
+        dataset: the source set (see ``construct.Recipe.dataset``).
+        standard, robust: zoo names: D_NR, D_rand, D_det come from ``standard``, D_R from ``robust``.
+        kinds: which datasets (``construct.KINDS``).
+        subset: training images drawn by ``seed`` (None: the whole training set).
+        inversion_steps, inversion_step_sizes, start: the D_R / D_NR recipe.
+        attack_eps, attack_steps, attack_step_size: the D_rand / D_det recipe (L2).
+        arch, epochs, batch_size, lr, augment: the one training recipe for every dataset.
+        test_limit: real test images evaluated (None: all).
+        eval_steps: PGD steps of the robust evaluation (step 2.5 * eps / steps, random start);
+            the eps and norm are the robust model's training ones.
+        shard_size, batch_size_construct: the construction job's shards and batches.
+        seed: construction and training seed.
+        out_dir: where datasets, models and the table go; None: a temporary folder.
+        device: torch device string; None for the best device.
+    """
+
+    dataset: str = "fashion-mnist"
+    standard: str = "fmnist-standard"
+    robust: str = "fmnist-robust-l2"
+    kinds: tuple[str, ...] = K.KINDS
+    subset: Optional[int] = 3000
+    inversion_steps: Optional[int] = None
+    inversion_step_sizes: Optional[tuple[float, ...]] = None
+    start: str = "other"
+    attack_eps: Optional[float] = None
+    attack_steps: Optional[int] = None
+    attack_step_size: Optional[float] = None
+    arch: str = "stage_cnn"
+    epochs: int = 15
+    batch_size: int = 128
+    lr: float = 0.1
+    augment: bool = True
+    test_limit: Optional[int] = None
+    eval_steps: int = 20
+    shard_size: int = 500
+    batch_size_construct: int = 250
+    seed: int = 0
+    out_dir: Optional[str] = None
+    device: Optional[str] = None
+
+    def __post_init__(self):
+        kinds = (self.kinds,) if isinstance(self.kinds, str) else tuple(self.kinds)
+        bad = [k for k in kinds if k not in K.KINDS]
+        if bad or not kinds or len(set(kinds)) != len(kinds):
+            raise ValueError(f"kinds must be distinct names among {K.KINDS}, got {kinds!r}")
+        object.__setattr__(self, "kinds", kinds)
+        if self.inversion_step_sizes is not None:
+            sizes = self.inversion_step_sizes
+            object.__setattr__(self, "inversion_step_sizes",
+                               (float(sizes),) if isinstance(sizes, (int, float)) else tuple(float(s) for s in sizes))
+        for name in ("epochs", "batch_size", "eval_steps", "shard_size", "batch_size_construct"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        for name in ("subset", "test_limit"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 2):
+                raise ValueError(f"{name} must be an integer >= 2 or None, got {v!r}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+
+    def recipe(self, kind: str) -> K.Recipe:
+        """The construction recipe of ``kind`` under this table."""
+        common = dict(subset=self.subset, seed=self.seed, shard_size=self.shard_size,
+                      batch_size=self.batch_size_construct)
+        if kind in ("robust", "non-robust"):
+            return K.default_recipe(kind, self.dataset, source=self.robust if kind == "robust" else self.standard,
+                                    steps=self.inversion_steps, step_sizes=self.inversion_step_sizes,
+                                    start=self.start, **common)
+        if kind in ("rand", "det"):
+            return K.default_recipe(kind, self.dataset, source=self.standard, eps=self.attack_eps,
+                                    steps=self.attack_steps,
+                                    step_sizes=(self.attack_step_size,) if self.attack_step_size else None, **common)
+        return K.default_recipe(kind, self.dataset, **common)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: a model trained on one constructed dataset.
+
+    Attributes:
+        kind, name: ``robust`` / ``D_R`` ...
+        clean, robust: accuracy on the real test set (fractions), robust under PGD at the eval eps.
+        paper_clean, paper_robust: the paper's CIFAR-10 numbers (percent) or None.
+        n_train: training images; construction: the manifest's statistics (success rate,
+            final distance); recipe: the construction in words.
+    """
+
+    kind: str
+    name: str
+    clean: float
+    robust: float
+    n_train: int
+    n_test: int
+    paper_clean: Optional[float]
+    paper_robust: Optional[float]
+    construction: dict
+    recipe: str
+    construct_seconds: float
+    train_seconds: float
+    eval_seconds: float
+
+
+@dataclass(frozen=True)
+class Result:
+    """The table, sample images of every dataset, and what it was measured with.
+
+    Attributes:
+        rows: one per kind, in ``Config.kinds`` order.
+        originals: [k, C, H, W] float32: the first k source images (every dataset lists the
+            same source images in the same order); constructed: [kinds, k, C, H, W], their
+            versions in each dataset.
+        old_labels: [k]; new_labels: [kinds, k].
+        eval_norm, eval_eps: the robust evaluation's threat model.
+    """
+
+    rows: tuple[Row, ...]
+    class_names: tuple[str, ...]
+    originals: np.ndarray
+    constructed: np.ndarray
+    old_labels: np.ndarray
+    new_labels: np.ndarray
+    eval_norm: str
+    eval_eps: float
+    eval_steps: int
+    arch: str
+    epochs: int
+    seconds: float
+    device: str
+    out_dir: Optional[str]
+
+    def table(self) -> list[dict]:
+        """Plain rows for printing and saving: dataset, ours, the paper's."""
+        return [{"dataset": r.name, "kind": r.kind, "train images": r.n_train,
+                 "clean %": round(100 * r.clean, 1), "robust %": round(100 * r.robust, 1),
+                 "paper clean %": r.paper_clean, "paper robust %": r.paper_robust,
+                 "construction": _construction_text(r.construction)} for r in self.rows]
+
+
+def _construction_text(stats: dict) -> str:
+    if "attack_success_rate" in stats:
+        return f"targeted attack success {100 * stats['attack_success_rate']:.1f}%"
+    if "final_distance" in stats:
+        return (f"relative distance {stats['start_distance']['median']:.3f} -> "
+                f"{stats['final_distance']['median']:.3f} (median)")
+    return ""
+
+
+def markdown(result: Result) -> str:
+    """The table as Markdown, with the paper's CIFAR-10 column beside ours."""
+    eps = f"{result.eval_norm} eps {result.eval_eps:g}"
+    lines = [f"| trained on | train images | clean (ours) | robust at {eps} (ours) | paper clean (CIFAR-10) | "
+             "paper robust (CIFAR-10, L2 0.25) | construction |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for r in result.table():
+        pc = "-" if r["paper clean %"] is None else f"{r['paper clean %']:g}%"
+        pr = "-" if r["paper robust %"] is None else f"{r['paper robust %']:g}%"
+        lines.append(f"| {r['dataset']} | {r['train images']} | {r['clean %']:.1f}% | {r['robust %']:.1f}% | "
+                     f"{pc} | {pr} | {r['construction']} |")
+    return "\n".join(lines)
+
+
+def _train(cfg, resume_ok: bool, device, progress):
+    """Train (or reuse a finished model of the same recipe); returns the model card."""
+    import json
+
+    from explorer import train as T
+
+    card_path = Path(cfg.out_dir) / f"{cfg.name}.json"
+    weights = Path(cfg.out_dir) / f"{cfg.name}.safetensors"
+    if resume_ok and card_path.exists() and weights.exists():
+        card = json.loads(card_path.read_text())
+        if card.get("recipe") == asdict(cfg):
+            return card
+    state = Path(cfg.out_dir) / f"{cfg.name}.state.pt"
+    resume = False
+    if resume_ok and state.exists():
+        saved = torch.load(state, map_location="cpu", weights_only=True)
+        resume = saved.get("config") == asdict(cfg)
+    return T.train(cfg, resume=resume, device=device, progress=progress)
+
+
+def load_trained(card: dict, weights: Path, device) -> "Classifier":  # noqa: F821
+    """A frozen Classifier from a model that ``explorer.train`` wrote (no zoo record needed)."""
+    from explorer import zoo
+    from explorer.classifier import Classifier, ClassifierInfo
+
+    recipe = card["recipe"]
+    c, h, w = card["input_size"]
+    net = zoo.build_architecture(recipe["arch"], len(card["class_names"]), c, h)
+    net.load_state_dict(zoo.load_state_dict_file(weights), strict=True)
+    info = ClassifierInfo(name=card["name"], dataset=recipe["dataset"], class_names=tuple(card["class_names"]),
+                          input_size=(c, h, w))
+    return Classifier(net, info, card["mean"], card["std"], device=device)
+
+
+def real_test_set(dataset: str, input_size=None):
+    """The real test set of the source dataset."""
+    from explorer import data
+
+    if dataset == "fashion-mnist":
+        return data.fashion_mnist("test")
+    if dataset == "fashion-mnist-bundled":
+        return data.bundled_fashion_mnist("test")
+    if dataset == "cifar10":
+        return data.load_cifar10("test")
+    if dataset.startswith("folder:"):
+        root = Path(dataset.split(":", 1)[1])
+        for split in ("test", "val"):
+            if (root / split).is_dir():
+                return K.source_dataset(f"folder:{root / split}", input_size)
+        raise data.DataError(f"{root} has no test/ or val/ folder to evaluate on")
+    raise ValueError(f"unknown dataset {dataset!r}")
+
+
+def evaluate(model, dataset, norm: str, eps: float, steps: int, limit: Optional[int], seed: int,
+             batch_size: int = 500) -> tuple[float, float, int]:
+    """(clean accuracy, robust accuracy, n) on the real test set; under torchrun each rank
+    takes every world-th image and the counts are summed."""
+    import torch.distributed as dist
+
+    from explorer import attacks
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    idx = torch.arange(rank, n, world)
+
+    def batches():
+        for i in range(0, len(idx), batch_size):
+            j = idx[i:i + batch_size]
+            yield dataset.float_images(j), dataset.labels[j]
+
+    counts, total = attacks.robust_counts(model, batches(), norm, [0.0, eps], steps, seed=seed)
+    vec = torch.tensor([counts[0.0], counts[float(eps)], total], dtype=torch.float64)
+    if world > 1 and dist.is_initialized():
+        dist.all_reduce(vec)
+    return float(vec[0] / vec[2]), float(vec[1] / vec[2]), int(vec[2])
+
+
+def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None,
+        command: str = "") -> Result:
+    """Build every dataset, train a fresh model on each, evaluate on the real test set."""
+    from explorer import train as T
+    from explorer import zoo
+    from explorer.devices import best_device
+
+    t_start = time.perf_counter()
+    device = torch.device(config.device) if config.device else best_device()
+    robust_spec = zoo.get_spec(config.robust)
+    if not robust_spec.robust or not robust_spec.train_norm:
+        raise ValueError(f"{config.robust} is not a robust model: D_R needs one")
+    norm, eps = robust_spec.train_norm, float(robust_spec.train_eps)
+    tmp = tempfile.TemporaryDirectory(prefix="constructed-") if config.out_dir is None else None
+    root = Path(tmp.name if tmp else config.out_dir)
+    phases = len(config.kinds) * 3
+    try:
+        rows, samples = [], []
+        for i, kind in enumerate(config.kinds):
+            def phase(p: int, name: str, kind=kind, i=i):
+                def cb(done, total, metrics=None):
+                    if progress is not None:
+                        frac = done / max(total, 1)
+                        progress(min(int((3 * i + p + frac) * 1000), phases * 1000), phases * 1000,
+                                 {"model": f"{K.NAMES[kind]}: {name}"})
+                return cb
+
+            recipe = config.recipe(kind)
+            ds_dir = root / kind
+            t0 = time.perf_counter()
+            K.build(recipe, ds_dir, device=device, progress=phase(0, "constructing"), cancel=cancel,
+                    command=command)
+            m = K.manifest(ds_dir)
+            construct_seconds = time.perf_counter() - t0
+            tcfg = T.TrainConfig(name=f"on-{kind}", arch=config.arch, dataset=f"constructed:{ds_dir}",
+                                 epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+                                 augment=config.augment, seed=config.seed, out_dir=str(root / "models"))
+            t0 = time.perf_counter()
+            train_progress = phase(1, "training")
+            card = _train(tcfg, config.out_dir is not None, device,
+                          lambda s, t, _m, cb=train_progress: cb(s, t))
+            train_seconds = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            model = load_trained(card, root / "models" / f"on-{kind}.safetensors", device)
+            test = real_test_set(config.dataset, tuple(m["input_size"]))
+            clean, robust, n_test = evaluate(model, test, norm, eps, config.eval_steps, config.test_limit,
+                                             config.seed)
+            phase(2, "evaluating")(1, 1)
+            paper = PAPER_CIFAR10[kind]
+            rows.append(Row(kind=kind, name=K.NAMES[kind], clean=clean, robust=robust, n_train=m["count"],
+                            n_test=n_test, paper_clean=paper["clean"], paper_robust=paper["robust"],
+                            construction=m.get("statistics", {}), recipe=m["description"],
+                            construct_seconds=construct_seconds, train_seconds=train_seconds,
+                            eval_seconds=time.perf_counter() - t0))
+            _, t = K.load_arrays(ds_dir)
+            samples.append(t)
+        k = min(8, rows[0].n_train)
+        class_names = tuple(K.manifest(root / config.kinds[0])["class_names"])
+        source = K.source_dataset(config.dataset, tuple(samples[0]["images"].shape[1:]))
+        first = samples[0]["source_index"][:k]  # every dataset lists the same source images in the same order
+        originals = source.float_images(first).numpy()
+        constructed = np.stack([t["images"][:k].numpy() for t in samples])
+        new_labels = np.stack([t["labels"][:k].numpy() for t in samples])
+        return Result(rows=tuple(rows), class_names=class_names, originals=originals, constructed=constructed,
+                      old_labels=source.labels[first].numpy(), new_labels=new_labels, eval_norm=norm,
+                      eval_eps=eps, eval_steps=config.eval_steps, arch=config.arch, epochs=config.epochs,
+                      seconds=time.perf_counter() - t_start, device=str(device), out_dir=config.out_dir)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
