@@ -126,8 +126,8 @@ def load_train_data(cfg: TrainConfig) -> TrainData:
     elif cfg.dataset.startswith("constructed:") and hasattr(data, "load_constructed"):
         ds = data.load_constructed(cfg.dataset.split(":", 1)[1])
         c = ds.images.shape[1]
-        mean, std, size = ((0.2860,), (0.3530,)) if c == 1 else ((0.5,) * 3, (0.5,) * 3)
-        size = tuple(ds.images.shape[1:])
+        mean, std = ((0.2860,), (0.3530,)) if c == 1 else ((0.5,) * 3, (0.5,) * 3)
+        size = tuple(int(v) for v in ds.images.shape[1:])
     else:
         raise TrainError(f"unknown dataset {cfg.dataset!r}: use fashion-mnist or cifar10")
     if cfg.limit is not None:
