@@ -429,7 +429,8 @@ def build(recipe: Recipe, out: str | Path, *, device: torch.device | str | None 
     count = len(positions)
     num_shards = math.ceil(count / recipe.shard_size)
     header = {
-        "format": FORMAT, "name": recipe.name, "kind": recipe.kind, "recipe": asdict(recipe),
+        "format": FORMAT, "name": recipe.name, "kind": recipe.kind,
+        "recipe": json.loads(json.dumps(asdict(recipe))),  # as it reads back from JSON (tuples -> lists)
         "description": recipe.describe(),
         "source_model": None if model is None else {
             "name": recipe.source, "sha256": _sha256(recipe.source), "kind": model.info.kind},
