@@ -1,0 +1,110 @@
+"""Table 1 in miniature (explorer/experiments/constructed_table.py) on the tiny pair: five
+datasets, one fresh model each, evaluated on the real test set; a rerun into the same folder
+reuses everything and gives the same table; the CLI prints and saves it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from explorer import construct as K
+from explorer.experiments import constructed_table as CT
+
+SMALL = dict(standard="tiny-standard", robust="tiny-robust", subset=200, inversion_steps=20,
+             inversion_step_sizes=(1.0, 0.1), attack_eps=6.0, attack_steps=10, attack_step_size=1.5,
+             arch="stage_cnn_tiny", epochs=10, batch_size=32, lr=0.1, test_limit=300, eval_steps=3,
+             shard_size=100, batch_size_construct=100, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def table(tiny_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("table")
+    config = CT.Config(**SMALL, out_dir=str(out))
+    calls = []
+    result = CT.run(config, progress=lambda s, t, m: calls.append((s, t, m)))
+    return config, result, calls
+
+
+def test_one_row_per_dataset_on_the_real_test_set(table):
+    config, result, calls = table
+    assert [r.kind for r in result.rows] == list(K.KINDS)
+    assert [r.name for r in result.rows] == ["D", "D_R", "D_NR", "D_rand", "D_det"]
+    assert all(r.n_train == 200 and r.n_test == 300 for r in result.rows)
+    # evaluated at the robust source model's threat model (tiny-robust: Linf 0.1)
+    assert (result.eval_norm, result.eval_eps) == ("linf", 0.1)
+    for r in result.rows:
+        assert 0 <= r.robust <= r.clean <= 1
+    d = result.rows[0]
+    assert d.clean > 0.4, d  # 200 real images teach the tiny net well above chance (0.1)
+    assert "attack_success_rate" in result.rows[4].construction
+    assert "final_distance" in result.rows[1].construction
+    assert calls and calls[-1][0] == calls[-1][1]  # the progress bar reaches its end
+    assert all(a[0] <= b[0] for a, b in zip(calls, calls[1:]))
+
+
+def test_samples_show_the_same_images_in_every_dataset(table):
+    _, result, _ = table
+    k = result.originals.shape[0]
+    assert result.constructed.shape == (5, k, 1, 28, 28)
+    np.testing.assert_array_equal(result.constructed[0], result.originals)  # D is the images themselves
+    np.testing.assert_array_equal(result.new_labels[4], (result.old_labels + 1) % 10)  # D_det
+    np.testing.assert_array_equal(result.new_labels[1], result.old_labels)  # D_R keeps y
+    assert (result.new_labels[3] != result.old_labels).all()  # D_rand never keeps y
+
+
+def test_markdown_puts_the_papers_numbers_beside_ours(table):
+    _, result, _ = table
+    md = CT.markdown(result)
+    lines = md.splitlines()
+    assert len(lines) == 7 and "robust at linf eps 0.1 (ours)" in lines[0]
+    assert lines[2].startswith("| D | 200 | ") and "| 95.3% |" in lines[2]
+    assert "| 84% | 48% |" in lines[3] and "| 88% | 0% |" in lines[4]
+    assert "| 63.3% |" in lines[5] and "| 43.7% |" in lines[6]
+    assert f"{100 * result.rows[0].clean:.1f}%" in lines[2]
+
+
+def test_a_rerun_into_the_same_folder_reuses_datasets_and_models(table):
+    config, result, _ = table
+    again = CT.run(config)
+    assert [(r.clean, r.robust) for r in again.rows] == [(r.clean, r.robust) for r in result.rows]
+    assert all(r.train_seconds < 2 for r in again.rows)  # nothing retrained
+
+
+def test_the_live_version_leaves_nothing_behind(tiny_root, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    config = CT.Config(**{**SMALL, "subset": 40, "epochs": 1, "test_limit": 50}, kinds=("original", "det"))
+    result = CT.run(config)
+    assert [r.name for r in result.rows] == ["D", "D_det"] and result.out_dir is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="kinds"):
+        CT.Config(kinds=("robust", "robust"))
+    with pytest.raises(ValueError, match="epochs"):
+        CT.Config(epochs=0)
+    with pytest.raises(ValueError, match="subset"):
+        CT.Config(subset=1)
+    assert CT.Config(inversion_step_sizes=0.5).inversion_step_sizes == (0.5,)
+    assert replace(CT.Config(), subset=None).recipe("det").subset is None
+
+
+def test_cli_table_prints_and_saves_it(tiny_root, tmp_path, capsys):
+    from explorer import cli
+
+    out = tmp_path / "t"
+    rc = cli.main(["table", "--standard", "tiny-standard", "--robust", "tiny-robust", "--kinds", "original", "det",
+                   "--subset", "40", "--arch", "stage_cnn_tiny", "--epochs", "1", "--eps", "6", "--attack-steps", "5",
+                   "--test-limit", "50", "--eval-steps", "2", "--out", str(out), "--device", "cpu"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    doc = json.loads((out / "table.json").read_text())
+    assert [r["dataset"] for r in doc["rows"]] == ["D", "D_det"]
+    assert doc["markdown"] in printed and (out / "table.md").read_text().strip() == doc["markdown"]
+    assert (out / "table.csv").read_text().startswith("dataset,kind,train images,clean %")
+    assert doc["eval"] == {"norm": "linf", "eps": 0.1, "steps": 2, "n_test": 50}
