@@ -608,3 +608,37 @@ def pairs(path: str | Path, positions: Iterable[int]) -> Pairs:
 def with_overrides(recipe: Recipe, **kw) -> Recipe:
     """``recipe`` with fields replaced (None values ignored)."""
     return replace(recipe, **{k: v for k, v in kw.items() if v is not None})
+
+
+# --- finding outputs ------------------------------------------------------------------------------
+
+def artifacts_root() -> Path:
+    """Where ``construct`` and ``table`` write by default: ``$EXPLORER_ARTIFACTS/constructed``
+    (default ``artifacts/constructed`` under the working folder)."""
+    return Path(os.environ.get("EXPLORER_ARTIFACTS", "artifacts")) / "constructed"
+
+
+def find_datasets(root: str | Path | None = None) -> list[tuple[Path, dict]]:
+    """Every complete constructed dataset under ``root``: (folder, manifest), by folder name."""
+    root = Path(root) if root is not None else artifacts_root()
+    out = []
+    for path in sorted(root.rglob(MANIFEST)) if root.is_dir() else []:
+        try:
+            m = manifest(path.parent)
+        except data.DataError:
+            continue
+        if m.get("complete"):
+            out.append((path.parent, m))
+    return out
+
+
+def find_tables(root: str | Path | None = None) -> list[tuple[Path, dict]]:
+    """Every ``table.json`` that ``python -m explorer table`` wrote under ``root``: (file, its content)."""
+    root = Path(root) if root is not None else artifacts_root()
+    out = []
+    for path in sorted(root.rglob("table.json")) if root.is_dir() else []:
+        try:
+            out.append((path, json.loads(path.read_text())))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return out

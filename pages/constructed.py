@@ -1,0 +1,198 @@
+"""The constructed datasets D_R, D_NR, D_rand, D_det (Ilyas et al. 2019, Section 3).
+
+Three tabs: browse a dataset that ``python -m explorer construct`` built, next to its
+source images; the table that ``python -m explorer table`` saved, beside the paper's
+numbers; and a small live version (a few hundred images) through
+``widgets.run_experiment("constructed_table", ...)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import streamlit as st
+
+from explorer import charts_constructed, construct, data, zoo
+from explorer.experiments import constructed_table as CT
+from ui import models, widgets
+
+KEY = "constructed"
+RESULT = f"{KEY}.result"
+MAX_BROWSE = 16
+LIVE_DATASETS = ("fashion-mnist", "cifar10")
+METRIC = {"robust": "distance", "non-robust": "distance", "rand": "hit", "det": "hit"}
+
+
+# --- cached reads ------------------------------------------------------------------------------
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _datasets(root: str) -> list[tuple[str, dict]]:
+    return [(str(p), m) for p, m in construct.find_datasets(root)]
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _tables(root: str) -> list[tuple[str, dict]]:
+    return [(str(p), t) for p, t in construct.find_tables(root)]
+
+
+@st.cache_data(show_spinner="Reading the shards...", max_entries=8)
+def _pairs(path: str, positions: tuple[int, ...], complete_marker: str) -> construct.Pairs:
+    return construct.pairs(path, positions)
+
+
+# --- 1. browse ---------------------------------------------------------------------------------
+
+def _stats_text(m: dict) -> str:
+    s = m.get("statistics", {})
+    if "attack_success_rate" in s:
+        return f"targeted attack success {100 * s['attack_success_rate']:.1f}% (on the source model)"
+    if "final_distance" in s:
+        return (f"relative representation distance, median {s['start_distance']['median']:.3f} at the start -> "
+                f"{s['final_distance']['median']:.3f} (90% below {s['final_distance']['p90']:.3f})")
+    return ""
+
+
+def browse_tab(root: Path) -> None:
+    found = _datasets(str(root))
+    if not found:
+        st.info(f"No constructed dataset under {root} yet. Build one, e.g.\n\n"
+                "`python -m explorer construct det --subset 1000`\n\n"
+                "(kinds: robust, non-robust, rand, det; `--help` lists the options).")
+        return
+    labels = {path: f"{m['name']}: {Path(path).relative_to(root) if Path(path).is_relative_to(root) else path} "
+                    f"({m['count']} images)" for path, m in found}
+    path = st.selectbox("Dataset", list(labels), format_func=labels.get, key=f"{KEY}.browse.path")
+    m = dict(found)[path]
+    st.markdown(f"**{m['description']}**")
+    src = m.get("source_model") or {}
+    st.caption(" · ".join(t for t in (
+        f"source model {src['name']} ({src['kind']}, sha256 {str(src.get('sha256'))[:12]}…)" if src else "",
+        _stats_text(m), f"{m['count']} images in {m['num_shards']} shards", m.get("command", "")) if t))
+    left, right = st.columns(2)
+    start = int(left.number_input("First example", 0, max(m["count"] - 1, 0), 0, 1, key=f"{KEY}.browse.start"))
+    count = int(right.number_input("How many", 1, MAX_BROWSE, 8, 1, key=f"{KEY}.browse.count"))
+    positions = tuple(range(start, min(start + count, m["count"])))
+    try:
+        pairs = _pairs(path, positions, str(m.get("runs", [{}])[-1].get("finished", "")))
+    except (data.DataError, ValueError) as e:
+        st.error(str(e))
+        return
+    st.image(charts_constructed.pairs_figure(pairs, metric_label=METRIC.get(m["kind"], "")))
+    st.caption({
+        "robust": "D_R: images whose robust-model representation matches x's, found from another image: what a "
+                  "robust model 'sees' of x. Labels kept.",
+        "non-robust": "D_NR: images whose standard-model representation matches x's. They still look like their "
+                      "start image, yet a standard model classifies them as x: the match is carried by "
+                      "non-robust features. Labels kept.",
+        "rand": "D_rand: x nudged by a small targeted L2 attack toward a random class and relabelled with it. "
+                "hit 1: the standard model now predicts the new label.",
+        "det": "D_det: x nudged toward class (y + 1) mod 10 and relabelled with it: every label looks wrong to "
+               "a person. hit 1: the standard model now predicts the new label.",
+        "original": "D: the images themselves, in the constructed-dataset format.",
+    }.get(m["kind"], ""))
+
+
+# --- 2. the table ----------------------------------------------------------------------------
+
+def table_tab(root: Path) -> None:
+    st.markdown("Train a fresh model on each dataset (same architecture, same recipe), test it on the **real** "
+                "test set. " + CT.PAPER_NOTE)
+    tables = _tables(str(root))
+    if not tables:
+        st.dataframe(charts_constructed.paper_frame(CT.PAPER_CIFAR10, construct.NAMES), hide_index=True)
+        st.info("No table of ours yet. Make one with e.g. `python -m explorer table --subset 3000` "
+                "(see the README for the command and timing of our subset run), or run the live version.")
+        return
+    labels = {path: f"{Path(path).parent.name}: {t['rows'][0]['train images']} training images, "
+                    f"{t.get('seconds', 0) / 60:.0f} min" for path, t in tables}
+    path = st.selectbox("Table", list(labels), format_func=labels.get, key=f"{KEY}.table.path")
+    t = dict(tables)[path]
+    ev = t["eval"]
+    st.dataframe(charts_constructed.table_frame(t["rows"], f"{ev['norm']} eps {ev['eps']:g}"), hide_index=True)
+    st.caption(f"Ours: Fashion-MNIST, {ev['n_test']} real test images, robust accuracy under PGD "
+               f"({ev['steps']} steps) at the robust source model's eps. `{t.get('command', '')}` took "
+               f"{t.get('seconds', 0) / 60:.1f} min on {t.get('device', '?')}. The paper's column is CIFAR-10 "
+               "with a ResNet-50: compare the pattern (D_R robust, D_NR not; D_rand, D_det above chance), "
+               "not the values.")
+
+
+# --- 3. the live version -------------------------------------------------------------------------
+
+def live_form(pair: models.ModelPair, dataset: str) -> Optional[CT.Config]:
+    """Widgets -> a small Config when Run is pressed."""
+    with st.form(f"{KEY}.live.form"):
+        a, b, c = st.columns(3)
+        subset = int(a.number_input("Training images", 20, 2000, 300, 20, key=f"{KEY}.live.subset",
+                                    help="Drawn from the training set; every dataset is built from the same ones."))
+        epochs = int(b.number_input("Epochs", 1, 50, 10, key=f"{KEY}.live.epochs"))
+        test_limit = int(c.number_input("Test images", 20, 10_000, 500, 50, key=f"{KEY}.live.test"))
+        a, b, c = st.columns(3)
+        inv_steps = int(a.number_input("Inversion steps (D_R, D_NR)", 1, 2000, 100, 10, key=f"{KEY}.live.steps"))
+        attack_steps = int(b.number_input("PGD steps (D_rand, D_det)", 1, 500, 50, 5,
+                                          key=f"{KEY}.live.attack_steps"))
+        eval_steps = int(c.number_input("PGD steps (evaluation)", 1, 100, 10, key=f"{KEY}.live.eval_steps"))
+        kinds = st.multiselect("Datasets", list(construct.KINDS), default=list(construct.KINDS),
+                               format_func=construct.NAMES.get, key=f"{KEY}.live.kinds")
+        seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key=f"{KEY}.live.seed"))
+        submitted = st.form_submit_button("Build, train and test", type="primary",
+                                          disabled=pair.robust is None or dataset not in LIVE_DATASETS)
+    if not submitted or not kinds:
+        return None
+    d = construct.defaults_for(dataset)
+    try:
+        return CT.Config(dataset=dataset, standard=pair.standard, robust=pair.robust, kinds=tuple(kinds), subset=subset,
+                         inversion_steps=inv_steps, attack_steps=attack_steps,
+                         attack_step_size=2.5 * d.attack_eps / attack_steps, epochs=epochs, test_limit=test_limit,
+                         eval_steps=eval_steps, seed=seed, shard_size=max(subset, 1), batch_size_construct=250)
+    except ValueError as e:
+        st.error(str(e))
+        return None
+
+
+def draw_live(result: CT.Result) -> None:
+    ev = f"{result.eval_norm} eps {result.eval_eps:g}"
+    st.dataframe(charts_constructed.table_frame(result.table(), ev), hide_index=True)
+    st.caption(f"{result.rows[0].n_train} training images, {result.epochs} epochs of {result.arch}, tested on "
+               f"{result.rows[0].n_test} real test images (robust: PGD {result.eval_steps} steps at {ev}); "
+               f"{result.seconds:.0f} s on {result.device}. A few hundred images are far from the paper's 50,000: "
+               "expect the pattern, weakly.")
+    st.image(charts_constructed.samples_figure(result))
+
+
+def live_tab(pair: models.ModelPair) -> None:
+    st.markdown("Build every dataset from a few hundred training images with the sidebar's models "
+                f"({pair.standard or '?'}: D_NR, D_rand, D_det; {pair.robust or '?'}: D_R), train a small model "
+                "on each and test it on the real test set: a few minutes on a CPU.")
+    dataset = zoo.get_spec(pair.standard).dataset if pair.standard else ""
+    if dataset not in LIVE_DATASETS:
+        st.warning(f"The live version builds from Fashion-MNIST or CIFAR-10; the sidebar's models are {dataset}.")
+    elif pair.robust is None:
+        st.warning("Pick a robust model in the sidebar: D_R needs one.")
+    config = live_form(pair, dataset)
+    if config is not None:
+        result = widgets.run_experiment("constructed_table", config, "Building, training and testing")
+        if result is not None:
+            st.session_state[RESULT] = (pair.names, result)
+    stored = st.session_state.get(RESULT)
+    if stored is not None and stored[0] == pair.names:
+        draw_live(stored[1])
+
+
+# --- the page -------------------------------------------------------------------------------------
+
+st.title("Constructed datasets")
+st.markdown("The paper's central experiment (Ilyas et al. 2019, Section 3). **D_R** keeps only what a robust "
+            "model sees of each image; **D_NR** only what a standard model uses beyond that. **D_rand** and "
+            "**D_det** relabel every image with a wrong class after a small targeted attack adds that class's "
+            "non-robust features. Trained on them, models still generalize to the real test set: the "
+            "non-robust features are real, predictive features.")
+root = construct.artifacts_root()
+pair = models.current_pair()
+browse, table, live = st.tabs(["Browse a dataset", "Table 1", "Live (small)"])
+with browse:
+    browse_tab(root)
+with table:
+    table_tab(root)
+with live:
+    live_tab(pair)

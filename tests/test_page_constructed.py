@@ -1,0 +1,100 @@
+"""AppTest of pages/constructed.py on the tiny pair: browse a dataset built by construct, the
+saved table beside the paper's column, and the live version (the experiment's own numbers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from explorer import cli  # noqa: E402
+from explorer import construct as K  # noqa: E402
+from explorer.experiments import constructed_table as CT  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = str(ROOT / "pages" / "constructed.py")
+KEY = "constructed"
+TIMEOUT = 300
+PAIR = ("tiny-standard", "tiny-robust")
+PAPER_CLEAN = "paper clean % (CIFAR-10)"
+
+
+@pytest.fixture(scope="module")
+def artifacts(tiny_root, tmp_path_factory):
+    """A det dataset and a two-row table under a fresh artifacts folder."""
+    root = tmp_path_factory.mktemp("artifacts")
+    constructed = root / "constructed"
+    K.build(K.default_recipe("det", source="tiny-standard", subset=24, eps=6.0, steps=5, step_sizes=(1.5,),
+                             shard_size=10), constructed / "tiny" / "det", device="cpu")
+    assert cli.main(["table", "--standard", "tiny-standard", "--robust", "tiny-robust", "--kinds", "original", "det",
+                     "--subset", "40", "--arch", "stage_cnn_tiny", "--epochs", "1", "--eps", "6",
+                     "--attack-steps", "5", "--test-limit", "50", "--eval-steps", "2",
+                     "--out", str(constructed / "tiny" / "table"), "--device", "cpu"]) == 0
+    return root
+
+
+@pytest.fixture
+def page(artifacts, monkeypatch):
+    from ui.models import ModelPair
+
+    monkeypatch.setenv("EXPLORER_ARTIFACTS", str(artifacts))
+    monkeypatch.setenv("EXPLORER_DEVICE", "cpu")
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state["model_pair"] = ModelPair(*PAIR)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _captions(at) -> list[str]:
+    return [img.caption for el in at.get("image") for img in el.proto.imgs]
+
+
+def test_browse_shows_the_built_dataset_and_its_statistics(page, artifacts):
+    assert [t.label for t in page.tabs] == ["Browse a dataset", "Table 1", "Live (small)"]
+    box = page.selectbox(key=f"{KEY}.browse.path")
+    assert box.value == str(artifacts / "constructed" / "tiny" / "det")
+    assert "D_det: tiny/det (24 images)" in box.format_func(box.value)
+    m = K.manifest(box.value)
+    rate = 100 * m["statistics"]["attack_success_rate"]
+    assert any(f"targeted attack success {rate:.1f}%" in c.value for c in page.caption)
+    assert any("D_det: targeted L2 PGD from tiny-standard, eps 6" in md.value for md in page.markdown)
+    assert len(page.get("image")) == 1  # the figure: x, constructed, old and new labels
+    page.number_input(key=f"{KEY}.browse.count").set_value(3).run()
+    assert not page.exception, page.exception
+
+
+def test_table_tab_shows_ours_beside_the_papers(page):
+    frames = [df.value for df in page.dataframe]
+    table = next(f for f in frames if "clean %" in f.columns)
+    assert list(table["trained on"]) == ["D", "D_det"]
+    assert list(table[PAPER_CLEAN]) == [95.3, 43.7]
+    assert "robust % (linf eps 0.1)" in table.columns
+    assert ((0 <= table["clean %"]) & (table["clean %"] <= 100)).all()
+
+
+def test_live_version_shows_the_experiments_numbers(page):
+    at = page
+    at.number_input(key=f"{KEY}.live.subset").set_value(40)
+    at.number_input(key=f"{KEY}.live.epochs").set_value(2)
+    at.number_input(key=f"{KEY}.live.test").set_value(60)
+    at.number_input(key=f"{KEY}.live.steps").set_value(5)
+    at.number_input(key=f"{KEY}.live.attack_steps").set_value(5)
+    at.number_input(key=f"{KEY}.live.eval_steps").set_value(2)
+    at.multiselect(key=f"{KEY}.live.kinds").set_value(["original", "robust", "det"])
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    frames = [df.value for df in at.dataframe]
+    live = frames[-1]
+    assert list(live["trained on"]) == ["D", "D_R", "D_det"]
+    assert list(live[PAPER_CLEAN]) == [95.3, 84.0, 43.7]
+    d = K.defaults_for("fashion-mnist")
+    expected = CT.run(CT.Config(standard=PAIR[0], robust=PAIR[1], kinds=("original", "robust", "det"), subset=40,
+                                inversion_steps=5, attack_steps=5, attack_step_size=2.5 * d.attack_eps / 5,
+                                epochs=2, test_limit=60, eval_steps=2, shard_size=40, device="cpu"))
+    np.testing.assert_allclose(live["clean %"], [round(100 * r.clean, 1) for r in expected.rows])
+    assert len(at.get("image")) == 2  # the browse figure and the live samples
