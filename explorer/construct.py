@@ -199,8 +199,13 @@ def stage_steps(steps: int, stages: int) -> tuple[int, ...]:
 
 # --- the source data ---------------------------------------------------------------------
 
-def source_dataset(dataset: str, input_size: Optional[tuple[int, int, int]] = None) -> data.TensorDataset:
-    """The training split of ``dataset`` as uint8 tensors (see ``Recipe.dataset``)."""
+def source_dataset(dataset: str, input_size: Optional[tuple[int, int, int]] = None,
+                   class_names: Optional[tuple[str, ...]] = None) -> data.TensorDataset:
+    """The training split of ``dataset`` as uint8 tensors (see ``Recipe.dataset``).
+
+    An image folder is read at ``input_size`` (default 3 x 32 x 32); its labels follow
+    ``class_names`` (the source model's) when every class folder is one of them, else the
+    sorted folder names."""
     if dataset == "fashion-mnist":
         return data.fashion_mnist("train")
     if dataset == "fashion-mnist-bundled":
@@ -211,7 +216,9 @@ def source_dataset(dataset: str, input_size: Optional[tuple[int, int, int]] = No
         root = Path(dataset.split(":", 1)[1])
         top = root / "train" if (root / "train").is_dir() else root
         size = tuple(input_size) if input_size else (3, 32, 32)
-        ds = data.image_folder(top, size)
+        folders = {p.name for p in top.iterdir() if p.is_dir() and not p.name.startswith(".")} if top.is_dir() else set()
+        known = class_names is not None and folders <= set(data.class_folder_names(class_names))
+        ds = data.image_folder(top, size, class_names=class_names if known else None)
         images = torch.stack([ds[i][0] for i in range(len(ds))])
         labels = torch.tensor([label for _, label in ds.samples], dtype=torch.int64)
         return data.TensorDataset(images.mul(255).round_().to(torch.uint8), labels, tuple(ds.class_names),
@@ -418,7 +425,7 @@ def build(recipe: Recipe, out: str | Path, *, device: torch.device | str | None 
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     model = zoo.load(recipe.source, device=device) if recipe.source else None
     size = tuple(model.info.input_size) if model is not None else None
-    source = source_dataset(recipe.dataset, size)
+    source = source_dataset(recipe.dataset, size, tuple(model.class_names) if model is not None else None)
     if model is not None and tuple(source.images.shape[1:]) != size:
         raise ConstructError(f"{recipe.source} takes {size} images; {recipe.dataset} has "
                              f"{tuple(source.images.shape[1:])}")
@@ -593,7 +600,7 @@ def pairs(path: str | Path, positions: Iterable[int]) -> Pairs:
     pos = torch.as_tensor(list(positions), dtype=torch.int64)
     if len(pos) and (pos.min() < 0 or pos.max() >= m["count"]):
         raise data.DataIndexError(f"positions must lie in 0..{m['count'] - 1}")
-    source = source_dataset(m["dataset"]["name"], tuple(m["input_size"]))
+    source = source_dataset(m["dataset"]["name"], tuple(m["input_size"]), tuple(m["class_names"]))
     if len(source) != m["dataset"]["size"]:
         raise data.DataError(f"the source set {source.name} has {len(source)} images; this dataset was built "
                              f"from {m['dataset']['size']}")

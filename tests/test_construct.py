@@ -174,3 +174,18 @@ def test_torchrun_with_two_cpu_ranks_equals_one_process(tiny_root, tmp_path):
     assert torch.equal(t1["labels"], t2["labels"]) and torch.equal(t1["source_index"], t2["source_index"])
     assert (t1["images"] - t2["images"]).abs().max() <= 1e-5
     assert m1["statistics"]["label_counts"] == m2["statistics"]["label_counts"]
+
+
+def test_builds_from_an_image_folder_tree_with_the_models_label_order(tiny_root, tmp_path):
+    _build(tmp_path, "original", kind="original", subset=30, shard_size=30)
+    K.export(tmp_path / "original", tmp_path / "tree")  # tree/train/<class>/<index>.png
+    _, _, (m, t) = _build(tmp_path, "det", kind="det", source="tiny-standard", dataset=f"folder:{tmp_path / 'tree'}",
+                          steps=2, step_sizes=(0.1,), eps=0.5)
+    assert m["class_names"] == list(data.FASHION_MNIST_CLASSES) and m["count"] == 30
+    _, orig = K.load_arrays(tmp_path / "original")
+    assert sorted(t["source_label"].tolist()) == sorted(orig["labels"].tolist())  # the model's label order
+    assert torch.equal(t["labels"], (t["source_label"] + 1) % 10)
+    folder = K.source_dataset(f"folder:{tmp_path / 'tree'}", (1, 28, 28), data.FASHION_MNIST_CLASSES)
+    # PNG is lossless: every folder image is one of the source images, bit for bit
+    flat = {bytes(K.to_uint8(img).flatten().tolist()) for img in orig["images"]}
+    assert all(bytes(img.flatten().tolist()) in flat for img in folder.images)
