@@ -1,0 +1,106 @@
+"""Every page of ui.registry.PAGES in a real browser: open it, run its default action, read the result.
+
+One test per page, against one `streamlit run app.py` on the bundled models. Each
+test opens the page by its URL path, clicks the page's main form button with the
+defaults (pages whose default run takes minutes on a CPU get smaller settings first,
+named in their plan), waits for the run to end, checks the rendered text, checks
+that no exception box is shown, and saves a full-page screenshot under
+tests/artifacts/e2e/<page>.png. A page without a plan here still gets the generic
+check: the first primary form button, no exception, a title.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import pytest
+
+from e2e_browser import (alerts, exceptions, main_text, open_page, screenshot, submit_and_wait, submit_button,
+                         wait_idle)
+from ui import registry
+
+
+def url_path(info: registry.PageInfo) -> str:
+    """The URL path st.navigation gives a page: the file's stem, and "" for the default page."""
+    return "" if info is registry.HOME else Path(info.path).stem
+
+
+def _shrink_style_transfer(page) -> None:
+    # 300 L-BFGS iterations at 256 px take minutes on a 2-core CPU; 5 iterations at 64 px show the same page
+    page.get_by_label("Iterations").fill("5")
+    thumb = page.locator('[data-testid="stSlider"]').filter(has_text="Output size").get_by_role("slider")
+    thumb.focus()
+    thumb.press("Home")  # the slider's minimum, 64 px
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a page's default action is and what its result must say.
+
+    Attributes:
+        submit: the label of the form button to press; None: no action (the page is its result).
+        done: text that appears once the run is over.
+        expect: regular expressions the page's main text must match afterwards.
+        prepare: shrinks a default run that takes minutes on a CPU.
+    """
+
+    submit: Optional[str]
+    done: str
+    expect: tuple[str, ...] = ()
+    prepare: Optional[Callable] = None
+    timeout: float = 150
+    extra: dict = field(default_factory=dict)
+
+
+PLANS = {
+    "pages/home.py": Plan(None, "Model zoo", (r"Features, not bugs", r"\d+ of \d+\s+models work offline now",
+                                               r"CPU")),
+    "pages/attack_lab.py": Plan("Run", "Does the perturbation transfer?",
+                                (r"Result", r"PGD, untargeted, linf eps", r"fmnist-standard",
+                                 r"(Fooled|Holds)", r"perturbation ×")),
+    "pages/model_zoo.py": Plan("Evaluate", "first 100 test images",
+                               (r"Quick evaluation", r"fmnist-standard", r"\d+\.\d s")),
+    "pages/style_transfer.py": Plan("Run", "Download the figure (PNG)",
+                                    (r"Result", r"efficientnet-lite0", r"Content error"),
+                                    prepare=_shrink_style_transfer),
+    "pages/layer_robustness.py": Plan("Run", "Download the table (CSV)", (r"Result", r"fmnist-standard", r"R = ")),
+    # the default tab browses what `python -m explorer construct` built; the live build takes minutes
+    "pages/constructed.py": Plan(None, "Browse a dataset", (r"Constructed datasets", r"D_R")),
+    "pages/features.py": Plan("Attack both", "Attacking", (r"Non-robust features", r"fmnist-standard")),
+}
+
+
+@pytest.mark.parametrize("info", registry.PAGES, ids=[Path(p.path).stem for p in registry.PAGES])
+def test_page_runs_its_default_action(server, page, artifacts, info):
+    plan = PLANS.get(info.path, Plan("", "", ()))
+    t0 = time.monotonic()
+    open_page(page, f"{server.url}/{url_path(info)}")
+    assert not exceptions(page), exceptions(page)
+    # the page of the URL is the one shown, inside app.py's navigation and sidebar
+    assert page.locator('[data-testid="stSidebar"]').get_by_text("Standard model").count() == 1
+    assert page.locator('[data-testid="stSidebarNavLink"]').count() == len(registry.PAGES)
+    assert page.locator("h1").count() >= 1
+    if plan.submit is not None:
+        if plan.prepare is not None:
+            plan.prepare(page)
+        buttons = submit_button(page, plan.submit) if plan.submit else \
+            page.locator('[data-testid="stFormSubmitButton"] button[kind="primaryFormSubmit"]')
+        if plan.submit or (buttons.count() and buttons.first.is_enabled()):  # no plan: the first enabled one
+            button = buttons.first
+            assert button.is_enabled(), f"{info.title}: the {plan.submit!r} button is disabled with the defaults"
+            done = page.get_by_text(plan.done) if plan.done else page.locator('[data-testid="stApp"]')
+            submit_and_wait(page, button, done, timeout=plan.timeout)
+    else:
+        wait_idle(page)
+    text = main_text(page)
+    for pattern in plan.expect:
+        assert re.search(pattern, text), f"{info.title}: {pattern!r} not in the page:\n{text[:3000]}"
+    assert not exceptions(page), exceptions(page)
+    errors = [e for e in alerts(page, "Error") if not e.startswith("Fooled")]
+    assert not errors, f"{info.title}: error boxes {errors}"
+    screenshot(page, artifacts / f"{url_path(info) or 'home'}.png")
+    print(f"{info.title}: {time.monotonic() - t0:.1f} s")
