@@ -400,6 +400,7 @@ def decode_image_file(path: str | Path, *, max_pixels: int = MAX_PIXELS, min_sid
 # ----------------------------------------------------------------------------- model inputs
 
 _RESAMPLE = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
+_FULL_RESIZE_FACTOR = 16  # resize the whole image (torchvision's way) up to 16x the pixels of the resized short side
 
 
 def _as_pil_rgb(img: Image.Image | np.ndarray) -> Image.Image:
@@ -470,9 +471,15 @@ def to_model_input(img: Image.Image | np.ndarray, input_size: tuple[int, int, in
         nh, nw = sh, max(sw, int(sh * iw / ih))
     else:
         nw, nh = sw, max(sh, int(sw * ih / iw))
-    if (nw, nh) != (iw, ih):
-        pil = pil.resize((nw, nh), _RESAMPLE[interpolation])
     top, left = int(round((nh - h) / 2.0)), int(round((nw - w) / 2.0))  # torchvision's CenterCrop rounding
+    if nw * nh > _FULL_RESIZE_FACTOR * sh * sw:
+        # a very long, thin image (an 8x200000 upload would resize to gigabytes): resample only the
+        # region the crop keeps (same centres and filter support; bicubic may differ by a few levels)
+        sx, sy = iw / nw, ih / nh
+        pil = pil.resize((w, h), _RESAMPLE[interpolation], box=(left * sx, top * sy, (left + w) * sx, (top + h) * sy))
+        top = left = 0
+    elif (nw, nh) != (iw, ih):
+        pil = pil.resize((nw, nh), _RESAMPLE[interpolation])
     a = np.asarray(pil, dtype=np.uint8)[top:top + h, left:left + w]
     if invert is None:
         invert = c == 1 and (h, w) == (28, 28) and _border_is_bright(a)
