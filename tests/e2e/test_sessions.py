@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+from urllib.parse import urljoin
 
 import numpy as np
 from PIL import Image
@@ -41,7 +42,7 @@ def shown_original(page) -> np.ndarray:
     """The result's "original" image as served to the browser, back at 28x28 in [0, 1]."""
     img = page.locator('[data-testid="stImage"]').filter(has_text="original").locator("img").first
     src = img.get_attribute("src")
-    body = page.request.get(src if src.startswith("http") else page.url.split("/attack_lab")[0] + src).body()
+    body = page.request.get(urljoin(page.url, src)).body()
     pil = Image.open(io.BytesIO(body)).convert("L").resize((28, 28), Image.Resampling.BOX)
     return np.asarray(pil, np.float32) / 255
 
