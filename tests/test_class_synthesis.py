@@ -8,7 +8,6 @@ import pytest
 from explorer.experiments import class_synthesis as CS
 
 PAIR = ("tiny-standard", "tiny-robust")
-BUNDLED_ROBUST = "fmnist-robust-linf"
 
 
 @pytest.fixture(scope="module")
@@ -64,15 +63,16 @@ def test_config_validation():
         CS.Config(PAIR, classes=(1, 1))
 
 
-def test_bundled_robust_model_draws_at_least_9_of_10_classes(monkeypatch):
+@pytest.mark.parametrize("name", ["fmnist-robust-linf", "fmnist-robust-l2"])
+def test_bundled_robust_model_draws_at_least_9_of_10_classes(monkeypatch, name):
     """The issue's bar, with the defaults (from the mean training image, L2 eps 8, 60 steps)."""
     from explorer import zoo
 
     monkeypatch.delenv("EXPLORER_CHECKPOINTS", raising=False)
-    if BUNDLED_ROBUST not in zoo.specs():
-        pytest.skip(f"bundled model {BUNDLED_ROBUST} not in the manifest yet")
-    ok, why = zoo.availability(zoo.get_spec(BUNDLED_ROBUST))
+    if name not in zoo.specs():
+        pytest.skip(f"bundled model {name} not in the manifest yet")
+    ok, why = zoo.availability(zoo.get_spec(name))
     if not ok:
-        pytest.skip(f"bundled model {BUNDLED_ROBUST} not available yet: {why}")
-    res = CS.run(CS.Config((BUNDLED_ROBUST,), device="cpu"))
+        pytest.skip(f"bundled model {name} not available yet: {why}")
+    res = CS.run(CS.Config((name,), device="cpu"))
     assert res.rows[0].n_reached >= 9, res.rows[0].target_prob
