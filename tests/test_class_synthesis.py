@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bundled_models import require
 from explorer.experiments import class_synthesis as CS
 
 PAIR = ("tiny-standard", "tiny-robust")
@@ -66,13 +67,6 @@ def test_config_validation():
 @pytest.mark.parametrize("name", ["fmnist-robust-linf", "fmnist-robust-l2"])
 def test_bundled_robust_model_draws_at_least_9_of_10_classes(monkeypatch, name):
     """The issue's bar, with the defaults (from the mean training image, L2 eps 8, 60 steps)."""
-    from explorer import zoo
-
-    monkeypatch.delenv("EXPLORER_CHECKPOINTS", raising=False)
-    if name not in zoo.specs():
-        pytest.skip(f"bundled model {name} not in the manifest yet")
-    ok, why = zoo.availability(zoo.get_spec(name))
-    if not ok:
-        pytest.skip(f"bundled model {name} not available yet: {why}")
+    require(monkeypatch, name)
     res = CS.run(CS.Config((name,), device="cpu"))
     assert res.rows[0].n_reached >= 9, res.rows[0].target_prob

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from bundled_models import require
 from explorer.experiments import fourier_heatmap as FH
 from explorer.experiments import frequency as F
 
@@ -120,6 +121,19 @@ def test_heatmap_cells_match_a_direct_evaluation(tiny_pair, tiny_root):
         with torch.no_grad():
             err = float((m(noisy).argmax(1) != y).float().mean())
         assert res.error[i, 3 + 1, 3 + 2] == pytest.approx(err)
+
+
+def test_bundled_heatmaps_show_yin_et_al_pattern(monkeypatch):
+    """r = 4 on 30 test images: the standard model is hurt more by high frequencies than by
+    low ones, the Linf-robust model the other way round."""
+    pair = ("fmnist-standard", "fmnist-robust-linf")
+    require(monkeypatch, *pair)
+    res = FH.run(FH.Config(pair, noise_norm=4.0, n_images=30, device="cpu"))
+    rho = np.hypot(res.freq_u[:, None], res.freq_v[None, :])
+    low, high = rho <= 4, rho > 9
+    standard, robust = res.error
+    assert standard[high].mean() > standard[low].mean() + 0.05
+    assert robust[low].mean() > robust[high].mean() + 0.05
 
 
 def test_frequency_configs_validate():

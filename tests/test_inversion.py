@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from bundled_models import require
 from explorer.experiments import inversion as INV
 
 PAIR = ("tiny-standard", "tiny-robust")
@@ -94,22 +95,11 @@ def test_inversion_config_validation(fmnist_test):
         INV.run(INV.Config.for_images(x, PAIR[:1], start="noise", layer="fc9", steps=1, device="cpu"))
 
 
-def _bundled(monkeypatch):
-    from explorer import zoo
-
-    monkeypatch.delenv("EXPLORER_CHECKPOINTS", raising=False)
-    if BUNDLED_ROBUST not in zoo.specs():
-        pytest.skip(f"bundled model {BUNDLED_ROBUST} not in the manifest yet")
-    ok, why = zoo.availability(zoo.get_spec(BUNDLED_ROBUST))
-    if not ok:
-        pytest.skip(f"bundled model {BUNDLED_ROBUST} not available yet: {why}")
-
-
 @pytest.mark.parametrize("index", [0, 12, 300])
 def test_bundled_robust_inversion_lowers_the_distance_5x(monkeypatch, fmnist_test, index):
     """The issue's bar with the defaults: from a random test image of another class (the
     paper's start), 900 steps of 1 -> 0.3 -> 0.1."""
-    _bundled(monkeypatch)
+    require(monkeypatch, BUNDLED_ROBUST)
     (x,) = _images(fmnist_test, index)
     res = INV.run(INV.Config.for_images(x, (BUNDLED_ROBUST,), label=int(fmnist_test.labels[index]), device="cpu"))
     inv = res.inversions[0]

@@ -10,6 +10,8 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from bundled_models import require  # noqa: E402
+
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "features.py")
 TIMEOUT = 300
 BUNDLED_PAIR = ("fmnist-standard", "fmnist-robust-linf")
@@ -105,21 +107,7 @@ def test_filter_and_linear_widgets_redraw_without_rerunning(tiny_root, monkeypat
     assert calls == []
 
 
-@pytest.fixture
-def bundled(monkeypatch):
-    from explorer import zoo
-
-    monkeypatch.delenv("EXPLORER_CHECKPOINTS", raising=False)
-    monkeypatch.setenv("EXPLORER_DEVICE", "cpu")
-    for name in BUNDLED_PAIR:
-        try:
-            ok, why = zoo.availability(zoo.get_spec(name))
-        except zoo.ZooError as e:
-            ok, why = False, str(e)
-        if not ok:
-            pytest.skip(f"bundled model {name} not available yet: {why}")
-
-
-def test_every_view_on_the_bundled_pair(bundled):
+def test_every_view_on_the_bundled_pair(monkeypatch):
+    require(monkeypatch, *BUNDLED_PAIR)
     at = _page(BUNDLED_PAIR)
     _run_every_view(at, BUNDLED_PAIR, {"pgd": 20, "synthesis": 20, "inversion": 50})

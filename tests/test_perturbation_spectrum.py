@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bundled_models import require
 from explorer.experiments import attack_lab
 from explorer.experiments import perturbation_spectrum as PS
 
@@ -59,6 +60,21 @@ def test_the_robust_perturbation_sits_lower_in_frequency(tiny_root, fmnist_test)
     low = np.array(low)
     assert low[:, 1].mean() > low[:, 0].mean()
     assert (low > res.noise_below(0.25)).all()  # both lower than white noise
+
+
+@pytest.mark.parametrize("robust", ["fmnist-robust-linf", "fmnist-robust-l2"])
+def test_bundled_robust_perturbations_sit_lower_in_frequency(monkeypatch, fmnist_test, robust):
+    """PGD at Linf 0.1 on six test images: the robust model's perturbation keeps more of its
+    energy at rho <= 0.25 than the standard model's, on average."""
+    require(monkeypatch, "fmnist-standard", robust)
+    low = []
+    for k in range(6):
+        x = fmnist_test.float_images(slice(k * 150, k * 150 + 1))[0]
+        res = PS.run(PS.Config.for_image(x, ("fmnist-standard", robust), label=int(fmnist_test.labels[k * 150]),
+                                         norm="linf", eps=0.1, device="cpu"))
+        low.append([res.energy_below(i, 0.25) for i in range(2)])
+    low = np.array(low)
+    assert low[:, 1].mean() > low[:, 0].mean() + 0.05, low
 
 
 def test_config_validates_through_the_attack_lab():
