@@ -182,7 +182,7 @@ def inversion_tab(info: ClassifierInfo, names: tuple[str, ...], layers: list[str
         if any(inv.robust and "linf" in inv.kind for inv in result.inversions):
             st.info("Ilyas et al. built D_R with an L2-robust model. An L∞-robust Fashion-MNIST model's "
                     "representation is hard to invert from another image (measured: the distance falls only "
-                    "2-17×, against 100× and more with the L2-robust model): pick an L2-robust model in the "
+                    "2-4×, against 100× and more with the L2-robust model): pick an L2-robust model in the "
                     "sidebar for cleaner D_R samples.")
     st.subheader("Maximize one unit of the representation")
     visualization_form(names, layers)
