@@ -80,6 +80,9 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=_positive_int, default=None, help="use only the first N training images")
+    p.add_argument("--clean-weight", type=_nonneg_float, default=0.0,
+                   help="adversarial training: weight of the clean-example loss (0 = Madry et al.)")
+    p.add_argument("--init-from", default=None, help="start from these weights (fine-tuning)")
     p.add_argument("--out-dir", default="checkpoints")
     p.add_argument("--device", default=None)
     p.add_argument("--resume", action="store_true", help="continue after the last finished epoch")
@@ -98,7 +101,8 @@ def cmd_train(args) -> int:
                         weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
                         adv_norm=args.adv, eps=args.eps, attack_steps=args.attack_steps,
                         attack_step_size=args.attack_step_size, eps_warmup_epochs=args.eps_warmup_epochs,
-                        augment=not args.no_augment, seed=args.seed, limit=args.limit, out_dir=args.out_dir)
+                        augment=not args.no_augment, seed=args.seed, limit=args.limit, out_dir=args.out_dir,
+                        clean_weight=args.clean_weight, init_from=args.init_from)
     try:
         cfg.validate()
     except T.TrainError as e:

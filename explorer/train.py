@@ -59,6 +59,8 @@ class TrainConfig:
     augment: bool = True
     seed: int = 0
     limit: Optional[int] = None  # train on the first N examples (tests, smoke runs)
+    clean_weight: float = 0.0  # adversarial training: loss = (1-w) CE(adv) + w CE(clean); Madry et al. use 0
+    init_from: Optional[str] = None  # start from these weights (safetensors of the same arch): fine-tuning
     out_dir: str = "checkpoints"
 
     def validate(self) -> None:
@@ -82,6 +84,10 @@ class TrainConfig:
             raise TrainError("adversarial training needs eps > 0")
         if self.adv_norm and self.attack_steps < 1:
             raise TrainError(f"attack steps must be >= 1, got {self.attack_steps}")
+        if not 0 <= self.clean_weight <= 1:
+            raise TrainError(f"clean weight must be in [0, 1], got {self.clean_weight}")
+        if self.init_from is not None and not Path(self.init_from).exists():
+            raise TrainError(f"--init-from: no file {self.init_from}")
         if self.limit is not None and self.limit < 1:
             raise TrainError(f"limit must be >= 1, got {self.limit}")
         try:
@@ -255,7 +261,15 @@ def train(cfg: TrainConfig, *, resume: bool = False, device: torch.device | str 
     torch.manual_seed(cfg.seed)
     td = load_train_data(cfg)
     c, h, _ = td.input_size
-    net = build_architecture(cfg.arch, len(td.train.class_names), c, h).to(device)
+    net = build_architecture(cfg.arch, len(td.train.class_names), c, h)
+    if cfg.init_from:
+        from explorer.zoo import ZooError, load_state_dict_file
+
+        try:
+            net.load_state_dict(load_state_dict_file(Path(cfg.init_from)), strict=True)
+        except (ZooError, RuntimeError) as e:
+            raise TrainError(f"--init-from {cfg.init_from}: {str(e).splitlines()[0]}") from e
+    net = net.to(device)
     model = Normalized(net, td.mean, td.std).to(device)
     model = model.to(memory_format=torch.channels_last)  # faster convs on CPU and GPU
     params = [p for p in model.parameters()]
@@ -292,6 +306,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, device: torch.device | str 
             for group in opt.param_groups:
                 group["lr"] = _lr_at(cfg, frac)
             x, y = x.to(device), y.to(device)
+            x_clean = x
             if threat_name:
                 eps = _eps_at(cfg, epoch + i / steps_per_epoch)
                 if eps > 0:
@@ -300,8 +315,14 @@ def train(cfg: TrainConfig, *, resume: bool = False, device: torch.device | str 
                     x = pgd(model, x, y, make_threat(threat_name, eps), steps=cfg.attack_steps, step_size=step,
                             random_start=True, keep_best=False, seed=None).x_adv
             model.train()
-            logits = ddp_model(x)
-            loss = F.cross_entropy(logits, y)
+            if threat_name and cfg.clean_weight > 0:
+                both = ddp_model(torch.cat([x, x_clean]))  # one pass, so BN sees clean and adversarial together
+                logits, logits_clean = both[:len(y)], both[len(y):]
+                loss = ((1 - cfg.clean_weight) * F.cross_entropy(logits, y)
+                        + cfg.clean_weight * F.cross_entropy(logits_clean, y))
+            else:
+                logits = ddp_model(x)
+                loss = F.cross_entropy(logits, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -338,6 +359,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, device: torch.device | str 
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "history": history,
     }
+    parent = Path(cfg.init_from).with_suffix(".json") if cfg.init_from else None
+    if parent is not None and parent.exists():
+        base = json.loads(parent.read_text())  # the run this one fine-tuned, so the card tells the whole recipe
+        card["init_card"] = {k: base[k] for k in ("name", "recipe", "code_version", "training_seconds", "hardware")
+                             if k in base}
     if rank == 0:
         from safetensors.torch import save_file
 
