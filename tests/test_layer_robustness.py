@@ -18,7 +18,6 @@ from explorer.optimize import Cancelled
 from explorer.threat import make_threat
 
 PAIR = ("tiny-standard", "tiny-robust")
-BUNDLED = ("fmnist-standard", "fmnist-robust-linf")
 
 
 def linear_classifier(weight: torch.Tensor, side: int = 4) -> Classifier:
@@ -209,17 +208,32 @@ def test_robust_model_has_lower_R_on_the_tiny_pair(tiny_result):
     assert f"tiny-robust has lower R than tiny-standard at {n} of {n} layers" in text
 
 
-def _bundled_available() -> bool:
-    names = {r["name"]: r["available"] for r in zoo.list_models(zoo.DEFAULT_CHECKPOINTS)}
-    return all(names.get(n) for n in BUNDLED)
+def _bundled_available(*names: str) -> bool:
+    available = {r["name"]: r["available"] for r in zoo.list_models(zoo.DEFAULT_CHECKPOINTS)}
+    return all(available.get(n) for n in names)
 
 
-@pytest.mark.skipif(not _bundled_available(), reason="the bundled fmnist-robust-linf has not landed in checkpoints/")
-def test_bundled_robust_model_has_lower_R_at_every_stage(monkeypatch):
+# Stage 1 of the bundled Linf-robust model is the exception: it is one 3x3 conv + BN + ReLU whose
+# worst case moves it more than the standard model's (R 0.82 vs 0.45 at 64 images, 20 steps;
+# numerator 21.3 vs 16.8, denominator 26.0 vs 36.9), though its Lipschitz bound is smaller
+# (33.6 vs 74.7). Robustness is built from stage 2 on. The L2-robust model is lower everywhere.
+DEEPER = ["stage2", "stage3", "stage4", "penultimate"]
+
+
+@pytest.mark.parametrize("robust, norm, eps, layers", [
+    ("fmnist-robust-linf", "linf", 0.1, DEEPER),
+    ("fmnist-robust-l2", "l2", 1.5, ["stage1", *DEEPER]),
+])
+def test_bundled_robust_model_has_lower_R(monkeypatch, robust, norm, eps, layers):
+    """At the eps each robust model was trained for, its layers move less than the standard
+    model's, with intervals that do not overlap."""
+    if not _bundled_available("fmnist-standard", robust):
+        pytest.skip(f"the bundled fmnist-standard / {robust} have not landed in checkpoints/")
     monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(zoo.DEFAULT_CHECKPOINTS))
-    res = LR.run(LR.Config(models=BUNDLED, norm="linf", eps=0.1, n_images=16, steps=10, bootstrap=200, device="cpu"))
+    res = LR.run(LR.Config(models=("fmnist-standard", robust), norm=norm, eps=eps, n_images=16, steps=10,
+                           bootstrap=200, device="cpu"))
     c = LR.comparisons(res)[0]
-    assert c["lower"] == c["shared"], res.rows()
+    assert set(layers) <= set(c["separated"]), res.rows()
 
 
 def test_layers_option_and_logits(tiny_root):
