@@ -248,6 +248,18 @@ def _distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a.flatten(1).float() - b.flatten(1).float()).norm(dim=1).cpu().double()
 
 
+def _pair_distances(clean: dict, partner: dict, where: torch.Tensor, mask: torch.Tensor, out: dict) -> None:
+    """``out[l][i, k] = ||clean[l][i] - partner[l][where[i, k]]||`` wherever ``mask[i, k]``;
+    one partner column at a time, so at most a batch of rows is gathered."""
+    for k in range(mask.shape[1]):
+        rows = torch.nonzero(mask[:, k]).flatten()
+        if rows.numel() == 0:
+            continue
+        for l, f in clean.items():
+            dev_rows = rows.to(f.device)
+            out[l][rows, k] = _distances(f[dev_rows], partner[l][where[rows, k].to(f.device)])
+
+
 def measure(model: Classifier, images: torch.Tensor, layers: Sequence[str], threat: Threat, steps: int,
             partners: torch.Tensor, *, step_size: float | None = None, restarts: int = 1, batch_size: int = 64,
             seed: int = 0, progress: Optional[Progress] = None, cancel: Cancel = None
@@ -290,32 +302,25 @@ def measure(model: Classifier, images: torch.Tensor, layers: Sequence[str], thre
         t0 = time.perf_counter()
         with torch.no_grad():
             clean = model.features(xb, layers)
-        # pair distances: partners inside this batch reuse ``clean``; the others run once more
+        # pair distances: partners inside this batch reuse ``clean``; the others run once more,
+        # a batch at a time, so memory stays at two batches' features whatever the pair count
         part = partners[start:stop]
         inside = (part >= start) & (part < stop)
+        dist = {l: torch.empty(part.shape, dtype=torch.float64) for l in layers}
+        _pair_distances(clean, clean, part - start, inside, dist)
         outside = torch.unique(part[~inside])
-        other: dict[str, torch.Tensor] = {}
-        if outside.numel():
+        for i in range(0, outside.numel(), batch_size):
+            ids = outside[i:i + batch_size]
             with torch.no_grad():
-                chunks = [model.features(images[outside[i:i + batch_size]].to(device), layers)
-                          for i in range(0, outside.numel(), batch_size)]
-            other = {l: torch.cat([c[l] for c in chunks]) for l in layers}
-        where = torch.searchsorted(outside, part) if outside.numel() else None
+                feats = model.features(images[ids].to(device), layers)
+            here = torch.isin(part, ids) & ~inside
+            _pair_distances(clean, feats, torch.searchsorted(ids, part), here, dist)
+        for l in layers:
+            distances[l][start:stop] = dist[l].numpy()
+            dims[l] = int(clean[l][0].numel())
         share = (time.perf_counter() - t0) / len(layers)
         for l in layers:
             t1 = time.perf_counter()
-            f = clean[l].flatten(1)
-            dims[l] = int(f.shape[1])
-            d = torch.empty(part.shape, dtype=torch.float64)
-            for k in range(part.shape[1]):
-                ins = inside[:, k]
-                if ins.any():
-                    rows = torch.nonzero(ins).flatten()
-                    d[rows, k] = _distances(f[rows.to(device)], f[(part[rows, k] - start).to(device)])
-                if (~ins).any():
-                    rows = torch.nonzero(~ins).flatten()
-                    d[rows, k] = _distances(f[rows.to(device)], other[l].flatten(1)[where[rows, k].to(device)])
-            distances[l][start:stop] = d.numpy()
 
             def layer_progress(step, _total, metrics, l=l, base=done):
                 if progress is not None:
