@@ -74,17 +74,16 @@ def inversion_figure(result) -> "charts.Image.Image":
     names = result.class_names
 
     def preds(probs: np.ndarray) -> str:
-        return " / ".join(_top(names, p) for p in probs)
+        return "\n".join(_top(names, p) for p in probs)
 
     cells = [(result.image, "x (target)\n" + preds(result.probs_image)),
              (result.start_image, f"z0 ({START_NAMES.get(result.start, result.start)})\n" + preds(result.probs_start))]
     for inv in result.inversions:
         tag = "D_R" if inv.robust else "D_NR"
         cells.append((inv.inverted, f"{tag}: via {inv.model}\n" + preds(inv.probs)))
-    order = " / ".join(result.models)
-    return charts.figure([(f"predictions: {order}", cells)],
-                         title=f"Inverting the {result.layer} representation",
-                         min_tile=140)
+    order = ", then ".join(result.models)
+    return charts.figure([(f"top class by {order}", cells)], title=f"Inverting the {result.layer} representation",
+                         min_tile=140, caption_lines=1 + len(result.models))
 
 
 def visualization_figure(result) -> "charts.Image.Image":
@@ -126,7 +125,7 @@ def distance_chart(result) -> alt.Chart:
     df = pd.concat(frames, ignore_index=True)
     return alt.Chart(df).mark_line().encode(
         x=alt.X("step:Q"), y=alt.Y("distance:Q", scale=alt.Scale(type="log"), title="‖g(z) − g(x)‖ / ‖g(x)‖"),
-        color=alt.Color("model:N", legend=alt.Legend(orient="right", title=None)),
+        color=alt.Color("model:N", sort=_in_order(df["model"]), legend=alt.Legend(orient="right", title=None)),
         tooltip=["model", "step", alt.Tooltip("distance:Q", format=".4f")],
     ).properties(height=220)
 
@@ -138,7 +137,7 @@ def cutoff_accuracy_chart(rows: Sequence[dict]) -> alt.Chart:
     return alt.Chart(df).mark_line(point=True).encode(
         x=alt.X("cutoff:Q", title="cutoff ρ", scale=alt.Scale(domain=[0, 1])),
         y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-        color=alt.Color("model:N", legend=alt.Legend(orient="bottom", title=None)),
+        color=alt.Color("model:N", sort=_in_order(df["model"]), legend=alt.Legend(orient="bottom", title=None)),
         column=alt.Column("filter:N", title=None, sort=["low-pass", "high-pass"]),
         tooltip=["model", "filter", alt.Tooltip("cutoff:Q", format=".2f"), alt.Tooltip("accuracy:Q", format=".1%")],
     ).properties(width=260, height=200)
@@ -152,9 +151,14 @@ def heatmap_chart(rows: Sequence[dict], size: int = 260) -> alt.Chart:
         x=alt.X("v:O", title="horizontal frequency v", axis=alt.Axis(labelAngle=0, values=_ticks(df["v"]))),
         y=alt.Y("u:O", title="vertical frequency u", sort="descending", axis=alt.Axis(values=_ticks(df["u"]))),
         color=alt.Color("error:Q", scale=alt.Scale(domain=[0, 1], scheme="viridis"), title="error"),
-        column=alt.Column("model:N", title=None),
+        column=alt.Column("model:N", title=None, sort=_in_order(df["model"])),
         tooltip=["model", "u", "v", alt.Tooltip("error:Q", format=".1%")],
     ).properties(width=size, height=size)
+
+
+def _in_order(values) -> list[str]:
+    """Distinct values in order of appearance (the config's model order, not alphabetical)."""
+    return list(dict.fromkeys(str(v) for v in values))
 
 
 def _ticks(values) -> list[int]:

@@ -190,7 +190,7 @@ def inversion_tab(info: ClassifierInfo, names: tuple[str, ...], layers: list[str
 
 def draw_inversion(result: inversion.Result) -> None:
     st.image(charts_features.inversion_figure(result))
-    st.caption(f"Under each image: the top class of each model ({' / '.join(result.models)}).")
+    st.caption(f"Under each image: the top class of each model, in the order {', '.join(result.models)}.")
     cols = st.columns(len(result.inversions))
     for col, inv in zip(cols, result.inversions):
         col.metric(f"{inv.model}: distance {inv.start_distance:.3f} → {inv.final_distance:.3f}",

@@ -64,3 +64,11 @@ def test_figures_have_one_row_per_model():
     tile = charts.tile_size(28, 28, 84)
     assert fig.size == charts.figure_size(2, 3, tile)
 
+
+
+def test_model_panels_keep_the_pair_order():
+    rows = [r for r in _heat_rows()]
+    for r in rows:
+        r["model"] = {"a": "standard-z", "b": "robust-a"}[r["model"]]
+    chart = CF.heatmap_chart(rows).to_dict()
+    assert chart["encoding"]["column"]["sort"] == ["standard-z", "robust-a"]
