@@ -45,6 +45,10 @@ PAGES: list[PageInfo] = [
         "the one command that fetches the others.",
         "The models of the paper and its discussion: standard and adversarially trained (Madry et al. "
         "2018) classifiers; MadryLab's robust ImageNet and CIFAR-10 releases; our own Fashion-MNIST models."),
+    PageInfo("pages/layer_robustness.py", "Layer robustness", ":material/layers:",
+             "R per layer: how far a layer's output moves inside a small ball, relative to how far apart two "
+             "images' outputs are, for several models; lower is more robust.",
+             "The authors' reply to Nakano, Distill discussion of Ilyas et al. 2019"),
     PageInfo("pages/style_transfer.py", "Style transfer", ":material/brush:", "A content image painted with a style image's textures through a fixed content network and several style networks side by side (standard and robust), and the single-layer grid: one image per (style network, layer).", "Nakano, \"Adversarially Robust Neural Style Transfer\", and the authors' reply (Distill discussion of Ilyas et al. 2019); Gatys et al. 2016."),
     PageInfo("pages/constructed.py", "Constructed datasets", ":material/dataset:", "D_R, D_NR, D_rand and D_det: browse a constructed dataset next to its source images, our Table 1 (train on each, test on the real test set) beside the paper's, and a small live version.", "Ilyas et al. 2019, \"Adversarial Examples Are Not Bugs, They Are Features\", Section 3 (Table 1, Figure 2)."),
 ]
