@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -37,6 +37,13 @@ def _shrink_style_transfer(page) -> None:
     thumb.press("Home")  # the slider's minimum, 64 px
 
 
+def sidebar_pair(page) -> list[str]:
+    """The model names chosen in the sidebar's two selectboxes (without "(none available)")."""
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    values = [sidebar.get_by_role("combobox", name=label).input_value() for label in ("Standard model", "Robust model")]
+    return [v for v in values if v and not v.startswith("(")]
+
+
 @dataclass(frozen=True)
 class Plan:
     """What a page's default action is and what its result must say.
@@ -53,7 +60,7 @@ class Plan:
     expect: tuple[str, ...] = ()
     prepare: Optional[Callable] = None
     timeout: float = 150
-    extra: dict = field(default_factory=dict)
+    shows_pair: bool = False  # the result names both models of the sidebar
 
 
 PLANS = {
@@ -61,7 +68,7 @@ PLANS = {
                                                r"CPU")),
     "pages/attack_lab.py": Plan("Run", "Does the perturbation transfer?",
                                 (r"Result", r"PGD, untargeted, linf eps", r"fmnist-standard",
-                                 r"(Fooled|Holds)", r"perturbation ×")),
+                                 r"(Fooled|Holds)", r"perturbation ×"), shows_pair=True),
     "pages/model_zoo.py": Plan("Evaluate", "first 100 test images",
                                (r"Quick evaluation", r"fmnist-standard", r"\d+\.\d s")),
     "pages/style_transfer.py": Plan("Run", "Download the figure (PNG)",
@@ -100,6 +107,9 @@ def test_page_runs_its_default_action(server, page, artifacts, info):
     for pattern in plan.expect:
         assert re.search(pattern, text), f"{info.title}: {pattern!r} not in the page:\n{text[:3000]}"
     assert not exceptions(page), exceptions(page)
+    if plan.shows_pair:
+        for name in sidebar_pair(page):
+            assert name in text, f"{info.title}: {name}, chosen in the sidebar, is not in the result"
     errors = [e for e in alerts(page, "Error") if not e.startswith("Fooled")]
     assert not errors, f"{info.title}: error boxes {errors}"
     screenshot(page, artifacts / f"{url_path(info) or 'home'}.png")

@@ -9,7 +9,7 @@ from urllib.parse import urljoin
 import numpy as np
 from PIL import Image
 
-from e2e_browser import VIEWPORT, exceptions, main_text, open_page, submit_button, upload, wait_idle
+from e2e_browser import VIEWPORT, exceptions, main_text, submit_button, upload, wait_idle
 from explorer import data
 
 SESSIONS = 4
@@ -53,11 +53,16 @@ def test_four_sessions_at_once_each_see_only_their_own(server, browser):
     contexts = [browser.new_context(viewport=VIEWPORT) for _ in range(SESSIONS)]
     try:
         pages = [c.new_page() for c in contexts]
-        for k, page in enumerate(pages):
-            open_page(page, f"{server.url}/attack_lab")
+        # each step goes to the four sessions first, then waits for them: the server works on all four
+        for page in pages:
+            page.goto(f"{server.url}/attack_lab")
+        for page in pages:
+            wait_idle(page, timeout=90)
             page.get_by_text("Upload", exact=True).click()
+        for k, page in enumerate(pages):
             wait_idle(page)
             upload(page, f"session-{k}.png", uploads[k], mime="image/png")
+        for k, page in enumerate(pages):
             page.get_by_text(f"upload: session-{k}.png").wait_for(timeout=60_000)
             wait_idle(page)
             # 200 steps, so that the four runs are in flight together
