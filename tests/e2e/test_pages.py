@@ -77,7 +77,8 @@ PLANS = {
     "pages/layer_robustness.py": Plan("Run", "Download the table (CSV)", (r"Result", r"fmnist-standard", r"R = ")),
     # the default tab browses what `python -m explorer construct` built; the live build takes minutes
     "pages/constructed.py": Plan(None, "Browse a dataset", (r"Constructed datasets", r"D_R")),
-    "pages/features.py": Plan("Attack both", "Attacking", (r"Non-robust features", r"fmnist-standard")),
+    "pages/features.py": Plan("Attack both", "Perturbations shown as 0.5 + scale",
+                              (r"Non-robust features", r"PGD linf eps 0.1, 20 steps"), shows_pair=True),
 }
 
 
