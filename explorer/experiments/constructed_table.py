@@ -219,7 +219,11 @@ def _train(cfg, resume_ok: bool, device, progress):
     weights = Path(cfg.out_dir) / f"{cfg.name}.safetensors"
     if resume_ok and card_path.exists() and weights.exists():
         card = json.loads(card_path.read_text())
-        if card.get("recipe") == asdict(cfg):
+        try:  # a recipe saved before TrainConfig grew a field reads back with that field's default
+            same = T.TrainConfig(**card.get("recipe", {})) == cfg
+        except TypeError:  # a field that no longer exists
+            same = False
+        if same:
             return card
     state = Path(cfg.out_dir) / f"{cfg.name}.state.pt"
     resume = False
