@@ -49,6 +49,12 @@ PAGES: list[PageInfo] = [
              "R per layer: how far a layer's output moves inside a small ball, relative to how far apart two "
              "images' outputs are, for several models; lower is more robust.",
              "The authors' reply to Nakano, Distill discussion of Ilyas et al. 2019"),
+    PageInfo("pages/features.py", "Non-robust features", ":material/visibility:",
+             "What PGD changes in frequency, class synthesis with large-eps targeted PGD, representation inversion "
+             "(D_R / D_NR samples) and unit maximization, low/high-pass filters and the Fourier heat map, and "
+             "Goh's closed-form linear features, standard and robust side by side.",
+             "Ilyas et al. 2019 (Sections 3-4); Distill discussion: Hendrycks & Gilmer, Goh; Yin et al. 2019; "
+             "Santurkar et al. 2019."),
     PageInfo("pages/style_transfer.py", "Style transfer", ":material/brush:", "A content image painted with a style image's textures through a fixed content network and several style networks side by side (standard and robust), and the single-layer grid: one image per (style network, layer).", "Nakano, \"Adversarially Robust Neural Style Transfer\", and the authors' reply (Distill discussion of Ilyas et al. 2019); Gatys et al. 2016."),
     PageInfo("pages/constructed.py", "Constructed datasets", ":material/dataset:", "D_R, D_NR, D_rand and D_det: browse a constructed dataset next to its source images, our Table 1 (train on each, test on the real test set) beside the paper's, and a small live version.", "Ilyas et al. 2019, \"Adversarial Examples Are Not Bugs, They Are Features\", Section 3 (Table 1, Figure 2)."),
 ]
