@@ -342,7 +342,8 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
             paper = PAPER_CIFAR10[kind]
             rows.append(Row(kind=kind, name=K.NAMES[kind], clean=clean, robust=robust, n_train=m["count"],
                             n_test=n_test, paper_clean=paper["clean"], paper_robust=paper["robust"],
-                            construction=m.get("statistics", {}), recipe=m["description"],
+                            construction=m.get("statistics", {}),
+                            recipe=m["description"].split(": ", 1)[-1],  # without the leading "D_R: "
                             construct_seconds=construct_seconds, train_seconds=train_seconds,
                             eval_seconds=time.perf_counter() - t0))
             _, t = K.load_arrays(ds_dir)
