@@ -248,9 +248,10 @@ def test_configs_hold_the_working_resolution_and_are_hashable(images):
     assert ST.Config.for_images(chw, images[1], (LITE0,), size=64).content == cfg.content
 
 
-def test_grey_models_are_refused(images):
+def test_grey_models_are_refused(images, monkeypatch):
     if not _available("fmnist-standard"):
         pytest.skip("the bundled fmnist-standard is not in checkpoints/")
+    monkeypatch.delenv("EXPLORER_CHECKPOINTS", raising=False)  # the tiny fixture may have pointed it elsewhere
     with pytest.raises(ValueError, match="RGB"):
         ST.run(config(images, models=("fmnist-standard",), size=48, iterations=1))
 

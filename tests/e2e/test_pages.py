@@ -37,6 +37,11 @@ def _shrink_style_transfer(page) -> None:
     thumb.press("Home")  # the slider's minimum, 64 px
 
 
+def _shrink_layer_robustness(page) -> None:
+    # 64 images x 5 layers x 2 models can outlast the timeout on a loaded 2-core CPU; 16 show the same page
+    page.get_by_role("spinbutton", name="Images").fill("16")
+
+
 def sidebar_pair(page) -> list[str]:
     """The model names chosen in the sidebar's two selectboxes (without "(none available)")."""
     sidebar = page.locator('[data-testid="stSidebar"]')
@@ -74,7 +79,8 @@ PLANS = {
     "pages/style_transfer.py": Plan("Run", "Download the figure (PNG)",
                                     (r"Result", r"efficientnet-lite0", r"Content error"),
                                     prepare=_shrink_style_transfer),
-    "pages/layer_robustness.py": Plan("Run", "Download the table (CSV)", (r"Result", r"fmnist-standard", r"R = ")),
+    "pages/layer_robustness.py": Plan("Run", "Download the table (CSV)", (r"Result", r"fmnist-standard", r"R = "),
+                                      prepare=_shrink_layer_robustness),
     # the default tab browses what `python -m explorer construct` built; the live build takes minutes
     "pages/constructed.py": Plan(None, "Browse a dataset", (r"Constructed datasets", r"D_R")),
     "pages/features.py": Plan("Attack both", "Perturbations shown as 0.5 + scale",
