@@ -145,10 +145,25 @@ THREATS: dict[str, Callable[..., Threat]] = {
 }
 
 
+BALLS = ("linf", "l2")
+
+
+def _canonical(norm: str) -> str:
+    key = str(norm).lower().replace("-", "").replace("_", "")
+    return {"inf": "linf", "linfinity": "linf", "2": "l2"}.get(key, key)
+
+
+def ball_norm(norm: str) -> str:
+    """``linf`` or ``l2`` (accepts ``inf``, ``L-inf``, ``2``...); anything else is a ValueError."""
+    key = _canonical(norm)
+    if key not in BALLS:
+        raise ValueError(f"norm must be one of {BALLS}, got {norm!r}")
+    return key
+
+
 def make_threat(norm: str, eps: float | torch.Tensor = math.inf) -> Threat:
     """Build a threat model by name: ``linf``, ``l2`` or ``unconstrained``."""
-    key = norm.lower().replace("-", "").replace("_", "")
-    key = {"inf": "linf", "linfinity": "linf", "2": "l2"}.get(key, key)
+    key = _canonical(norm)
     if key not in THREATS:
         raise ValueError(f"unknown threat model {norm!r}; choose one of {sorted(THREATS)}")
     return THREATS[key](eps)

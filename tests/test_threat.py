@@ -81,3 +81,11 @@ def test_make_threat_names():
     assert isinstance(make_threat("L2", 0.1), L2Ball)
     with pytest.raises(ValueError, match="unknown threat"):
         make_threat("l3", 0.1)
+
+
+def test_ball_norm_names():
+    from explorer.threat import ball_norm
+
+    assert [ball_norm(n) for n in ("Linf", "inf", "L-inf", "l2", "2")] == ["linf", "linf", "linf", "l2", "l2"]
+    with pytest.raises(ValueError, match="norm must be one of"):
+        ball_norm("unconstrained")

@@ -16,17 +16,12 @@ import torch
 from explorer import data, zoo
 from explorer.classifier import Classifier
 from explorer.devices import best_device
+from explorer.threat import ball_norm
 
 NORMS = ("linf", "l2")
 
 
-def check_norm(norm: str) -> str:
-    """``linf`` or ``l2`` (accepts ``inf``, ``L-inf``, ``2``...)."""
-    key = str(norm).lower().replace("-", "").replace("_", "")
-    key = {"inf": "linf", "linfinity": "linf", "2": "l2"}.get(key, key)
-    if key not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-    return key
+check_norm = ball_norm  # ``linf`` or ``l2``; the threat module owns the names
 
 
 def check_int(name: str, value, low: int, high: int) -> None:

@@ -26,6 +26,8 @@ import torch
 from explorer import attacks, zoo
 from explorer.devices import best_device, device_lock
 from explorer.experiments import Cancel, Progress
+from explorer.experiments._common import image_to_bytes
+from explorer.threat import ball_norm as _check_norm
 
 NORMS = ("linf", "l2")
 MAX_STEPS = 5000
@@ -132,16 +134,9 @@ class Config:
     @classmethod
     def for_image(cls, image: np.ndarray | torch.Tensor, models, **kwargs) -> "Config":
         """A config for ``image``: [C, H, W] or [1, C, H, W] floats in [0, 1]."""
-        arr = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
-        if arr.ndim == 4 and arr.shape[0] == 1:
-            arr = arr[0]
-        if arr.ndim != 3:
-            raise ValueError(f"image must be [C, H, W] or [1, C, H, W], got shape {arr.shape}")
-        arr = np.ascontiguousarray(arr, dtype="<f4")
-        if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
-            raise ValueError("image values must lie in [0, 1]")
-        return cls(models=tuple(models) if not isinstance(models, str) else (models,), image=arr.tobytes(),
-                   image_shape=arr.shape, **kwargs)
+        image_bytes, shape = image_to_bytes(image)
+        return cls(models=tuple(models) if not isinstance(models, str) else (models,), image=image_bytes,
+                   image_shape=shape, **kwargs)
 
     def image_array(self) -> np.ndarray:
         """The clean image, [C, H, W] float32."""
@@ -266,12 +261,6 @@ class Result:
         return text[0].upper() + text[1:] + "."
 
 
-def _check_norm(norm: str) -> str:
-    key = str(norm).lower().replace("-", "").replace("_", "")
-    key = {"inf": "linf", "linfinity": "linf", "2": "l2"}.get(key, key)
-    if key not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-    return key
 
 
 def amplification_factor(perturbation: np.ndarray) -> float:

@@ -35,6 +35,7 @@ from explorer import data, objectives, zoo
 from explorer.classifier import Classifier
 from explorer.devices import best_device, device_lock
 from explorer.experiments import Cancel, Progress
+from explorer.threat import ball_norm as _check_norm
 from explorer.optimize import optimize
 from explorer.threat import Threat, make_threat
 
@@ -542,12 +543,6 @@ def summary(result: Result) -> str:
 
 # --- helpers ----------------------------------------------------------------------------
 
-def _check_norm(norm: str) -> str:
-    key = str(norm).lower().replace("-", "").replace("_", "")
-    key = {"inf": "linf", "linfinity": "linf", "2": "l2"}.get(key, key)
-    if key not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-    return key
 
 
 def _check_int(name: str, value, low: int, high: int) -> None:
