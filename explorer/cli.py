@@ -9,6 +9,8 @@ import argparse
 import sys
 from typing import Sequence
 
+from explorer import bounds as B
+
 COMMANDS = {}
 
 
@@ -28,18 +30,9 @@ class CLIError(Exception):
     """A user error; printed as one line."""
 
 
-def _positive_int(text: str) -> int:
-    v = int(text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
-
-
-def _nonneg_float(text: str) -> float:
-    v = float(text)
-    if not v >= 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return v
+# Kept for commands that have not picked a specific bound from explorer/bounds.py yet.
+_positive_int = B.int_in(1, B.MAX_IMAGES)
+_nonneg_float = B.float_in(0.0, B.MAX_WEIGHT)
 
 
 def _tqdm_progress(total_desc: str):
@@ -65,22 +58,22 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", required=True, help="output name: NAME.safetensors and NAME.json")
     p.add_argument("--arch", default="stage_cnn", help="stage_cnn, mlp, torchvision:<name>, timm:<name>")
     p.add_argument("--dataset", default="fashion-mnist", help="fashion-mnist, cifar10, constructed:PATH")
-    p.add_argument("--epochs", type=_positive_int, default=10)
-    p.add_argument("--batch-size", type=_positive_int, default=128)
-    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--epochs", type=B.epochs, default=10)
+    p.add_argument("--batch-size", type=B.batch_size, default=128)
+    p.add_argument("--lr", type=B.learning_rate, default=0.1)
     p.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
-    p.add_argument("--weight-decay", type=_nonneg_float, default=5e-4)
+    p.add_argument("--weight-decay", type=B.fraction, default=5e-4)
     p.add_argument("--schedule", choices=["cosine", "step"], default="cosine")
-    p.add_argument("--warmup-epochs", type=int, default=0)
+    p.add_argument("--warmup-epochs", type=B.warmup_epochs, default=0)
     p.add_argument("--adv", choices=["l2", "linf"], default=None, help="adversarial training threat model")
-    p.add_argument("--eps", type=_nonneg_float, default=0.0)
-    p.add_argument("--attack-steps", type=_positive_int, default=7)
-    p.add_argument("--attack-step-size", type=_nonneg_float, default=None, help="default 2.5*eps/steps")
-    p.add_argument("--eps-warmup-epochs", type=int, default=0, help="ramp eps linearly over these epochs")
+    p.add_argument("--eps", type=B.eps, default=0.0)
+    p.add_argument("--attack-steps", type=B.steps, default=7)
+    p.add_argument("--attack-step-size", type=B.step_size, default=None, help="default 2.5*eps/steps")
+    p.add_argument("--eps-warmup-epochs", type=B.warmup_epochs, default=0, help="ramp eps linearly over these epochs")
     p.add_argument("--no-augment", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=_positive_int, default=None, help="use only the first N training images")
-    p.add_argument("--clean-weight", type=_nonneg_float, default=0.0,
+    p.add_argument("--seed", type=B.seed, default=0)
+    p.add_argument("--limit", type=B.n_images, default=None, help="use only the first N training images")
+    p.add_argument("--clean-weight", type=B.fraction, default=0.0,
                    help="adversarial training: weight of the clean-example loss (0 = Madry et al.)")
     p.add_argument("--init-from", default=None, help="start from these weights (fine-tuning)")
     p.add_argument("--out-dir", default="checkpoints")
@@ -142,14 +135,14 @@ DEFAULT_EPS = {  # the eps lists the model cards report, per dataset and norm
 def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="+", help="zoo model names")
     p.add_argument("--norms", nargs="+", choices=["l2", "linf"], default=["linf", "l2"])
-    p.add_argument("--eps-linf", nargs="+", type=_nonneg_float, default=None, help="default: per dataset")
-    p.add_argument("--eps-l2", nargs="+", type=_nonneg_float, default=None, help="default: per dataset")
-    p.add_argument("--steps", type=_positive_int, default=20, help="PGD steps (step size 2.5*eps/steps)")
-    p.add_argument("--restarts", type=_positive_int, default=1)
-    p.add_argument("--limit", type=_positive_int, default=None, help="first N test images (default: all)")
-    p.add_argument("--batch-size", type=_positive_int, default=500)
+    p.add_argument("--eps-linf", nargs="+", type=B.eps, default=None, help="default: per dataset")
+    p.add_argument("--eps-l2", nargs="+", type=B.eps, default=None, help="default: per dataset")
+    p.add_argument("--steps", type=B.steps, default=20, help="PGD steps (step size 2.5*eps/steps)")
+    p.add_argument("--restarts", type=B.restarts, default=1)
+    p.add_argument("--limit", type=B.n_images, default=None, help="first N test images (default: all)")
+    p.add_argument("--batch-size", type=B.batch_size, default=500)
     p.add_argument("--device", default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=B.seed, default=0)
     p.add_argument("--no-card", action="store_true", help="do not write the result into the model card")
 
 
@@ -288,22 +281,22 @@ def cmd_list(args) -> int:
 
 def _add_layer_robustness(p: argparse.ArgumentParser) -> None:
     p.add_argument("models", nargs="+", help="zoo model names; every named layer of each is measured")
-    p.add_argument("--eps", type=_nonneg_float, default=None,
+    p.add_argument("--eps", type=B.eps, default=None,
                    help="radius of the ball (default: the first robust model's training eps in --norm, "
                         "else the dataset's usual one)")
     p.add_argument("--norm", choices=["linf", "l2"], default="linf")
-    p.add_argument("--n-images", type=_positive_int, default=64, help="test images, drawn by --seed")
-    p.add_argument("--steps", type=_positive_int, default=20, help="steps of each layer's maximization")
-    p.add_argument("--step-size", type=_nonneg_float, default=None, help="default 2.5*eps/steps")
-    p.add_argument("--restarts", type=_positive_int, default=1, help="random starts per image and layer")
+    p.add_argument("--n-images", type=B.n_images, default=64, help="test images, drawn by --seed")
+    p.add_argument("--steps", type=B.steps, default=20, help="steps of each layer's maximization")
+    p.add_argument("--step-size", type=B.step_size, default=None, help="default 2.5*eps/steps")
+    p.add_argument("--restarts", type=B.restarts, default=1, help="random starts per image and layer")
     p.add_argument("--layers", nargs="+", default=None, help="only these layers (default: all but logits)")
     p.add_argument("--include-logits", action="store_true", help="measure the logits layer too")
-    p.add_argument("--pairs-per-image", type=_positive_int, default=4, help="random partners for the denominator")
-    p.add_argument("--batch-size", type=_positive_int, default=64)
-    p.add_argument("--bootstrap", type=int, default=1000, help="resamples for the interval (0: delta method)")
-    p.add_argument("--ci-level", type=float, default=0.95)
+    p.add_argument("--pairs-per-image", type=B.count, default=4, help="random partners for the denominator")
+    p.add_argument("--batch-size", type=B.batch_size, default=64)
+    p.add_argument("--bootstrap", type=B.int_in(0, 1_000_000), default=1000, help="resamples for the interval (0: delta method)")
+    p.add_argument("--ci-level", type=B.float_in(0.5, 0.999), default=0.95)
     p.add_argument("--image-folder", default=None, help="<folder>/<class>/<images> instead of the test set")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=B.seed, default=0)
     p.add_argument("--device", default=None)
     p.add_argument("--out", default=None,
                    help="writes OUT.json and OUT.csv (default artifacts/layer_robustness/<models>)")
@@ -374,18 +367,18 @@ def _add_style(p: argparse.ArgumentParser) -> None:
     p.add_argument("--content-layer", default=None, help="default: the content network's (ResNet layer3)")
     p.add_argument("--style-layers", nargs="+", default=None, help="for every style network (default: its own)")
     p.add_argument("--single-layer", action="store_true", help="one transfer per (style network, style layer)")
-    p.add_argument("--size", type=_positive_int, default=512, help="the output's longer side in pixels")
-    p.add_argument("--style-size", type=_positive_int, default=None, help="the style image's (default --size)")
-    p.add_argument("--iterations", type=_positive_int, default=300)
+    p.add_argument("--size", type=B.side, default=512, help="the output's longer side in pixels")
+    p.add_argument("--style-size", type=B.side, default=None, help="the style image's (default --size)")
+    p.add_argument("--iterations", type=B.steps, default=300)
     p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
-    p.add_argument("--lr", type=_nonneg_float, default=None, help="default 1 (L-BFGS), 0.02 (Adam)")
+    p.add_argument("--lr", type=B.learning_rate, default=None, help="default 1 (L-BFGS), 0.02 (Adam)")
     p.add_argument("--start", choices=["content", "noise"], default="content")
-    p.add_argument("--style-weight", type=_nonneg_float, default=10.0)
-    p.add_argument("--content-weight", type=_nonneg_float, default=1.0)
-    p.add_argument("--tv-weight", type=_nonneg_float, default=0.0)
+    p.add_argument("--style-weight", type=B.weight, default=10.0)
+    p.add_argument("--content-weight", type=B.weight, default=1.0)
+    p.add_argument("--tv-weight", type=B.weight, default=0.0)
     p.add_argument("--raw-weights", action="store_true", help="raw loss terms (Nakano's 1e9-style weights)")
     p.add_argument("--max-pooling", action="store_true", help="keep VGG's max-pooling (default: average)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=B.seed, default=0)
     p.add_argument("--device", default=None)
     p.add_argument("--out", default=None, help="PNG: the stylized image, or the grid when there are several "
                                                "(default artifacts/style_transfer/CONTENT-STYLE.png)")
@@ -452,17 +445,17 @@ def _add_construct(p: argparse.ArgumentParser) -> None:
                                                   "its standard model otherwise)")
     p.add_argument("--dataset", default="fashion-mnist",
                    help="fashion-mnist, fashion-mnist-bundled, cifar10, folder:ROOT (ROOT/train/<class>/*.png|jpg)")
-    p.add_argument("--subset", type=_positive_int, default=None, help="this many training images, drawn by --seed")
-    p.add_argument("--steps", type=_positive_int, default=None, help="inversion or PGD steps (default: per dataset)")
-    p.add_argument("--step-size", type=_nonneg_float, nargs="+", default=None,
+    p.add_argument("--subset", type=B.n_images, default=None, help="this many training images, drawn by --seed")
+    p.add_argument("--steps", type=B.steps, default=None, help="inversion or PGD steps (default: per dataset)")
+    p.add_argument("--step-size", type=B.step_size, nargs="+", default=None,
                    help="PGD: one; inversion: one per stage, the steps split evenly (default: per dataset)")
-    p.add_argument("--eps", type=_nonneg_float, default=None, help="L2 radius of rand/det (default: per dataset)")
+    p.add_argument("--eps", type=B.eps, default=None, help="L2 radius of rand/det (default: per dataset)")
     p.add_argument("--start", choices=["other", "noise"], default="other",
                    help="D_R/D_NR start: another random training image, or uniform noise")
     p.add_argument("--layer", default="penultimate", help="the representation matched by D_R/D_NR")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--shard-size", type=_positive_int, default=500)
-    p.add_argument("--batch-size", type=_positive_int, default=250)
+    p.add_argument("--seed", type=B.seed, default=0)
+    p.add_argument("--shard-size", type=B.count, default=500)
+    p.add_argument("--batch-size", type=B.batch_size, default=250)
     p.add_argument("--out", default=None, help="output folder (default artifacts/constructed/DATASET[-subsetN]/KIND)")
     p.add_argument("--export", default=None, help="also write the result as PNGs in EXPORT/train/<class>/")
     p.add_argument("--device", default=None)
@@ -532,22 +525,22 @@ def _add_table(p: argparse.ArgumentParser) -> None:
     p.add_argument("--standard", default=None, help="source of D_NR, D_rand, D_det (default: per dataset)")
     p.add_argument("--robust", default=None, help="source of D_R; its eps is the evaluation's (default: per dataset)")
     p.add_argument("--kinds", nargs="+", choices=_KINDS, default=_KINDS)
-    p.add_argument("--subset", type=_positive_int, default=None, help="training images (default: all)")
-    p.add_argument("--steps", type=_positive_int, default=None, help="inversion steps")
-    p.add_argument("--step-size", type=_nonneg_float, nargs="+", default=None, help="inversion step size(s)")
+    p.add_argument("--subset", type=B.n_images, default=None, help="training images (default: all)")
+    p.add_argument("--steps", type=B.steps, default=None, help="inversion steps")
+    p.add_argument("--step-size", type=B.step_size, nargs="+", default=None, help="inversion step size(s)")
     p.add_argument("--start", choices=["other", "noise"], default="other")
-    p.add_argument("--eps", type=_nonneg_float, default=None, help="L2 radius of D_rand / D_det")
-    p.add_argument("--attack-steps", type=_positive_int, default=None)
-    p.add_argument("--attack-step-size", type=_nonneg_float, default=None)
+    p.add_argument("--eps", type=B.eps, default=None, help="L2 radius of D_rand / D_det")
+    p.add_argument("--attack-steps", type=B.steps, default=None)
+    p.add_argument("--attack-step-size", type=B.step_size, default=None)
     p.add_argument("--arch", default="stage_cnn")
-    p.add_argument("--epochs", type=_positive_int, default=15)
-    p.add_argument("--batch-size", type=_positive_int, default=128)
-    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--epochs", type=B.epochs, default=15)
+    p.add_argument("--batch-size", type=B.batch_size, default=128)
+    p.add_argument("--lr", type=B.learning_rate, default=0.1)
     p.add_argument("--no-augment", action="store_true")
-    p.add_argument("--test-limit", type=_positive_int, default=None, help="first N real test images (default: all)")
-    p.add_argument("--eval-steps", type=_positive_int, default=20)
-    p.add_argument("--shard-size", type=_positive_int, default=500)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--test-limit", type=B.n_images, default=None, help="first N real test images (default: all)")
+    p.add_argument("--eval-steps", type=B.steps, default=20)
+    p.add_argument("--shard-size", type=B.count, default=500)
+    p.add_argument("--seed", type=B.seed, default=0)
     p.add_argument("--out", default=None, help="default artifacts/constructed/DATASET[-subsetN]/table")
     p.add_argument("--device", default=None)
 

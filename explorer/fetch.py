@@ -24,6 +24,8 @@ from typing import Callable
 
 import torch
 
+from explorer import bounds as B
+
 from explorer import zoo
 from explorer.zoo import ModelSpec, ZooError
 
@@ -268,7 +270,7 @@ def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
                                                              "and what to run if not")
     parser.add_argument("--root", default=None, help="checkpoints folder (default: checkpoints/ or "
                                                      "$EXPLORER_CHECKPOINTS)")
-    parser.add_argument("--timeout", type=float, default=CONNECT_TIMEOUT, help="seconds to reach the server")
+    parser.add_argument("--timeout", type=B.seconds, default=CONNECT_TIMEOUT, help="seconds to reach the server")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
