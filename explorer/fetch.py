@@ -25,7 +25,6 @@ from typing import Callable
 import torch
 
 from explorer import bounds as B
-
 from explorer import zoo
 from explorer.zoo import ModelSpec, ZooError
 
