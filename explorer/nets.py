@@ -90,8 +90,69 @@ class MLP(nn.Module):
         return self.forward_intermediates(x, ["logits"])["logits"]
 
 
+class BasicBlock(nn.Module):
+    """Two 3x3 convs with batch norm and an identity (or 1x1 projection) shortcut (He et al. 2016)."""
+
+    def __init__(self, in_chans: int, out_chans: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_chans, out_chans, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_chans)
+        self.conv2 = nn.Conv2d(out_chans, out_chans, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_chans)
+        self.shortcut = nn.Identity() if stride == 1 and in_chans == out_chans else nn.Sequential(
+            nn.Conv2d(in_chans, out_chans, 1, stride=stride, bias=False), nn.BatchNorm2d(out_chans))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class SmallResNet(nn.Module):
+    """A CIFAR-style ResNet (He et al. 2016, Section 4.2) with one basic block per stage:
+    a 3x3 stem, three stages of ``widths`` channels (stride 1, 2, 2), global average pool
+    and a linear head. With (16, 32, 64) it is ResNet-8; the third architecture family of
+    the transferability-vs-learnability plot, next to ``mlp`` and ``stage_cnn``."""
+
+    stage_names = ("stem", "layer1", "layer2", "layer3", "penultimate", "logits")
+
+    def __init__(self, in_chans: int = 1, num_classes: int = 10, widths: Sequence[int] = (16, 32, 64)):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_chans, widths[0], 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
+        chans = [widths[0], *widths]
+        for i in range(3):
+            setattr(self, f"layer{i + 1}", BasicBlock(chans[i], chans[i + 1], stride=1 if i == 0 else 2))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(widths[-1], num_classes)
+
+    def forward_intermediates(self, x: torch.Tensor, names: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """Outputs of the named stages, stopping after the last one asked for."""
+        wanted = set(self.stage_names if names is None else names)
+        unknown = wanted - set(self.stage_names)
+        if unknown:
+            raise KeyError(f"unknown layers {sorted(unknown)}; this net has {list(self.stage_names)}")
+        out: dict[str, torch.Tensor] = {}
+        for name in self.stage_names:
+            if name == "penultimate":
+                x = self.pool(x).flatten(1)
+            elif name == "logits":
+                x = self.head(x)
+            else:
+                x = getattr(self, name)(x)
+            if name in wanted:
+                out[name] = x
+                if len(out) == len(wanted):
+                    break
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layer3(self.layer2(self.layer1(self.stem(x))))
+        return self.head(self.pool(x).flatten(1))
+
+
 ARCHITECTURES = {
     "stage_cnn": lambda in_chans=1, num_classes=10, input_size=28: StageCNN(in_chans, num_classes),
     "stage_cnn_tiny": lambda in_chans=1, num_classes=10, input_size=28: StageCNN(in_chans, num_classes, widths=(8, 16, 16, 32)),
     "mlp": lambda in_chans=1, num_classes=10, input_size=28: MLP(in_chans * input_size * input_size, num_classes),
+    "resnet_small": lambda in_chans=1, num_classes=10, input_size=28: SmallResNet(in_chans, num_classes),
 }

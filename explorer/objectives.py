@@ -63,6 +63,22 @@ def class_logit(model: Callable, classes: torch.Tensor) -> Objective:
     return Objective(lambda x: model(x).gather(1, classes[:, None]).squeeze(1), "class_logit")
 
 
+def nontransferable(model: Callable, targets: torch.Tensor, ensemble, labels: torch.Tensor) -> Objective:
+    """Nakkiran's non-transferable targeted attack (Distill discussion of Ilyas et al. 2019,
+    "Adversarial Examples are Just Bugs, Too"): ``CE(model(x), targets) + mean_i CE(f_i(x), labels)``
+    over the ``ensemble`` f_i; minimize it: ``model`` moves to the target while every other model
+    keeps the true label."""
+    ensemble = list(ensemble)
+    if not ensemble:
+        raise ValueError("the non-transferable attack needs at least one ensemble model")
+    keep = cross_entropy(ensemble[0], labels)
+    for other in ensemble[1:]:
+        keep = keep + cross_entropy(other, labels)
+    obj = cross_entropy(model, targets) + (1.0 / len(ensemble)) * keep
+    obj.name = "nontransferable"
+    return obj
+
+
 def representation_match(features: Callable, target: torch.Tensor) -> Objective:
     """``||g(z) - g(x)||_2 / ||g(x)||_2`` with ``target = g(x)`` (Ilyas et al. 2019, the
     D_R / D_NR construction; minimize it)."""

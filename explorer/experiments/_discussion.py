@@ -1,0 +1,181 @@
+"""Pieces the Distill-discussion experiments share (not an experiment itself).
+
+Small in-memory training (the recipe of ``explorer.train`` without its files: SGD with
+Nesterov momentum or Adam, cosine learning rate, one seeded permutation per epoch), the
+Fashion-MNIST subsets every experiment draws, accuracy, D_det construction through
+``construct.construct_batch``, progress split into phases, and the JSON form of a Result.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from explorer import construct, data
+from explorer.classifier import Classifier, ClassifierInfo
+from explorer.experiments import Cancel, Progress
+from explorer.optimize import Cancelled
+from explorer.train import Normalized
+
+FMNIST_MEAN, FMNIST_STD = (0.2860,), (0.3530,)
+
+
+# --- data -------------------------------------------------------------------------------------
+
+def fmnist(split: str, n: Optional[int], seed: int) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...], str]:
+    """``n`` images of the Fashion-MNIST ``split`` drawn by ``seed`` (None: all), in index order:
+    (float images [n, 1, 28, 28], labels [n], class names, where they came from)."""
+    ds = data.fashion_mnist(split)
+    idx = construct.subset_indices(len(ds), n, seed)
+    return ds.float_images(idx), ds.labels[idx].clone(), tuple(ds.class_names), f"{len(idx)} of {ds.name}"
+
+
+# --- training ---------------------------------------------------------------------------------
+
+def fit(arch: str, x: torch.Tensor, y: torch.Tensor, *, class_names: Sequence[str], epochs: int,
+        seed: int, batch_size: int = 64, lr: float = 0.05, optimizer: str = "sgd", weight_decay: float = 5e-4,
+        mean: Sequence[float] = FMNIST_MEAN, std: Sequence[float] = FMNIST_STD, name: str = "",
+        keep: Sequence[int] = (), device: torch.device | str = "cpu", progress: Optional[Progress] = None,
+        cancel: Cancel = None) -> dict[int, Classifier]:
+    """Train a fresh ``arch`` on (x, y) in memory; the frozen Classifiers after the epochs in
+    ``keep`` and after the last one, by epoch.
+
+    The recipe of ``explorer.train`` (no augmentation): SGD (momentum 0.9, Nesterov) or Adam,
+    cosine learning rate per step, weights seeded by ``seed``, one permutation per epoch from
+    (seed, epoch). ``progress(step, total, {"loss", "acc"})`` after each batch.
+    """
+    from explorer.zoo import build_architecture
+
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if len(x) == 0:
+        raise ValueError(f"{name or arch}: no training images")
+    device = torch.device(device)
+    c, h, w = (int(s) for s in x.shape[1:])
+    torch.manual_seed(seed)
+    net = build_architecture(arch, len(class_names), c, h)
+    model = Normalized(net, mean, std).to(device)
+    if optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    per_epoch = math.ceil(len(x) / batch_size)
+    total = epochs * per_epoch
+    info = ClassifierInfo(name=name or arch, dataset="fashion-mnist", class_names=tuple(class_names),
+                          input_size=(c, h, w))
+    out: dict[int, Classifier] = {}
+    step = 0
+    for epoch in range(epochs):
+        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed * 1000003 + epoch))
+        model.train()
+        for i in range(0, len(x), batch_size):
+            idx = perm[i:i + batch_size]
+            xb, yb = x[idx].to(device), y[idx].to(device)
+            for group in opt.param_groups:
+                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / total))
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            if progress is not None:
+                progress(step, total, {"loss": float(loss.detach()),
+                                       "acc": float((logits.argmax(1) == yb).float().mean())})
+            if cancel is not None and cancel():
+                raise Cancelled(f"cancelled while training {name or arch}")
+        if epoch + 1 in keep or epoch + 1 == epochs:
+            out[epoch + 1] = Classifier(copy.deepcopy(net), info, mean, std, device=device)
+    return out
+
+
+def train(arch: str, x: torch.Tensor, y: torch.Tensor, **kw) -> Classifier:
+    """``fit`` and return the model after the last epoch."""
+    models = fit(arch, x, y, **kw)
+    return models[max(models)]
+
+
+# --- measuring --------------------------------------------------------------------------------
+
+@torch.no_grad()
+def predict(model: Callable, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Predicted classes of ``model`` on ``x`` (on the CPU), [N]."""
+    device = getattr(model, "device", torch.device("cpu"))
+    return torch.cat([model(x[i:i + batch_size].to(device)).argmax(1).cpu()
+                      for i in range(0, len(x), batch_size)]) if len(x) else torch.zeros(0, dtype=torch.long)
+
+
+def accuracy(model: Callable, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of ``x`` that ``model`` puts in class ``y``."""
+    return float((predict(model, x) == y).float().mean()) if len(y) else float("nan")
+
+
+# --- D_det ------------------------------------------------------------------------------------
+
+def det_pgd(source: Classifier, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int,
+            step_size: Optional[float] = None, batch_size: int = 250, progress: Optional[Progress] = None,
+            cancel: Cancel = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """D_det of Ilyas et al. (Section 3.2) on (x, y) with ``construct.construct_batch``: targeted
+    L2 PGD on ``source`` toward t = (y + 1) mod C, no random start, keep the best.
+    Returns (images, targets t, whether ``source`` predicts t)."""
+    step_size = step_size or 2.5 * eps / steps
+    recipe = construct.Recipe(kind="det", source=getattr(source, "name", "source"), steps=steps,
+                              step_sizes=(step_size,), eps=eps)
+    num_classes = len(source.class_names)
+    parts = []
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        built = construct.construct_batch(recipe, source, xb, yb, targets=(yb + 1) % num_classes, cancel=cancel)
+        parts.append(built)
+        if progress is not None:
+            progress(min(i + batch_size, len(x)), len(x), {})
+    return (torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
+            torch.cat([p.metric for p in parts]).bool())
+
+
+# --- progress over phases ---------------------------------------------------------------------
+
+class Phases:
+    """Maps each phase's own ``progress(done, total)`` onto one bar of ``count`` phases."""
+
+    def __init__(self, progress: Optional[Progress], count: int):
+        self.progress, self.count, self.index = progress, max(int(count), 1), 0
+
+    def next(self, label: str) -> Optional[Progress]:
+        """The callback of the next phase, named ``label``."""
+        k = self.index
+        self.index += 1
+        if self.progress is None:
+            return None
+
+        def cb(done: int, total: int, metrics: Optional[dict] = None) -> None:
+            frac = min(done / max(total, 1), 1.0)
+            self.progress(min(int((k + frac) * 1000), self.count * 1000), self.count * 1000, {"model": label})
+
+        cb(0, 1)
+        return cb
+
+
+# --- results as JSON --------------------------------------------------------------------------
+
+def jsonable(value):
+    """A Result (or any nest of dataclasses, numpy and tuples) as plain JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, (np.floating, float)):
+        return None if not math.isfinite(float(value)) else round(float(value), 6)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value

@@ -1,0 +1,172 @@
+"""Transferability vs learnability (Ilyas et al. 2019, Figure 3; the authors' reply to Nakkiran).
+
+Several architectures, trained on the same clean images, are each measured twice:
+
+* transfer: the rate at which the source model's targeted adversarial examples (test images
+  pushed toward t = (y + 1) mod C) are also classified as t by the architecture;
+* learnability: the architecture's accuracy on the real test set after training on the
+  source model's D_det (training images pushed toward t and relabelled with it).
+
+The paper finds the two move together: an architecture that picks up the source's non-robust
+features (transfer) can also learn from them (accuracy from D_det). In their reply to
+Nakkiran the authors add the D_det built from his non-transferable attack
+(``nontransferable``): it falls on the same line, low transfer and low learnability. We plot
+one such point per architecture.
+
+The attack is the one of ``nontransferable``: L2, eps 2.0, 10 steps of 2.5 eps / 10, on the
+zoo source model (default ``fmnist-standard``); the non-transferable variant keeps an ensemble
+of small models, trained here, on the true label.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from explorer.experiments import Cancel, Progress
+from explorer.experiments import _common as C
+from explorer.experiments import _discussion as D
+from explorer.experiments import nontransferable as NT
+
+#: Figure 3 of the paper (CIFAR-10, source ResNet-50): transfer 19-62%, D_det accuracy 15-44%,
+#: rising together; the authors' non-transferable D_det lies on the trend (low / low).
+COMMENTER = {"figure": "Ilyas et al. 2019, Figure 3 (CIFAR-10): transfer rate and D_det accuracy rise together; "
+                       "the non-transferable D_det (authors' reply to Nakkiran) lies on the line"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Attributes:
+        source: zoo model whose adversarial examples and D_det are used.
+        archs: the architectures compared (at least three that differ).
+        n_train: clean training images (and the images D_det is built from); None: all.
+        n_attack: test images attacked for the transfer rates.
+        n_test: real test images for the learnability accuracy (None: all).
+        eps, steps, step_size: the targeted L2 attack (step default 2.5 eps / steps).
+        epochs: training epochs, for clean and D_det training alike.
+        ensemble_arch, ensemble_size: the non-transferable attack's ensemble (0: no such point).
+        seed, device: as everywhere.
+    """
+
+    source: str = "fmnist-standard"
+    archs: tuple[str, ...] = ("mlp", "stage_cnn", "resnet_small")
+    n_train: Optional[int] = 2000
+    n_attack: int = 500
+    n_test: Optional[int] = 2000
+    eps: float = 2.0
+    steps: int = 10
+    step_size: Optional[float] = None
+    epochs: int = 5
+    ensemble_arch: str = "stage_cnn_tiny"
+    ensemble_size: int = 3
+    seed: int = 0
+    device: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "archs", tuple(self.archs))
+        if len(self.archs) < 2:
+            raise ValueError("archs needs at least two architectures (a line needs two points)")
+        for name in ("n_train", "n_test"):
+            if getattr(self, name) is not None:
+                C.check_int(name, getattr(self, name), 10, 60000)
+        C.check_int("n_attack", self.n_attack, 1, 10000)
+        C.check_positive("eps", self.eps)
+        C.check_int("steps", self.steps, 1, 10000)
+        C.check_positive("step_size", self.step_size, allow_none=True)
+        C.check_int("epochs", self.epochs, 1, 1000)
+        C.check_int("ensemble_size", self.ensemble_size, 0, 100)
+
+    @classmethod
+    def full(cls, **kw) -> "Config":
+        return cls(**{"n_train": None, "n_test": None, "n_attack": 2000, **kw})
+
+    @property
+    def step(self) -> float:
+        return self.step_size or 2.5 * self.eps / self.steps
+
+
+@dataclass(frozen=True)
+class Point:
+    """One architecture under one attack: transfer rate and accuracy after training on its D_det.
+
+    Attributes:
+        arch: the architecture.
+        attack: ``PGD`` or ``non-transferable``.
+        transfer: of the successful adversarial test examples, the fraction this architecture's
+            clean model also puts in the target class.
+        learned: test accuracy (true labels) of this architecture trained on the attack's D_det.
+        clean_accuracy: test accuracy of its clean model.
+    """
+
+    arch: str
+    attack: str
+    transfer: float
+    learned: float
+    clean_accuracy: float
+
+
+@dataclass(frozen=True)
+class Result:
+    points: tuple[Point, ...]
+    slope: float
+    intercept: float
+    correlation: float
+    success: dict
+    det_success: dict
+    source_accuracy: float
+    n_train: int
+    n_attack: int
+    n_test: int
+    eps: float
+    steps: int
+    seconds: float
+
+
+def fit_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares line y = slope x + intercept and Pearson's r (nan when undefined)."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) < 2 or np.ptp(x) == 0:
+        return float("nan"), float("nan"), float("nan")
+    slope, intercept = np.polyfit(x, y, 1)
+    r = float(np.corrcoef(x, y)[0, 1]) if np.ptp(y) > 0 else float("nan")
+    return float(slope), float(intercept), r
+
+
+def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
+    """Train every architecture clean, attack the source both ways, train every architecture
+    on both D_dets; the PGD points get the fitted line."""
+    from explorer import zoo
+
+    t0 = time.perf_counter()
+    device = C.resolve_device(config.device or None)
+    source = zoo.load(config.source, device=device)
+    x_tr, y_tr, names, _ = D.fmnist("train", config.n_train, config.seed)
+    x_te, y_te, _, _ = D.fmnist("test", config.n_test, config.seed)
+    x_at, y_at = x_te[:config.n_attack], y_te[:config.n_attack]
+    attacks = NT.METHODS if config.ensemble_size else ("PGD",)
+    phases = D.Phases(progress, config.ensemble_size + len(config.archs) * (1 + len(attacks)) + 2 * len(attacks))
+    clean = NT.train_models(config.archs, x_tr, y_tr, names, config.epochs, config.seed + 1, device, phases,
+                            "clean model", cancel)
+    ensemble = NT.train_models([config.ensemble_arch] * config.ensemble_size, x_tr, y_tr, names, config.epochs,
+                               config.seed + 301, device, phases, "ensemble model", cancel)
+    points, success, det_success = [], {}, {}
+    for method in attacks:
+        kw = dict(eps=config.eps, steps=config.steps, step_size=config.step, method=method, cancel=cancel)
+        adv, t, ok = NT.attack(source, ensemble, x_at, y_at, progress=phases.next(f"{method}: attacking"), **kw)
+        det_x, det_t, det_ok = NT.attack(source, ensemble, x_tr, y_tr,
+                                         progress=phases.next(f"{method}: building D_det"), **kw)
+        success[method], det_success[method] = float(ok.float().mean()), float(det_ok.float().mean())
+        learners = NT.train_models(config.archs, det_x, det_t, names, config.epochs, config.seed + 1, device,
+                                   phases, f"trained on {method} D_det", cancel)
+        for arch, m_clean, m_det in zip(config.archs, clean, learners):
+            points.append(Point(arch=arch, attack=method, transfer=NT.transfer_rate(m_clean, adv, t, ok),
+                                learned=D.accuracy(m_det, x_te, y_te), clean_accuracy=D.accuracy(m_clean, x_te, y_te)))
+    pgd = [p for p in points if p.attack == "PGD"]
+    slope, intercept, r = fit_line(np.array([p.transfer for p in pgd]), np.array([p.learned for p in pgd]))
+    return Result(points=tuple(points), slope=slope, intercept=intercept, correlation=r, success=success,
+                  det_success=det_success, source_accuracy=D.accuracy(source, x_te, y_te), n_train=len(y_tr),
+                  n_attack=len(y_at), n_test=len(y_te), eps=config.eps, steps=config.steps,
+                  seconds=time.perf_counter() - t0)
