@@ -119,19 +119,25 @@ def accuracy(model: Callable, x: torch.Tensor, y: torch.Tensor) -> float:
 # --- D_det ------------------------------------------------------------------------------------
 
 def det_pgd(source: Classifier, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int,
-            step_size: Optional[float] = None, batch_size: int = 250, progress: Optional[Progress] = None,
-            cancel: Cancel = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """D_det of Ilyas et al. (Section 3.2) on (x, y) with ``construct.construct_batch``: targeted
-    L2 PGD on ``source`` toward t = (y + 1) mod C, no random start, keep the best.
+            step_size: Optional[float] = None, kind: str = "det", seed: int = 0, batch_size: int = 250,
+            progress: Optional[Progress] = None, cancel: Cancel = None
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """D_det (or D_rand) of Ilyas et al. (Section 3.2) on (x, y) with ``construct.construct_batch``:
+    targeted L2 PGD on ``source`` toward t = (y + 1) mod C (``det``) or t uniform over the other
+    classes, drawn by ``seed`` (``rand``); no random start, keep the best.
     Returns (images, targets t, whether ``source`` predicts t)."""
+    from explorer.attacks import choose_targets
+
     step_size = step_size or 2.5 * eps / steps
-    recipe = construct.Recipe(kind="det", source=getattr(source, "name", "source"), steps=steps,
+    recipe = construct.Recipe(kind=kind, source=getattr(source, "name", "source"), steps=steps,
                               step_sizes=(step_size,), eps=eps)
     num_classes = len(source.class_names)
+    targets = choose_targets(y, num_classes, "next" if kind == "det" else "random",
+                             torch.Generator().manual_seed(int(seed)))
     parts = []
     for i in range(0, len(x), batch_size):
         xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        built = construct.construct_batch(recipe, source, xb, yb, targets=(yb + 1) % num_classes, cancel=cancel)
+        built = construct.construct_batch(recipe, source, xb, yb, targets=targets[i:i + batch_size], cancel=cancel)
         parts.append(built)
         if progress is not None:
             progress(min(i + batch_size, len(x)), len(x), {})

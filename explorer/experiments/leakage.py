@@ -1,0 +1,237 @@
+"""Robust feature leakage (Goh's Distill comment).
+
+Gabriel Goh, "Robust Feature Leakage", in the Distill discussion of Ilyas et al. (2019).
+D_rand and D_det were meant to carry only non-robust features: their labels are the attack's
+targets, so any robust feature should be useless for them. Goh checks how much robust
+features leak anyway: a linear classifier restricted to robust features (the 10 weight
+vectors of a robust linear CIFAR-10 classifier, L2 eps 0.25) trained on D_rand reaches 23.5%
+on the real test set (above chance: some leakage), and on D_det 6.81% (below chance: the
+robust features point to the true class, which D_det's labels shift).
+
+Here: the robust features are the 10 weight vectors of a linear Fashion-MNIST classifier
+adversarially trained here (L2 PGD through ``attacks.pgd``, eps ``robust_eps``); features
+f(x) = W x + b, standardized; a linear head on f is trained on D_rand, D_det and, for
+reference, the clean images, and tested on the real test set. The control trains the same head
+on the unperturbed images with D_rand's (D_det's) labels: what it scores with no leakage at
+all. Our D_rand draws t uniformly over the *other* classes (``construct``), so a head that sees
+only the true class learns "anything but y" and its control sits near 0%, not at chance;
+leakage shows as accuracy above the control. The same with the weight vectors
+of a standard linear classifier is the contrast. Each weight vector's usefulness and robust
+usefulness (one class against the rest) come from ``linear_features.feature_numbers``, Goh's
+closed form. D_rand / D_det are built from the zoo's standard model with the D_det recipe
+(L2 eps 1.0), or read from folders that ``python -m explorer construct`` wrote.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from explorer import construct
+from explorer.attacks import pgd
+from explorer.experiments import Cancel, Progress
+from explorer.experiments import _common as C
+from explorer.experiments import _discussion as D
+from explorer.experiments.linear_features import feature_numbers
+
+#: Goh's CIFAR-10 numbers (percent).
+COMMENTER = {"rand": 23.5, "det": 6.81}
+SETS = ("clean", "rand", "det")
+NAMES = {"clean": "D (clean)", "rand": "D_rand", "det": "D_det"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Attributes:
+        source: zoo model D_rand and D_det are built from.
+        n_train: training images D_rand / D_det are built from (None: all).
+        eps, steps, step_size: their targeted L2 attack.
+        rand_path, det_path: prebuilt constructed datasets to use instead ("" builds them here).
+        robust_eps: the robust linear model's L2 training eps.
+        robust_images, linear_epochs: the linear models' training images and epochs.
+        head_steps: full-batch Adam steps of the head on the 10 features.
+        n_test: real test images (None: all).
+        seed, device: as everywhere.
+    """
+
+    source: str = "fmnist-standard"
+    n_train: Optional[int] = 2000
+    eps: float = 1.0
+    steps: int = 20
+    step_size: Optional[float] = None
+    rand_path: str = ""
+    det_path: str = ""
+    robust_eps: float = 0.5
+    robust_images: Optional[int] = 10000
+    linear_epochs: int = 10
+    head_steps: int = 300
+    n_test: Optional[int] = 2000
+    seed: int = 0
+    device: str = ""
+
+    def __post_init__(self):
+        for name in ("n_train", "n_test", "robust_images"):
+            if getattr(self, name) is not None:
+                C.check_int(name, getattr(self, name), 10, 60000)
+        C.check_positive("eps", self.eps)
+        C.check_int("steps", self.steps, 1, 10000)
+        C.check_positive("step_size", self.step_size, allow_none=True)
+        C.check_positive("robust_eps", self.robust_eps)
+        C.check_int("linear_epochs", self.linear_epochs, 1, 1000)
+        C.check_int("head_steps", self.head_steps, 1, 100000)
+
+    @classmethod
+    def full(cls, **kw) -> "Config":
+        return cls(**{"n_train": None, "n_test": None, "robust_images": None, **kw})
+
+
+@dataclass(frozen=True)
+class Row:
+    """A head on one feature set, trained on one dataset: real test accuracy (fraction), the
+    control (the same labels on the unperturbed images: what the head gets with no leakage at
+    all; None for clean or prebuilt sets) and the commenter's percent (None where Goh has none)."""
+
+    features: str
+    trained_on: str
+    accuracy: float
+    control: Optional[float]
+    commenter: Optional[float]
+
+
+@dataclass(frozen=True)
+class Result:
+    """Attributes:
+        rows: (robust, standard) features x (clean, D_rand, D_det).
+        linear: per linear model (robust, standard): clean and L2-robust test accuracy, and the
+            mean usefulness / robust usefulness of its weight vectors (one class vs the rest).
+        attack_success: D_rand / D_det targeted success on the source.
+    """
+
+    rows: tuple[Row, ...]
+    linear: dict
+    attack_success: dict
+    n_train: dict
+    n_test: int
+    robust_eps: float
+    seconds: float
+
+
+def train_linear(x: torch.Tensor, y: torch.Tensor, num_classes: int, eps: float, epochs: int, seed: int,
+                 cancel: Cancel = None) -> nn.Linear:
+    """A linear classifier on flat [0, 1] images; adversarially trained (L2 PGD, 7 steps) when eps > 0."""
+    torch.manual_seed(seed)
+    lin = nn.Linear(x[0].numel(), num_classes)
+    model = lambda z: lin(z.flatten(1))  # noqa: E731
+    opt = torch.optim.Adam(lin.parameters(), lr=1e-2)
+    for epoch in range(epochs):
+        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed * 1000003 + epoch))
+        for i in range(0, len(x), 128):
+            idx = perm[i:i + 128]
+            xb, yb = x[idx], y[idx]
+            if eps > 0:
+                xb = pgd(model, xb, yb, "l2", eps, steps=7, random_start=True, keep_best=False, seed=None).x_adv
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        if cancel is not None and cancel():
+            from explorer.optimize import Cancelled
+
+            raise Cancelled("cancelled while training the linear model")
+    lin.requires_grad_(False)
+    return lin
+
+
+def head_accuracy(feats_train: torch.Tensor, labels: torch.Tensor, feats_test: torch.Tensor, y_test: torch.Tensor,
+                  num_classes: int, steps: int, seed: int) -> float:
+    """A linear head on standardized features, full-batch Adam; accuracy on the test features."""
+    mu, sd = feats_train.mean(0), feats_train.std(0).clamp_min(1e-6)
+    a, b = (feats_train - mu) / sd, (feats_test - mu) / sd
+    torch.manual_seed(seed)
+    head = nn.Linear(a.shape[1], num_classes)
+    opt = torch.optim.Adam(head.parameters(), lr=0.05)
+    for _ in range(steps):
+        loss = F.cross_entropy(head(a), labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return float((head(b).argmax(1) == y_test).float().mean())
+
+
+def weight_numbers(lin: nn.Linear, x: torch.Tensor, y: torch.Tensor, eps: float) -> tuple[float, float]:
+    """Mean over classes of Goh's usefulness and L2 robust usefulness of each weight vector,
+    class k against the rest (``linear_features.feature_numbers``)."""
+    flat = x.flatten(1).double().numpy()
+    xc = flat - flat.mean(0)
+    sigma = xc.T @ xc / len(xc)
+    useful, robust = [], []
+    for k in range(lin.out_features):
+        yy = np.where(y.numpy() == k, 1.0, -1.0)
+        yy = yy - yy.mean()  # balance the one-vs-rest labels so usefulness is a correlation
+        mean_yx = (yy[:, None] * xc).mean(0)
+        u, r2, _, _ = feature_numbers(lin.weight[k].double().numpy(), sigma, mean_yx, eps, eps)
+        useful.append(u)
+        robust.append(r2)
+    return float(np.mean(useful)), float(np.mean(robust))
+
+
+def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
+    """Build (or read) D_rand and D_det, train the robust and standard linear models, train a head
+    on each model's 10 features for each dataset, test on the real test set."""
+    from explorer import zoo
+
+    t0 = time.perf_counter()
+    device = C.resolve_device(config.device or None)
+    x_tr, y_tr, names, _ = D.fmnist("train", config.n_train, config.seed)
+    x_te, y_te, _, _ = D.fmnist("test", config.n_test, config.seed)
+    x_lin, y_lin, _, _ = D.fmnist("train", config.robust_images, config.seed + 1)
+    phases = D.Phases(progress, 4)
+    sets = {"clean": (x_tr, y_tr)}
+    success, built_from = {}, {}
+    for kind in ("rand", "det"):
+        path = config.rand_path if kind == "rand" else config.det_path
+        built_from[kind] = path
+        cb = phases.next(f"building {NAMES[kind]}")
+        if path:
+            ds = construct.load(path)
+            sets[kind] = (ds.float_images(), ds.labels)
+            success[kind] = construct.manifest(path).get("statistics", {}).get("attack_success_rate")
+            continue
+        source = zoo.load(config.source, device=device)
+        adv, t, ok = D.det_pgd(source, x_tr, y_tr, eps=config.eps, steps=config.steps, step_size=config.step_size,
+                               kind=kind, seed=config.seed, progress=cb, cancel=cancel)
+        sets[kind], success[kind] = (adv, t), float(ok.float().mean())
+    rows, linear = [], {}
+    for label, eps in (("robust", config.robust_eps), ("standard", 0.0)):
+        lin = train_linear(x_lin, y_lin, len(names), eps, config.linear_epochs, config.seed, cancel=cancel)
+        model = lambda z, lin=lin: lin(z.flatten(1))  # noqa: E731
+        with torch.no_grad():
+            correct = model(x_te).argmax(1) == y_te
+            f_test = model(x_te)
+            feats = {kind: model(sets[kind][0]) for kind in SETS}
+            f_clean = model(x_tr)
+        broken = pgd(model, x_te, y_te, "l2", config.robust_eps, steps=20, seed=config.seed).success
+        useful, robust_useful = weight_numbers(lin, x_lin, y_lin, config.robust_eps)
+        linear[label] = {"clean": float(correct.float().mean()), "robust": float((correct & ~broken).float().mean()),
+                         "usefulness": useful, "robust_usefulness": robust_useful, "train_eps": float(eps)}
+        for kind in SETS:
+            acc = head_accuracy(feats[kind], sets[kind][1], f_test, y_te, len(names), config.head_steps, config.seed)
+            control = None
+            if kind != "clean" and len(sets[kind][1]) == len(y_tr) and not built_from[kind]:
+                control = head_accuracy(f_clean, sets[kind][1], f_test, y_te, len(names), config.head_steps,
+                                        config.seed)
+            rows.append(Row(features=f"{label} linear features", trained_on=NAMES[kind], accuracy=acc, control=control,
+                            commenter=COMMENTER.get(kind) if label == "robust" else None))
+        cb = phases.next(f"{label} features")
+        if cb is not None:
+            cb(1, 1)
+    return Result(rows=tuple(rows), linear=linear, attack_success=success,
+                  n_train={k: len(v[1]) for k, v in sets.items()}, n_test=len(y_te),
+                  robust_eps=config.robust_eps, seconds=time.perf_counter() - t0)
