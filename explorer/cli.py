@@ -143,7 +143,8 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=B.batch_size, default=500)
     p.add_argument("--device", default=None)
     p.add_argument("--seed", type=B.seed, default=0)
-    p.add_argument("--no-card", action="store_true", help="do not write the result into the model card")
+    p.add_argument("--no-card", action="store_true",
+                   help="print only: leave the model card and NAME.eval.json/.csv as they are")
 
 
 def _test_set(dataset: str):
@@ -244,12 +245,12 @@ def cmd_evaluate(args) -> int:
                 cmdline += [f"--eps-{norm}", *[f"{e:g}" for e in eps_by_norm[norm]]]
             res["command"] = " ".join(cmdline)
             root = zoo.checkpoints_dir()
-            out = root / f"{name}.eval.json"
-            out.write_text(json.dumps(res, indent=2) + "\n")
-            with open(root / f"{name}.eval.csv", "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=["norm", "eps", "accuracy", "correct", "n"])
-                w.writeheader()
-                w.writerows(res["results"])
+            if not args.no_card:  # a quick check on a subset must not overwrite the card's full-test-set table
+                (root / f"{name}.eval.json").write_text(json.dumps(res, indent=2) + "\n")
+                with open(root / f"{name}.eval.csv", "w", newline="") as f:
+                    w = csv.DictWriter(f, fieldnames=["norm", "eps", "accuracy", "correct", "n"])
+                    w.writeheader()
+                    w.writerows(res["results"])
             if spec.card and not args.no_card and (root / spec.card).exists():
                 card_path = root / spec.card
                 card = json.loads(card_path.read_text())
@@ -592,6 +593,128 @@ def cmd_table(args) -> int:
               f"evaluated in {r.eval_seconds:.0f} s")
     print(f"{CT.PAPER_NOTE}\n{result.seconds:.0f} s on {result.device}; wrote {out}/table.json, .csv, .md")
     return 0
+
+
+def _add_rerun(p: argparse.ArgumentParser) -> None:
+    p.add_argument("view", help="a view's JSON file, as the dashboard's export writes it")
+    p.add_argument("--out", default=None, help="write the result's rows (and summary) here as JSON")
+    p.add_argument("--device", default=None, help="default: the best device here")
+
+
+@command("rerun", "compute a view exported from the dashboard again (its JSON file: experiment + exact Config)",
+         _add_rerun)
+def rerun_cmd(args) -> int:
+    import dataclasses
+    import importlib
+    import json
+    from pathlib import Path
+
+    from explorer import views
+
+    record = json.loads(Path(args.view).read_text())
+    experiment, config = views.config_from_record(record)
+    for note in views.check_models(record):
+        print(f"warning: {note}", file=sys.stderr)
+    if args.device and "device" in {f.name for f in dataclasses.fields(config)}:
+        config = dataclasses.replace(config, device=args.device)
+    result = importlib.import_module(f"explorer.experiments.{experiment}").run(config)
+    rows = result.rows() if callable(getattr(result, "rows", None)) else []
+    doc = {"experiment": experiment, "rows": rows, "view": args.view}
+    text = json.dumps(doc, indent=2, default=float)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    print(text)
+    return 0
+
+
+# --- the Distill discussion's experiments (explorer/experiments/<module>.py) ----------
+
+DISCUSSION = {
+    "transfer-learnability": ("transfer_learnability",
+                              "transfer rate vs accuracy from D_det per architecture (paper Fig. 3)"),
+    "leakage": ("leakage", "Goh: robust linear features trained on D_rand / D_det, tested on the real test set"),
+    "squares": ("squares", "Nakkiran: adversarial squares, a net fit to noisy labels vs early-stopped / clean"),
+    "nontransferable": ("nontransferable", "Nakkiran: non-transferable targeted attack vs PGD, and their D_dets"),
+    "mislabeled": ("mislabeled", "Wallace: train only on a weak model's wrong predictions, test on real data"),
+}
+
+
+def _bounded_type(name: str, kind: type):
+    """The ``explorer.bounds`` type of a Config field, by its name and type."""
+    from explorer import bounds
+
+    if kind is float:
+        if "eps" in name:
+            return bounds.eps
+        return {"step_size": bounds.step_size, "lr": bounds.learning_rate, "label_noise": bounds.fraction,
+                "pixel_noise": bounds.fraction}.get(name, bounds.weight)
+    if name in ("steps", "attack_steps", "head_steps"):
+        return bounds.steps
+    if name.endswith("epochs"):
+        return bounds.epochs
+    if name.startswith("n_") or name.endswith("_images"):
+        return bounds.n_images
+    return {"batch_size": bounds.batch_size, "seed": bounds.seed, "size": bounds.side}.get(name, bounds.count)
+
+
+def _config_arguments(module_name: str):
+    """argparse options from the experiment's Config fields (``--n-train 500``), plus --full,
+    --subset, --out."""
+
+    def add(p: argparse.ArgumentParser) -> None:
+        import dataclasses
+        import importlib
+
+        from explorer import bounds
+
+        config = importlib.import_module(f"explorer.experiments.{module_name}").Config
+        for f in dataclasses.fields(config):
+            t = str(f.type)
+            kind = float if "float" in t else int if "int" in t else str
+            argtype = str if kind is str else _bounded_type(f.name, kind)
+            flag = "--" + f.name.replace("_", "-")
+            if t.startswith("tuple"):
+                p.add_argument(flag, type=argtype, nargs="+", default=None, help=f"default {' '.join(map(str, f.default))}")
+            else:
+                p.add_argument(flag, type=argtype, default=None, help=f"default {f.default}")
+        p.add_argument("--full", action="store_true", help="full size (every image; hours on a CPU)")
+        p.add_argument("--subset", type=bounds.n_images, default=None, help="n_train = N (another size)")
+        p.add_argument("--out", default=None, help=f"results JSON (default results/discussion/{module_name}.json)")
+
+    return add
+
+
+def _run_discussion(module_name: str, args) -> int:
+    import dataclasses
+    import importlib
+    import json
+    import shlex
+    from pathlib import Path
+
+    from explorer.experiments._discussion import jsonable
+
+    module = importlib.import_module(f"explorer.experiments.{module_name}")
+    names = {f.name for f in dataclasses.fields(module.Config)}
+    given = {k: (tuple(v) if isinstance(v, list) else v) for k, v in vars(args).items() if k in names and v is not None}
+    if args.subset is not None:
+        given["n_train"] = args.subset
+    config = module.Config.full(**given) if args.full else module.Config(**given)
+    result = module.run(config, progress=_tqdm_progress(module_name))
+    out = Path(args.out or f"results/discussion/{module_name}.json")
+    command_line = "python -m explorer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    doc = {"experiment": module_name, "command": command_line, "config": jsonable(config),
+           "commenter": jsonable(module.COMMENTER), "result": jsonable(result)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    tmp.replace(out)
+    print(json.dumps(doc["result"], indent=1))
+    print(f"wrote {out} ({result.seconds:.0f} s)")
+    return 0
+
+
+for _name, (_module, _help) in DISCUSSION.items():
+    command(_name, _help, _config_arguments(_module))(lambda args, m=_module: _run_discussion(m, args))
 
 
 # --- fetch / convert (explorer/fetch.py) -------------------------------------------
