@@ -1,17 +1,43 @@
-"""The features-not-bugs explorer: `streamlit run app.py`.
+"""The features-not-bugs explorer: `streamlit run app.py` (`streamlit run app.py -- --presenter`
+for the presenter look: larger text and images, the sidebar collapsed).
 
 Navigation over the pages of ``ui.registry.PAGES`` and the shared sidebar (model
-pair, device), drawn here so it survives page changes.
+pair, device, presenter look), drawn here so it survives page changes. At the first
+request a background warm-up starts (once per process) that loads the bundled models
+and computes the guided tour into the cache (``ui.warmup``).
 """
+
+import sys
 
 import streamlit as st
 
-from ui import models, registry
+from ui import links, models, registry, warmup
 
-st.set_page_config(page_title="Features, not bugs", page_icon=":material/science:", layout="wide")
+PRESENTER_CSS = """<style>
+section[data-testid="stMain"] .block-container { zoom: 1.35; max-width: 100%; }
+</style>"""
+
+
+presenter_default = "--presenter" in sys.argv[1:]
+if links.PRESENTER in st.session_state:  # the toggle's value (it is drawn further down)
+    presenter = bool(st.session_state[links.PRESENTER])
+elif links.PRESENTER in st.query_params:  # a link opened with the presenter look
+    presenter = st.query_params[links.PRESENTER] == "true"
+else:
+    presenter = presenter_default
+st.set_page_config(page_title="Features, not bugs", page_icon=":material/science:", layout="wide",
+                   initial_sidebar_state="collapsed" if presenter else "auto")
+warmup.started()  # once per process: models and the tour's results, in a background thread
 
 page = st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=p is registry.HOME)
                       for p in registry.PAGES])
 models.pair_sidebar()
 models.device_sidebar()
+with st.sidebar:
+    presenter = st.toggle("Presenter look", presenter_default, key=links.PRESENTER, bind=links.BIND,
+                          help="Larger text and images for a projector; the sidebar starts collapsed. "
+                               "`streamlit run app.py -- --presenter` makes it the default.")
+if presenter:
+    st.html(PRESENTER_CSS)
+links.track_page(page.url_path or "home")
 page.run()

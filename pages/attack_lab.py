@@ -12,10 +12,11 @@ import streamlit as st
 
 from explorer import charts, zoo
 from explorer.experiments import attack_lab
-from ui import models, widgets
+from ui import export, links, models, widgets
 
 KEY = "attack_lab"
 RESULT = f"{KEY}.result"
+CONFIG = f"{KEY}.config"
 
 
 # --- widgets -> parameters -------------------------------------------------------
@@ -27,19 +28,20 @@ def attack_form(info, picked: Optional[widgets.PickedImage], names: tuple[str, .
     with st.form(f"{KEY}.form"):
         eps = widgets.eps_slider(info.dataset, norm, KEY)
         left, right = st.columns(2)
-        steps = left.slider("Steps", 1, 200, 20, key=f"{KEY}.steps")
+        steps = left.slider("Steps", 1, 200, 20, key=f"{KEY}.steps", bind=links.BIND)
         step_size = right.number_input("Step size", min_value=1e-6, max_value=100.0, value=None, format="%.5f",
-                                       placeholder="2.5 × eps / steps", key=f"{KEY}.step_size",
+                                       placeholder="2.5 × eps / steps", key=f"{KEY}.step_size", bind=links.BIND,
                                        help="Empty: 2.5 × eps / steps, the evaluation convention of Madry et al.")
-        target = st.selectbox("Target class", [None, *range(len(classes))], key=f"{KEY}.target",
+        target = st.selectbox("Target class", [None, *range(len(classes))], key=f"{KEY}.target", bind=links.BIND,
                               format_func=lambda c: "none (untargeted)" if c is None else f"{c}: {classes[c]}",
                               help="Untargeted pushes away from the true class (or the model's own prediction "
                                    "when the label is unknown); targeted pulls toward the chosen class.")
         a, b, c = st.columns(3)
-        random_start = a.checkbox("Random start", False, key=f"{KEY}.random_start")
-        restarts = int(b.number_input("Restarts", 1, attack_lab.MAX_RESTARTS, 1, key=f"{KEY}.restarts"))
-        seed = int(c.number_input("Seed", 0, 2**31 - 1, 0, key=f"{KEY}.seed"))
+        random_start = a.checkbox("Random start", False, key=f"{KEY}.random_start", bind=links.BIND)
+        restarts = int(b.number_input("Restarts", 1, attack_lab.MAX_RESTARTS, 1, key=f"{KEY}.restarts", bind=links.BIND))
+        seed = int(c.number_input("Seed", 0, 2**31 - 1, 0, key=f"{KEY}.seed", bind=links.BIND))
         submitted = st.form_submit_button("Run", type="primary", disabled=picked is None)
+    submitted = submitted or links.autorun(KEY)  # a shared link computes its view again
     if not submitted or picked is None:
         return None
     try:
@@ -99,9 +101,10 @@ def draw_result(result: attack_lab.Result) -> None:
         st.dataframe(charts.transfer_frame(result), hide_index=True)
         st.caption("Ilyas et al. explain transfer by shared non-robust features: a perturbation that moves "
                    "features both models use fools both.")
-    st.download_button("Download the side-by-side figure (PNG)", data=charts.attack_lab_png(result),
-                       file_name=f"attack-lab-{'-vs-'.join(a.model for a in result.attacks)}.png",
-                       mime="image/png", key=f"{KEY}.download", on_click="ignore")
+    config = st.session_state.get(CONFIG)
+    if config is not None:
+        export.export(KEY, "attack_lab", config, f"attack-lab-{'-vs-'.join(a.model for a in result.attacks)}",
+                      png=charts.attack_lab_png(result), page="pages/attack_lab.py")
 
 
 # --- the page ------------------------------------------------------------------------------
@@ -129,6 +132,9 @@ if config is not None:
     result = widgets.run_experiment("attack_lab", config, f"Attacking {' and '.join(config.models)}")
     if result is not None:
         st.session_state[RESULT] = result
+        st.session_state[CONFIG] = config
+        links.ran(KEY)
 
 if st.session_state.get(RESULT) is not None:
     draw_result(st.session_state[RESULT])
+links.share_note()

@@ -15,7 +15,7 @@ import streamlit as st
 
 from explorer import charts_constructed, construct, data, zoo
 from explorer.experiments import constructed_table as CT
-from ui import models, widgets
+from ui import links, models, widgets
 
 KEY = "constructed"
 RESULT = f"{KEY}.result"
@@ -62,7 +62,7 @@ def browse_tab(root: Path) -> None:
         return
     labels = {path: f"{m['name']}: {Path(path).relative_to(root) if Path(path).is_relative_to(root) else path} "
                     f"({m['count']} images)" for path, m in found}
-    path = st.selectbox("Dataset", list(labels), format_func=labels.get, key=f"{KEY}.browse.path")
+    path = st.selectbox("Dataset", list(labels), format_func=labels.get, key=f"{KEY}.browse.path", bind=links.BIND)
     m = dict(found)[path]
     st.markdown(f"**{m['description']}**")
     src = m.get("source_model") or {}
@@ -70,8 +70,8 @@ def browse_tab(root: Path) -> None:
         f"source model {src['name']} ({src['kind']}, sha256 {str(src.get('sha256'))[:12]}…)" if src else "",
         _stats_text(m), f"{m['count']} images in {m['num_shards']} shards", m.get("command", "")) if t))
     left, right = st.columns(2)
-    start = int(left.number_input("First example", 0, max(m["count"] - 1, 0), 0, 1, key=f"{KEY}.browse.start"))
-    count = int(right.number_input("How many", 1, MAX_BROWSE, 8, 1, key=f"{KEY}.browse.count"))
+    start = int(left.number_input("First example", 0, max(m["count"] - 1, 0), 0, 1, key=f"{KEY}.browse.start", bind=links.BIND))
+    count = int(right.number_input("How many", 1, MAX_BROWSE, 8, 1, key=f"{KEY}.browse.count", bind=links.BIND))
     positions = tuple(range(start, min(start + count, m["count"])))
     try:
         pairs = _pairs(path, positions, str(m.get("runs", [{}])[-1].get("finished", "")))
@@ -106,7 +106,7 @@ def table_tab(root: Path) -> None:
         return
     labels = {path: f"{Path(path).parent.name}: {t['rows'][0]['train images']} training images, "
                     f"{t.get('seconds', 0) / 60:.0f} min" for path, t in tables}
-    path = st.selectbox("Table", list(labels), format_func=labels.get, key=f"{KEY}.table.path")
+    path = st.selectbox("Table", list(labels), format_func=labels.get, key=f"{KEY}.table.path", bind=links.BIND)
     t = dict(tables)[path]
     ev = t["eval"]
     st.dataframe(charts_constructed.table_frame(t["rows"], f"{ev['norm']} eps {ev['eps']:g}"), hide_index=True)
@@ -123,20 +123,21 @@ def live_form(pair: models.ModelPair, dataset: str) -> Optional[CT.Config]:
     """Widgets -> a small Config when Run is pressed."""
     with st.form(f"{KEY}.live.form"):
         a, b, c = st.columns(3)
-        subset = int(a.number_input("Training images", 20, 2000, 300, 20, key=f"{KEY}.live.subset",
+        subset = int(a.number_input("Training images", 20, 2000, 300, 20, key=f"{KEY}.live.subset", bind=links.BIND,
                                     help="Drawn from the training set; every dataset is built from the same ones."))
-        epochs = int(b.number_input("Epochs", 1, 50, 10, key=f"{KEY}.live.epochs"))
-        test_limit = int(c.number_input("Test images", 20, 10_000, 500, 50, key=f"{KEY}.live.test"))
+        epochs = int(b.number_input("Epochs", 1, 50, 10, key=f"{KEY}.live.epochs", bind=links.BIND))
+        test_limit = int(c.number_input("Test images", 20, 10_000, 500, 50, key=f"{KEY}.live.test", bind=links.BIND))
         a, b, c = st.columns(3)
-        inv_steps = int(a.number_input("Inversion steps (D_R, D_NR)", 1, 2000, 100, 10, key=f"{KEY}.live.steps"))
+        inv_steps = int(a.number_input("Inversion steps (D_R, D_NR)", 1, 2000, 100, 10, key=f"{KEY}.live.steps", bind=links.BIND))
         attack_steps = int(b.number_input("PGD steps (D_rand, D_det)", 1, 500, 50, 5,
-                                          key=f"{KEY}.live.attack_steps"))
-        eval_steps = int(c.number_input("PGD steps (evaluation)", 1, 100, 10, key=f"{KEY}.live.eval_steps"))
+                                          key=f"{KEY}.live.attack_steps", bind=links.BIND))
+        eval_steps = int(c.number_input("PGD steps (evaluation)", 1, 100, 10, key=f"{KEY}.live.eval_steps", bind=links.BIND))
         kinds = st.multiselect("Datasets", list(construct.KINDS), default=list(construct.KINDS),
-                               format_func=construct.NAMES.get, key=f"{KEY}.live.kinds")
-        seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key=f"{KEY}.live.seed"))
+                               format_func=construct.NAMES.get, key=f"{KEY}.live.kinds", bind=links.BIND)
+        seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key=f"{KEY}.live.seed", bind=links.BIND))
         submitted = st.form_submit_button("Build, train and test", type="primary",
                                           disabled=pair.robust is None or dataset not in LIVE_DATASETS)
+    submitted = submitted or links.autorun(f"{KEY}.live")
     if not submitted or not kinds:
         return None
     d = construct.defaults_for(dataset)
@@ -174,6 +175,7 @@ def live_tab(pair: models.ModelPair) -> None:
         result = widgets.run_experiment("constructed_table", config, "Building, training and testing")
         if result is not None:
             st.session_state[RESULT] = (pair.names, result)
+            links.ran(f"{KEY}.live")
     stored = st.session_state.get(RESULT)
     if stored is not None and stored[0] == pair.names:
         draw_live(stored[1])
@@ -189,10 +191,11 @@ st.markdown("The paper's central experiment (Ilyas et al. 2019, Section 3). **D_
             "non-robust features are real, predictive features.")
 root = construct.artifacts_root()
 pair = models.current_pair()
-browse, table, live = st.tabs(["Browse a dataset", "Table 1", "Live (small)"])
+browse, table, live = st.tabs(["Browse a dataset", "Table 1", "Live (small)"], key=f"{KEY}.tab", bind=links.BIND)
 with browse:
     browse_tab(root)
 with table:
     table_tab(root)
 with live:
     live_tab(pair)
+links.share_note(uploads=False)

@@ -15,7 +15,7 @@ from explorer import charts, charts_features, data, zoo
 from explorer.classifier import ClassifierInfo
 from explorer.experiments import (class_synthesis, feature_visualization, fourier_heatmap, frequency, inversion,
                                   linear_features, perturbation_spectrum)
-from ui import models, widgets
+from ui import export, links, models, widgets
 
 KEY = "features"
 TABS = ("What PGD changes", "Class synthesis", "Representation inversion", "Frequency", "Linear features")
@@ -28,15 +28,25 @@ def _key(*parts: str) -> str:
     return ".".join((KEY, *parts))
 
 
-def _store(name: str, names: tuple[str, ...], result) -> None:
+def _store(name: str, names: tuple[str, ...], result, config=None) -> None:
     if result is not None:
         st.session_state[_key(name, "result")] = (names, result)
+        st.session_state[_key(name, "config")] = config
+        links.ran(_key(name))
 
 
 def _stored(name: str, names: tuple[str, ...]):
     """The last result of view ``name``, if it was computed for the current model pair."""
     stored = st.session_state.get(_key(name, "result"))
     return stored[1] if stored is not None and stored[0] == names else None
+
+
+def _export(name: str, experiment: str, png: bytes) -> None:
+    """PNG + JSON of view ``name`` when its config is known (``ui.export``)."""
+    config = st.session_state.get(_key(name, "config"))
+    if config is not None:
+        export.export(_key(name), experiment, config, f"{experiment.replace('_', '-')}", png=png,
+                      page="pages/features.py")
 
 
 def _caption_pair(names: tuple[str, ...]) -> str:
@@ -54,8 +64,9 @@ def perturbation_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
     norm = widgets.norm_picker(key)
     with st.form(_key("pgd", "form")):
         eps = widgets.eps_slider(info.dataset, norm, key)
-        steps = st.slider("Steps", 1, 200, 20, key=_key("pgd", "steps"))
+        steps = st.slider("Steps", 1, 200, 20, key=_key("pgd", "steps"), bind=links.BIND)
         submitted = st.form_submit_button("Attack both", type="primary", disabled=picked is None)
+    submitted = submitted or links.autorun(_key("pgd"))
     if submitted and picked is not None:
         try:
             config = perturbation_spectrum.Config.for_image(picked.image, names, label=picked.label, norm=norm,
@@ -64,7 +75,7 @@ def perturbation_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
             st.error(str(e))
         else:
             _store("pgd", names, widgets.run_experiment("perturbation_spectrum", config,
-                                                 f"Attacking {_caption_pair(names)}"))
+                                                 f"Attacking {_caption_pair(names)}"), config)
     result = _stored("pgd", names)
     if result is not None:
         draw_perturbations(result)
@@ -72,10 +83,11 @@ def perturbation_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
 
 def draw_perturbations(result: perturbation_spectrum.Result) -> None:
     st.image(charts_features.perturbation_figure(result))
+    _export("pgd", "perturbation_spectrum", charts.png_bytes(charts_features.perturbation_figure(result)))
     scales = ", ".join(f"{s.model} ×{s.amplification:.1f}" for s in result.spectra)
     st.caption(f"Perturbations shown as 0.5 + scale × δ (mid-grey is no change; scale: {scales}). The spectrum "
                f"is log |DFT(δ)|² with the mean at the centre and the highest frequencies at the edges.")
-    cutoff = st.slider("Frequency cutoff ρ", 0.0, 1.0, 0.25, 0.01, key=_key("pgd", "cutoff"),
+    cutoff = st.slider("Frequency cutoff ρ", 0.0, 1.0, 0.25, 0.01, key=_key("pgd", "cutoff"), bind=links.BIND,
                        help="ρ is the frequency radius: 0 is the mean, 1 the corner (Nyquist on both axes).")
     cols = st.columns(len(result.spectra) + 1)
     for i, (col, s) in enumerate(zip(cols, result.spectra)):
@@ -99,19 +111,20 @@ def synthesis_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
                 "confidence with noise (Ilyas et al. 2019, Santurkar et al. 2019).")
     starts = [s for s in START_LABELS if s != "mean" or info.dataset in ("fashion-mnist", "cifar10")]
     start = st.radio("Start from", starts, format_func=START_LABELS.get, horizontal=True,
-                     key=_key("synthesis", "start"))
+                     key=_key("synthesis", "start"), bind=links.BIND)
     picked = widgets.image_picker(info, _key("synthesis")) if start == "image" else None
     size = math.sqrt(math.prod(info.input_size))
     default = SYNTHESIS_EPS.get(info.dataset, SYNTHESIS_EPS_DEFAULT)
     with st.form(_key("synthesis", "form")):
         left, mid, right = st.columns(3)
         eps = left.slider("eps (L2 radius)", 0.5, float(math.floor(size)), min(default, math.floor(size)), 0.5,
-                          key=_key("synthesis", "eps"), help=f"A {info.input_size} image of flat grey has L2 norm "
+                          key=_key("synthesis", "eps"), bind=links.BIND, help=f"A {info.input_size} image of flat grey has L2 norm "
                           f"{size / 2:.1f}.")
-        steps = mid.slider("Steps", 5, 300, 60, key=_key("synthesis", "steps"))
-        seed = int(right.number_input("Seed (noise)", 0, 2**31 - 1, 0, key=_key("synthesis", "seed")))
+        steps = mid.slider("Steps", 5, 300, 60, key=_key("synthesis", "steps"), bind=links.BIND)
+        seed = int(right.number_input("Seed (noise)", 0, 2**31 - 1, 0, key=_key("synthesis", "seed"), bind=links.BIND))
         submitted = st.form_submit_button("Synthesize every class", type="primary",
                                           disabled=start == "image" and picked is None)
+    submitted = submitted or links.autorun(_key("synthesis"))
     if submitted:
         try:
             if start == "image":
@@ -121,7 +134,8 @@ def synthesis_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
         except ValueError as e:
             st.error(str(e))
         else:
-            _store("synthesis", names, widgets.run_experiment("class_synthesis", config, "Synthesizing every class"))
+            _store("synthesis", names, widgets.run_experiment("class_synthesis", config, "Synthesizing every class"),
+                   config)
     result = _stored("synthesis", names)
     if result is not None:
         st.image(charts_features.synthesis_figure(result))
@@ -129,6 +143,7 @@ def synthesis_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
                            for r in result.rows)
         st.caption(f"{counts}. Targeted L2 PGD, eps {result.eps:g}, {result.steps} steps of "
                    f"{result.step_size:.3g}, keep-the-best, on {result.device}; p is the target's probability.")
+        _export("synthesis", "class_synthesis", charts.png_bytes(charts_features.synthesis_figure(result)))
 
 
 # --- 3. representation inversion --------------------------------------------------------------
@@ -151,21 +166,22 @@ def inversion_tab(info: ClassifierInfo, names: tuple[str, ...], layers: list[str
     with right:
         st.markdown("**z0: where to start**")
         start = st.radio("Start from", list(INVERSION_STARTS), format_func=INVERSION_STARTS.get, horizontal=True,
-                         key=_key("inversion", "start"))
+                         key=_key("inversion", "start"), bind=links.BIND)
         start_image = widgets.image_picker(info, _key("inversion", "z")) if start == "image" else None
     with st.form(_key("inversion", "form")):
         a, b, c = st.columns(3)
         layer = a.selectbox("Representation g", layers, index=layers.index("penultimate")
-                            if "penultimate" in layers else 0, key=_key("inversion", "layer"))
-        steps = b.slider("Steps", 10, 3000, 900, 10, key=_key("inversion", "steps"))
+                            if "penultimate" in layers else 0, key=_key("inversion", "layer"), bind=links.BIND)
+        steps = b.slider("Steps", 10, 3000, 900, 10, key=_key("inversion", "steps"), bind=links.BIND)
         step_sizes = c.selectbox("L2 step sizes", list(SCHEDULES), format_func=SCHEDULES.get,
-                                 key=_key("inversion", "schedule"),
+                                 key=_key("inversion", "schedule"), bind=links.BIND,
                                  help="The steps are split evenly over the stages; each stage starts from the "
                                       "best point so far.")
         seed = int(st.number_input("Seed (random image or noise start)", 0, 2**31 - 1, 0,
-                                   key=_key("inversion", "seed")))
+                                   key=_key("inversion", "seed"), bind=links.BIND))
         submitted = st.form_submit_button("Invert", type="primary",
                                           disabled=target is None or (start == "image" and start_image is None))
+    submitted = submitted or links.autorun(_key("inversion"))
     if submitted and target is not None:
         try:
             config = inversion.Config.for_images(
@@ -206,12 +222,13 @@ def visualization_form(names: tuple[str, ...], layers: list[str]) -> None:
     with st.form(_key("units", "form")):
         a, b, c, d = st.columns(4)
         layer = a.selectbox("Layer", layers, index=layers.index("penultimate") if "penultimate" in layers else 0,
-                            key=_key("units", "layer"))
+                            key=_key("units", "layer"), bind=links.BIND)
         n_units = int(b.number_input("Units (most active first)", 1, feature_visualization.MAX_UNITS, 6,
-                                     key=_key("units", "n")))
-        steps = c.slider("Steps", 10, 1000, 200, 10, key=_key("units", "steps"))
-        start = d.radio("Start", list(feature_visualization.STARTS), key=_key("units", "start"))
+                                     key=_key("units", "n"), bind=links.BIND))
+        steps = c.slider("Steps", 10, 1000, 200, 10, key=_key("units", "steps"), bind=links.BIND)
+        start = d.radio("Start", list(feature_visualization.STARTS), key=_key("units", "start"), bind=links.BIND)
         submitted = st.form_submit_button("Maximize", type="primary")
+    submitted = submitted or links.autorun(_key("units"))
     if submitted:
         try:
             config = feature_visualization.Config(names, n_units=n_units, layer=layer, steps=steps, start=start)
@@ -246,8 +263,8 @@ def frequency_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
     picked = widgets.image_picker(info, _key("frequency"))
     left, right = st.columns(2)
     kind = left.radio("Filter", list(KIND_LABELS), format_func=KIND_LABELS.get, horizontal=True,
-                      key=_key("frequency", "kind"))
-    cutoff = right.slider("Cutoff ρ", 0.0, 1.0, 0.3, 0.01, key=_key("frequency", "cutoff"),
+                      key=_key("frequency", "kind"), bind=links.BIND)
+    cutoff = right.slider("Cutoff ρ", 0.0, 1.0, 0.3, 0.01, key=_key("frequency", "cutoff"), bind=links.BIND,
                           help="Normalized frequency radius: 0 is the mean, 1 the corner. Low-pass keeps ρ ≤ "
                                "cutoff; high-pass keeps ρ > cutoff and the mean.")
     if picked is not None:
@@ -260,8 +277,9 @@ def frequency_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
             draw_filter(fr)
     st.subheader("Accuracy against the cutoff")
     with st.form(_key("frequency", "curve")):
-        n_images = int(st.number_input("Test images", 10, 10_000, 500, 50, key=_key("frequency", "n_images")))
+        n_images = int(st.number_input("Test images", 10, 10_000, 500, 50, key=_key("frequency", "n_images"), bind=links.BIND))
         submitted = st.form_submit_button("Measure", type="primary")
+    submitted = submitted or links.autorun(_key("curve"))
     if submitted:
         _store("curve", names, widgets.run_experiment("frequency", frequency.Config(names, n_images=n_images),
                                                "Classifying filtered test images"))
@@ -294,19 +312,20 @@ def heatmap_section(info: ClassifierInfo, names: tuple[str, ...]) -> None:
     side = max(info.input_size[1:])
     with st.form(_key("heatmap", "form")):
         a, b, c = st.columns(3)
-        r = a.slider("Noise L2 norm r", 0.5, 10.0, 4.0, 0.5, key=_key("heatmap", "r"),
+        r = a.slider("Noise L2 norm r", 0.5, 10.0, 4.0, 0.5, key=_key("heatmap", "r"), bind=links.BIND,
                      help="Yin et al. used r = 4 on 32×32×3 CIFAR-10. On 28×28 Fashion-MNIST r = 2 leaves the "
                           "robust models untouched; r = 4 shows the pattern.")
-        n_images = int(b.number_input("Test images", 10, 10_000, 100, 10, key=_key("heatmap", "n_images"),
+        n_images = int(b.number_input("Test images", 10, 10_000, 100, 10, key=_key("heatmap", "n_images"), bind=links.BIND,
                                       help="Yin et al. used 1000; each image is evaluated once per frequency."))
         if side > 32:
             max_frequency: Optional[int] = int(c.number_input("Highest frequency |u|, |v|", 1, side // 2, 6,
-                                                              key=_key("heatmap", "max_frequency"),
+                                                              key=_key("heatmap", "max_frequency"), bind=links.BIND,
                                                               help="Large images: a grid of low frequencies."))
         else:
             max_frequency = None
             c.caption(f"All {side}×{side} frequencies; (u, v) and (−u, −v) share one evaluation.")
         submitted = st.form_submit_button("Compute the heat maps", type="primary")
+    submitted = submitted or links.autorun(_key("heatmap"))
     if submitted:
         config = fourier_heatmap.Config(names, noise_norm=r, n_images=n_images, max_frequency=max_frequency)
         _store("heatmap", names, widgets.run_experiment("fourier_heatmap", config, "Adding Fourier noise"))
@@ -335,16 +354,16 @@ def linear_tab() -> None:
     classes = data.FASHION_MNIST_CLASSES
     a, b, c = st.columns(3)
     class_a = a.selectbox("Class y = +1", range(10), index=LINEAR_DEFAULT_PAIR[0], format_func=classes.__getitem__,
-                          key=_key("linear", "a"))
+                          key=_key("linear", "a"), bind=links.BIND)
     class_b = b.selectbox("Class y = −1", range(10), index=LINEAR_DEFAULT_PAIR[1], format_func=classes.__getitem__,
-                          key=_key("linear", "b"))
+                          key=_key("linear", "b"), bind=links.BIND)
     norm = c.radio("Ball", list(widgets.NORM_LABELS), index=1, format_func=widgets.NORM_LABELS.get,
-                   horizontal=True, key=_key("linear", "norm"))
+                   horizontal=True, key=_key("linear", "norm"), bind=links.BIND)
     d, e, f, g = st.columns(4)
-    eps_l2 = d.slider("eps (L2)", 0.05, 3.0, 0.5, 0.05, key=_key("linear", "eps_l2"))
-    eps_linf = e.slider("eps (L∞)", 0.005, 0.2, 0.02, 0.005, format="%.3f", key=_key("linear", "eps_linf"))
-    n_directions = f.slider("Principal directions", 10, 784, 100, 10, key=_key("linear", "n"))
-    alpha = g.slider("Containment α", 0.0, 1.0, 0.05, 0.01, key=_key("linear", "alpha"))
+    eps_l2 = d.slider("eps (L2)", 0.05, 3.0, 0.5, 0.05, key=_key("linear", "eps_l2"), bind=links.BIND)
+    eps_linf = e.slider("eps (L∞)", 0.005, 0.2, 0.02, 0.005, format="%.3f", key=_key("linear", "eps_linf"), bind=links.BIND)
+    n_directions = f.slider("Principal directions", 10, 784, 100, 10, key=_key("linear", "n"), bind=links.BIND)
+    alpha = g.slider("Containment α", 0.0, 1.0, 0.05, 0.01, key=_key("linear", "alpha"), bind=links.BIND)
     if class_a == class_b:
         st.warning("Pick two different classes.")
         return
@@ -381,7 +400,7 @@ def draw_linear(result: linear_features.Result) -> None:
     options = [f"a{i + 1}" for i in range(len(result.usefulness))]
     options += [name for name, feat in (("ensemble", result.ensemble), ("containment", result.containment)) if feat]
     default = options.index(f"a{result.nonrobust_index + 1}") if result.nonrobust_index is not None else 0
-    pick = st.selectbox("Feature to look at", options, index=default, key=_key("linear", "pick"),
+    pick = st.selectbox("Feature to look at", options, index=default, key=_key("linear", "pick"), bind=links.BIND,
                         help="aᵢ is the i-th principal direction (largest variance first). Clicking a point "
                              "of the scatter picks it too.")
     selected = options.index(pick) if pick.startswith("a") else None
@@ -444,7 +463,7 @@ info = model.info
 if pair.robust is None:
     st.info(f"No robust {info.dataset} model is available: showing {pair.standard} alone.")
 
-tabs = st.tabs(list(TABS))
+tabs = st.tabs(list(TABS), key=_key("tab"), bind=links.BIND)
 with tabs[0]:
     perturbation_tab(info, pair.names)
 with tabs[1]:
@@ -455,3 +474,4 @@ with tabs[3]:
     frequency_tab(info, pair.names)
 with tabs[4]:
     linear_tab()
+links.share_note()

@@ -1,8 +1,8 @@
-"""Home: what the explorer is, its pages and where they come from, the zoo, the device."""
+"""Home: what the explorer is, the guided tour, its pages and where they come from, the zoo, the device."""
 
 import streamlit as st
 
-from ui import models, registry, widgets
+from ui import models, registry, tour, warmup
 
 st.title("Features, not bugs")
 st.markdown(
@@ -23,6 +23,24 @@ Pick the pair in the sidebar; the choice follows you from page to page.
 """
 )
 
+
+@st.fragment(run_every=2.0)
+def warm_status() -> None:
+    """The warm-up's status line, refreshed every two seconds until everything is warm."""
+    w = warmup.started()
+    st.caption(w.status_line())
+    if w.done() and not w.note:
+        st.caption("Every tour step is computed: its first click answers from the cache.")
+
+
+st.header("Guided tour")
+st.markdown(f"The paper's story in {len(tour.STEPS)} clicks on the bundled Fashion-MNIST models "
+            f"({', '.join(tour.MODELS)}). Each link opens a page with its settings and computes the view.")
+warm_status()
+for step in tour.STEPS:
+    st.page_link(step.page, label=step.title, icon=":material/play_circle:", query_params=step.query_params)
+    st.caption(step.caption)
+
 st.header("Pages")
 for p in registry.PAGES:
     if p is registry.HOME:
@@ -37,6 +55,8 @@ rows = models.zoo_rows()
 available = sum(r["available"] for r in rows)
 st.markdown(f"**{available} of {len(rows)}** models work offline now. The others need their weights: "
             "the last column names the command that downloads them (`python -m explorer fetch NAME`).")
+from ui import widgets  # noqa: E402 - after the tour, so its links paint first
+
 widgets.zoo_table(rows, ["name", "dataset", "kind", "source", "available", "why"])
 
 st.header("Device")

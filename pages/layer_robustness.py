@@ -13,10 +13,11 @@ import streamlit as st
 
 from explorer import charts_layers
 from explorer.experiments import layer_robustness as LR
-from ui import models, widgets
+from ui import export, links, models, widgets
 
 KEY = "layer_robustness"
 RESULT = f"{KEY}.result"
+CONFIG = f"{KEY}.config"
 MAX_IMAGES = 512
 TABLE_COLUMNS = ["model", "kind", "layer", "R", "ci_low", "ci_high", "numerator", "denominator", "dims", "seconds"]
 
@@ -26,7 +27,7 @@ TABLE_COLUMNS = ["model", "kind", "layer", "R", "ci_low", "ci_high", "numerator"
 def model_picker(rows: Sequence[dict], default: Sequence[str]) -> list[str]:
     """Several available models; the sidebar's pair by default."""
     names = [r["name"] for r in rows if r["available"]]
-    chosen = st.multiselect("Models", names, default=[n for n in default if n in names], key=f"{KEY}.models",
+    chosen = st.multiselect("Models", names, default=[n for n in default if n in names], key=f"{KEY}.models", bind=links.BIND,
                             help="Every named layer of each model is measured. The sidebar's pair is the default.")
     datasets = {r["name"]: r["dataset"] for r in rows}
     if len({datasets[n] for n in chosen}) > 1:
@@ -41,17 +42,18 @@ def run_form(names: list[str], dataset: str) -> Optional[LR.Config]:
     with st.form(f"{KEY}.form"):
         eps = widgets.eps_slider(dataset, norm, KEY)
         left, right = st.columns(2)
-        n_images = int(left.number_input("Images", 2, MAX_IMAGES, 64, 8, key=f"{KEY}.n_images",
+        n_images = int(left.number_input("Images", 2, MAX_IMAGES, 64, 8, key=f"{KEY}.n_images", bind=links.BIND,
                                          help="Test images, drawn by the seed; the pairs are drawn among them."))
-        steps = int(right.number_input("Steps", 1, 200, 20, key=f"{KEY}.steps",
+        steps = int(right.number_input("Steps", 1, 200, 20, key=f"{KEY}.steps", bind=links.BIND,
                                        help="Gradient steps of each layer's maximization (step 2.5 × eps / steps)."))
         with st.expander("More settings"):
             a, b, c = st.columns(3)
-            restarts = int(a.number_input("Restarts", 1, LR.MAX_RESTARTS, 1, key=f"{KEY}.restarts"))
-            pairs = int(b.number_input("Pairs per image", 1, 64, 4, key=f"{KEY}.pairs"))
-            seed = int(c.number_input("Seed", 0, 2**31 - 1, 0, key=f"{KEY}.seed"))
-            include_logits = st.checkbox("Include the logits layer", False, key=f"{KEY}.logits")
+            restarts = int(a.number_input("Restarts", 1, LR.MAX_RESTARTS, 1, key=f"{KEY}.restarts", bind=links.BIND))
+            pairs = int(b.number_input("Pairs per image", 1, 64, 4, key=f"{KEY}.pairs", bind=links.BIND))
+            seed = int(c.number_input("Seed", 0, 2**31 - 1, 0, key=f"{KEY}.seed", bind=links.BIND))
+            include_logits = st.checkbox("Include the logits layer", False, key=f"{KEY}.logits", bind=links.BIND)
         submitted = st.form_submit_button("Run", type="primary", disabled=not names)
+    submitted = submitted or links.autorun(KEY)
     if not submitted or not names:
         return None
     try:
@@ -89,6 +91,9 @@ def draw_result(result: LR.Result) -> None:
                        file_name="layer-robustness.csv", mime="text/csv", key=f"{KEY}.download", on_click="ignore")
     for m in result.models:
         st.caption(f"{m.model} ({m.kind}): images from {m.images}.")
+    if st.session_state.get(CONFIG) is not None:
+        export.export(KEY, "layer_robustness", st.session_state[CONFIG], "layer-robustness",
+                      summary={"rows": result.rows()}, page="pages/layer_robustness.py")
 
 
 # --- the page ------------------------------------------------------------------------------
@@ -108,6 +113,9 @@ if config is not None:
     result = widgets.run_experiment("layer_robustness", config, f"Measuring {', '.join(config.models)}")
     if result is not None:
         st.session_state[RESULT] = result
+        st.session_state[CONFIG] = config
+        links.ran(KEY)
 
 if st.session_state.get(RESULT) is not None:
     draw_result(st.session_state[RESULT])
+links.share_note(uploads=False)

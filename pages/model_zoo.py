@@ -10,7 +10,7 @@ import streamlit as st
 
 from explorer import charts, zoo
 from explorer.experiments import zoo_report
-from ui import models, widgets
+from ui import links, models, widgets
 
 KEY = "model_zoo"
 RESULT = f"{KEY}.result"
@@ -29,13 +29,14 @@ def quick_eval_form(names: tuple[str, ...], dataset: str) -> Optional[zoo_report
     """Models, norm, largest eps, number of eps points and of test images; a Config on Run."""
     norm = widgets.norm_picker(KEY)
     with st.form(f"{KEY}.form"):
-        chosen = st.multiselect("Models", names, default=list(names), key=f"{KEY}.models")
+        chosen = st.multiselect("Models", names, default=list(names), key=f"{KEY}.models", bind=links.BIND)
         eps_max = widgets.eps_slider(dataset, norm, KEY)
         left, mid, right = st.columns(3)
-        points = int(left.number_input("eps points", 1, 8, 3, key=f"{KEY}.points"))
-        n = int(mid.number_input("Test images", 10, zoo_report.MAX_IMAGES, 100, 10, key=f"{KEY}.n"))
-        steps = int(right.number_input("PGD steps", 1, 100, 10, key=f"{KEY}.steps"))
+        points = int(left.number_input("eps points", 1, 8, 3, key=f"{KEY}.points", bind=links.BIND))
+        n = int(mid.number_input("Test images", 10, zoo_report.MAX_IMAGES, 100, 10, key=f"{KEY}.n", bind=links.BIND))
+        steps = int(right.number_input("PGD steps", 1, 100, 10, key=f"{KEY}.steps", bind=links.BIND))
         submitted = st.form_submit_button("Evaluate", type="primary")
+    submitted = submitted or links.autorun(KEY)
     if not submitted:
         return None
     if not chosen:
@@ -87,6 +88,7 @@ if pair.names:
         result = widgets.run_experiment("zoo_report", config, f"Evaluating {' and '.join(config.models)}")
         if result is not None:
             st.session_state[RESULT] = result
+            links.ran(KEY)
     result = st.session_state.get(RESULT)
     if result is not None:
         st.altair_chart(charts.accuracy_curve(result.rows(), title=f"first {result.n} test images"))

@@ -14,10 +14,11 @@ import streamlit as st
 
 from explorer import charts, charts_style, data, devices
 from explorer.experiments import style_transfer as ST
-from ui import models, widgets
+from ui import export, links, models, widgets
 
 KEY = "style_transfer"
 RESULT = f"{KEY}.result"
+CONFIG = f"{KEY}.config"
 SAMPLE, UPLOAD = "Sample", "Upload"
 MAX_NETWORKS = 4
 
@@ -33,11 +34,11 @@ def _decoded(content: bytes) -> np.ndarray:
 
 def image_choice(label: str, samples: dict[str, np.ndarray], default: str, key: str) -> Optional[np.ndarray]:
     """A bundled sample or an upload (decoded safely); None until there is one."""
-    source = st.radio(label, [SAMPLE, UPLOAD], horizontal=True, key=f"{key}.source")
+    source = st.radio(label, [SAMPLE, UPLOAD], horizontal=True, key=f"{key}.source", bind=links.BIND)
     if source == SAMPLE:
         names = list(samples)
         name = st.selectbox(f"{label} (scikit-image)", names, index=names.index(default) if default in names else 0,
-                            key=f"{key}.sample")
+                            key=f"{key}.sample", bind=links.BIND)
         image, caption = samples[name], name
     else:
         upload = st.file_uploader(f"{label}: PNG, JPEG, WebP, GIF, BMP or TIFF", key=f"{key}.upload")
@@ -80,12 +81,12 @@ def network_pickers(rows: Sequence[dict]) -> tuple[list[str], Optional[str]]:
         return [], None
     left, right = st.columns(2)
     style_models = left.multiselect(
-        "Style networks", names, default=defaults, max_selections=MAX_NETWORKS, key=f"{KEY}.style_models",
+        "Style networks", names, default=defaults, max_selections=MAX_NETWORKS, key=f"{KEY}.style_models", bind=links.BIND,
         help="One stylized image per network, side by side. The style (Gram matrices) comes from these.")
     standard = [n for n in defaults if n in names and not any(r["name"] == n and models.is_robust(r) for r in rows)]
     content_default = standard[0] if standard else names[0]
     content_model = right.selectbox(
-        "Content network", names, index=names.index(content_default), key=f"{KEY}.content_model",
+        "Content network", names, index=names.index(content_default), key=f"{KEY}.content_model", bind=links.BIND,
         help="Fixed for every style network, so the differences come from the style network.")
     return style_models, content_model
 
@@ -96,42 +97,43 @@ def run_form(content: np.ndarray, style: np.ndarray, style_models: list[str],
     gpu = devices.best_device().type != "cpu"
     with st.form(f"{KEY}.form"):
         a, b, c = st.columns(3)
-        size = int(a.slider("Output size (longer side, px)", 64, 1024, 512 if gpu else 256, 32, key=f"{KEY}.size",
+        size = int(a.slider("Output size (longer side, px)", 64, 1024, 512 if gpu else 256, 32, key=f"{KEY}.size", bind=links.BIND,
                             help="Nakano used 512 px; on a CPU 256 px keeps a run under a minute."))
-        iterations = int(b.number_input("Iterations", 1, ST.MAX_ITERATIONS, 300, 50, key=f"{KEY}.iterations"))
+        iterations = int(b.number_input("Iterations", 1, ST.MAX_ITERATIONS, 300, 50, key=f"{KEY}.iterations", bind=links.BIND))
         optimizer = c.radio("Optimizer", ST.OPTIMIZERS, format_func={"lbfgs": "L-BFGS", "adam": "Adam"}.get,
-                            horizontal=True, key=f"{KEY}.optimizer")
+                            horizontal=True, key=f"{KEY}.optimizer", bind=links.BIND)
         a, b = st.columns(2)
         start = a.radio("Start from", ST.STARTS, format_func={"content": "the content image",
                                                                 "noise": "noise"}.get,
-                        horizontal=True, key=f"{KEY}.start")
-        single_layer = b.checkbox("Single-layer mode: one image per style layer", False, key=f"{KEY}.single_layer",
+                        horizontal=True, key=f"{KEY}.start", bind=links.BIND)
+        single_layer = b.checkbox("Single-layer mode: one image per style layer", False, key=f"{KEY}.single_layer", bind=links.BIND,
                                   help="The authors' reply to Nakano: a grid with one row per style network and "
                                        "one column per layer, each transfer using that layer alone.")
         with st.expander("Weights, layers and more"):
             a, b, c, d = st.columns(4)
-            style_weight = float(a.number_input("Style weight", 0.0, 1e12, 10.0, format="%g", key=f"{KEY}.ws"))
-            content_weight = float(b.number_input("Content weight", 0.0, 1e12, 1.0, format="%g", key=f"{KEY}.wc"))
-            tv_weight = float(c.number_input("TV weight", 0.0, 1e12, 0.0, format="%g", key=f"{KEY}.wtv",
+            style_weight = float(a.number_input("Style weight", 0.0, 1e12, 10.0, format="%g", key=f"{KEY}.ws", bind=links.BIND))
+            content_weight = float(b.number_input("Content weight", 0.0, 1e12, 1.0, format="%g", key=f"{KEY}.wc", bind=links.BIND))
+            tv_weight = float(c.number_input("TV weight", 0.0, 1e12, 0.0, format="%g", key=f"{KEY}.wtv", bind=links.BIND,
                                              help="Total variation: smooths the image."))
-            seed = int(d.number_input("Seed", 0, 2**31 - 1, 0, key=f"{KEY}.seed", help="The noise start."))
+            seed = int(d.number_input("Seed", 0, 2**31 - 1, 0, key=f"{KEY}.seed", bind=links.BIND, help="The noise start."))
             a, b = st.columns(2)
-            normalize = a.checkbox("Relative loss terms", True, key=f"{KEY}.normalize",
+            normalize = a.checkbox("Relative loss terms", True, key=f"{KEY}.normalize", bind=links.BIND,
                                    help="Divide each term by its size on the target, so the weights mean the same "
                                         "on every network. Off: Nakano's raw sums (style weights near 1e9).")
             lr = float(b.number_input("Learning rate (0: 1 for L-BFGS, 0.02 for Adam)", 0.0, 100.0, 0.0,
-                                      format="%g", key=f"{KEY}.lr"))
+                                      format="%g", key=f"{KEY}.lr", bind=links.BIND))
             content_layer, style_layers = None, []
             if content_model:
                 layers, choice = layer_defaults(content_model)
                 content_layer = st.selectbox(f"Content layer of {content_model}", layers,
-                                             index=layers.index(choice.content_layer), key=f"{KEY}.content_layer")
+                                             index=layers.index(choice.content_layer), key=f"{KEY}.content_layer", bind=links.BIND)
             for name in style_models:
                 layers, choice = layer_defaults(name)
                 chosen = st.multiselect(f"Style layers of {name}", layers, default=list(choice.style_layers),
-                                        key=f"{KEY}.layers.{name}", help=choice.rule)
+                                        key=f"{KEY}.layers.{name}", bind=links.BIND, help=choice.rule)
                 style_layers.append(() if tuple(chosen) == choice.style_layers or not chosen else tuple(chosen))
         submitted = st.form_submit_button("Run", type="primary", disabled=not style_models)
+    submitted = submitted or links.autorun(KEY)
     if not submitted or not style_models:
         return None
     try:
@@ -164,8 +166,10 @@ def draw_result(result: ST.Result) -> None:
         st.image(charts_style.transfer_figure(result), width="stretch")
     else:
         draw_side_by_side(result)
-    st.download_button("Download the figure (PNG)", charts_style.transfer_png(result),
-                       file_name="style-transfer.png", mime="image/png", key=f"{KEY}.download", on_click="ignore")
+    if st.session_state.get(CONFIG) is not None:
+        export.export(KEY, "style_transfer", st.session_state[CONFIG], "style-transfer",
+                      png=charts_style.transfer_png(result), summary={"rows": result.rows()},
+                      page="pages/style_transfer.py")
     for note in result.notes:
         st.info(note)
     st.altair_chart(charts_style.loss_chart(result), width="stretch")
@@ -203,6 +207,9 @@ if content_image is not None and style_image is not None:
         result = widgets.run_experiment("style_transfer", config, label)
         if result is not None:
             st.session_state[RESULT] = result
+            st.session_state[CONFIG] = config
+            links.ran(KEY)
 
 if st.session_state.get(RESULT) is not None:
     draw_result(st.session_state[RESULT])
+links.share_note()

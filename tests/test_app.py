@@ -105,7 +105,7 @@ def test_attack_lab_runs_both_models_and_keeps_the_result(app, monkeypatch):
     assert "tiny-standard" in _texts(at.markdown) and "tiny-robust" in _texts(at.markdown)
     transfer = at.dataframe[-1].value
     assert list(transfer["applied to"]) == ["tiny-robust", "tiny-standard"]
-    assert len(at.get("download_button")) == 1
+    assert [b.key for b in at.get("download_button")] == ["attack_lab.export.png", "attack_lab.export.json"]
     assert len(at.get("vega_lite_chart")) == 4  # top-5 and history, per model
     assert _image_captions(at).count("adversarial") == 2
     result = at.session_state["attack_lab.result"]
@@ -222,7 +222,7 @@ def test_attack_lab_with_the_offline_imagenet_model_and_a_photo(app):
     result = at.session_state["attack_lab.result"]
     assert [a.model for a in result.attacks] == ["efficientnet-lite0"] and result.transfer == ()
     assert "One model only" in _texts(at.markdown)
-    assert len(at.get("download_button")) == 1
+    assert len(at.get("download_button")) == 2  # the figure (PNG) and the settings (JSON)
 
 
 def test_default_pair():

@@ -64,7 +64,7 @@ def test_a_small_transfer_runs_on_the_page(page):
     names = tuple(page.multiselect(key=f"{KEY}.style_models").value)
     assert result.style_models == names and len(result.transfers) == len(names)
     assert result.size == (43, 64) and not result.single_layer
-    assert [b.label for b in at.get("download_button")][-1] == "Download the figure (PNG)"
+    assert "Download the figure (PNG)" in [b.label for b in at.get("download_button")]
     # the page shows what the experiment computes for the same settings
     photos, textures = data.sample_photos(), data.sample_textures()
     expected = ST.run(ST.Config.for_images(photos["chelsea"], textures["gravel"], names, size=64, iterations=3,

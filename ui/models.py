@@ -11,6 +11,7 @@ import streamlit as st
 
 from explorer import devices, zoo
 from explorer.classifier import Classifier
+from ui import links
 
 PAIR_KEY = "model_pair"
 DEFAULT_PAIR = ("fmnist-standard", "fmnist-robust-linf")
@@ -99,11 +100,11 @@ def pair_sidebar() -> ModelPair:
         else:
             index = standard_names.index(default.standard) if default.standard in standard_names else 0
             standard = st.selectbox("Standard model", standard_names, index=index, key="pair_standard",
-                                    help="A model trained the usual way, on clean images.")
+                                    bind=links.BIND, help="A model trained the usual way, on clean images.")
             robust_names = robust_options(rows, standard) or [NO_ROBUST]
             index = robust_names.index(default.robust) if default.robust in robust_names else 0
             robust = st.selectbox("Robust model", robust_names, index=index, key="pair_robust",
-                                  help="An adversarially trained model of the same dataset (Madry et al. 2018).")
+                                  bind=links.BIND, help="An adversarially trained model of the same dataset (Madry et al. 2018).")
             pair = ModelPair(standard, None if robust == NO_ROBUST else robust)
     st.session_state[PAIR_KEY] = pair
     return pair

@@ -56,5 +56,17 @@ PAGES: list[PageInfo] = [
              "Ilyas et al. 2019 (Sections 3-4); Distill discussion: Hendrycks & Gilmer, Goh; Yin et al. 2019; "
              "Santurkar et al. 2019."),
     PageInfo("pages/style_transfer.py", "Style transfer", ":material/brush:", "A content image painted with a style image's textures through a fixed content network and several style networks side by side (standard and robust), and the single-layer grid: one image per (style network, layer).", "Nakano, \"Adversarially Robust Neural Style Transfer\", and the authors' reply (Distill discussion of Ilyas et al. 2019); Gatys et al. 2016."),
+    PageInfo("pages/inspector.py", "Inspector", ":material/search:",
+             "One image through every available model of its kind at once: top-5 classes, each model's input "
+             "gradient (saliency map) side by side, and the smallest L2 and Linf eps at which PGD flips each "
+             "model, found by bisection.",
+             "Ilyas et al. 2019 (Section 4: robust models' gradients look like the object); Tsipras et al. 2019, "
+             "\"Robustness May Be at Odds with Accuracy\" (Figure 2)."),
     PageInfo("pages/constructed.py", "Constructed datasets", ":material/dataset:", "D_R, D_NR, D_rand and D_det: browse a constructed dataset next to its source images, our Table 1 (train on each, test on the real test set) beside the paper's, and a small live version.", "Ilyas et al. 2019, \"Adversarial Examples Are Not Bugs, They Are Features\", Section 3 (Table 1, Figure 2)."),
+    PageInfo("pages/discussion.py", "Discussion experiments", ":material/forum:",
+             "Five comments rerun: transferability vs learnability, robust feature leakage (Goh), adversarial "
+             "squares and non-transferable adversarial examples (Nakkiran), learning from mislabeled data "
+             "(Wallace); the commenter's number beside ours, saved runs and small live ones.",
+             "The Distill discussion of Ilyas et al. 2019 (Goh; Nakkiran; Wallace; the authors' replies) and the "
+             "paper's Figure 3."),
 ]

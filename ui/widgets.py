@@ -19,6 +19,7 @@ from explorer import charts, data, zoo
 from explorer.classifier import ClassifierInfo
 from explorer.experiments import attack_lab
 from explorer.optimize import Cancelled
+from ui import links
 
 # --- images ----------------------------------------------------------------------
 
@@ -85,12 +86,13 @@ def image_picker(info: ClassifierInfo, key: str) -> Optional[PickedImage]:
     models, or an upload (decoded safely; a bad file gives a message, never a traceback).
     """
     sources = image_sources(info.dataset)
-    source = st.radio("Image", sources, horizontal=True, key=f"{key}.source")
+    source = st.radio("Image", sources, horizontal=True, key=f"{key}.source", bind=links.BIND)
     size = tuple(info.input_size)
     picked: Optional[PickedImage] = None
     if source == TEST_IMAGE:
         top = 9999
-        index = int(st.number_input(f"{info.dataset} test image index", 0, top, 0, 1, key=f"{key}.index"))
+        index = int(st.number_input(f"{info.dataset} test image index", 0, top, 0, 1, key=f"{key}.index",
+                                    bind=links.BIND))
         try:
             image, label = (_fashion_mnist if info.dataset == "fashion-mnist" else _cifar10)(index)
         except (data.DataError, IndexError) as e:
@@ -100,10 +102,11 @@ def image_picker(info: ClassifierInfo, key: str) -> Optional[PickedImage]:
     elif source == PHOTO:
         photos = list(data.sample_photos())
         default = photos.index("chelsea") if "chelsea" in photos else 0
-        name = st.selectbox("Photo (scikit-image)", photos, index=default, key=f"{key}.photo")
+        name = st.selectbox("Photo (scikit-image)", photos, index=default, key=f"{key}.photo", bind=links.BIND)
         picked = PickedImage(_photo(name, size), None, f"photo: {name}")
     else:
         upload = st.file_uploader("Upload an image (PNG, JPEG, WebP, GIF, BMP, TIFF)", key=f"{key}.upload")
+        st.caption("An uploaded image stays out of a shared link: whoever opens the link uploads it again.")
         if upload is None:
             st.info("Choose an image file to attack.")
             return None
@@ -123,7 +126,8 @@ NORM_LABELS = {"linf": "L∞", "l2": "L2"}
 
 def norm_picker(key: str) -> str:
     """The threat model's norm (outside a form: the eps range depends on it)."""
-    return st.radio("Norm", list(NORM_LABELS), format_func=NORM_LABELS.get, horizontal=True, key=f"{key}.norm")
+    return st.radio("Norm", list(NORM_LABELS), format_func=NORM_LABELS.get, horizontal=True, key=f"{key}.norm",
+                    bind=links.BIND)
 
 
 def eps_slider(dataset: str, norm: str, key: str) -> float:
@@ -131,7 +135,7 @@ def eps_slider(dataset: str, norm: str, key: str) -> float:
     r = attack_lab.eps_range(dataset, norm)
     fmt = "%.4f" if r.maximum < 0.1 else "%.3f" if r.maximum < 1 else "%.2f"
     eps = st.slider(f"eps ({NORM_LABELS[norm]} radius)", min_value=r.step, max_value=r.maximum, value=r.default,
-                    step=r.step, format=fmt, key=f"{key}.eps.{dataset}.{norm}")
+                    step=r.step, format=fmt, key=f"{key}.eps.{dataset}.{norm}", bind=links.BIND)
     if norm == "linf":
         st.caption(f"= {eps * 255:.2f}/255")
     return float(eps)
@@ -159,6 +163,11 @@ def cached_result(experiment: str, config):
         return _results(experiment, config)
     except _NotCached:
         return None
+
+
+def store_result(experiment: str, config, result) -> None:
+    """Put ``result`` in the cache for (experiment, config), as a run would (the warm-up's way in)."""
+    _results(experiment, config, _result=result)
 
 
 def run_experiment(experiment: str, config, label: str):

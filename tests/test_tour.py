@@ -1,0 +1,141 @@
+"""AppTest walks the guided tour on the bundled models and checks each step's key fact.
+
+The walk follows the home page's own tour links (their query strings), opens each page
+with those settings and reads what the page computed: the flip, the class drawn by the
+robust model, the saliency map on the edges, D_det's relabeled-but-generalizing accuracy,
+the lower layer robustness. It also checks that the page computed exactly the Config
+the warm-up computes (``ui.tour.Step.config``), so a warm cache answers the first click.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from bundled_models import require  # noqa: E402
+from explorer.experiments import tour as facts  # noqa: E402
+from ui import tour, widgets  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+TIMEOUT = 300
+RESULT_KEYS = {"attack_lab": "attack_lab.result", "class_synthesis": "features.synthesis.result",
+               "inspector": "inspector.result", "layer_robustness": "layer_robustness.result"}
+
+
+@pytest.fixture(autouse=True)
+def navigation_runs_app_py(monkeypatch):
+    """As in tests/test_app.py: every rerun goes through app.py, as on a server."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    init = PagesManager.__init__
+
+    def patched(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", patched)
+
+
+@pytest.fixture
+def home(monkeypatch):
+    require(monkeypatch, *tour.MODELS)
+    monkeypatch.setenv("EXPLORER_WARMUP", "0")  # the walk computes each step itself
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def tour_links(at) -> list:
+    return [e.proto for e in at.get("page_link") if e.proto.icon == ":material/play_circle:"]
+
+
+def open_step(at, step: tour.Step, query_string: str):
+    at.query_params.clear()
+    for k, v in parse_qs(query_string).items():
+        at.query_params[k] = v if len(v) > 1 else v[0]
+    at.switch_page(step.page).run()
+    assert not at.exception, (step.title, at.exception)
+    return at
+
+
+def stored_result(at, step: tour.Step):
+    value = at.session_state[RESULT_KEYS[step.experiment]]
+    return value[1] if isinstance(value, tuple) else value
+
+
+def test_the_home_page_links_every_step_with_its_settings(home):
+    protos = tour_links(home)
+    assert [p.label for p in protos] == [s.title for s in tour.STEPS]
+    for p, step in zip(protos, tour.STEPS):
+        assert parse_qs(p.query_string) == {k: v if isinstance(v, list) else [v]
+                                            for k, v in step.query_params.items()}
+    assert 5 <= len(tour.STEPS) <= 7
+    for step in tour.STEPS:  # two sentences each
+        assert len(re.findall(r"[.?!](?:\s|$)", step.caption)) == 2, step.caption
+
+
+def test_walk_the_tour_on_the_bundled_models(home):
+    at = home
+    protos = tour_links(at)
+    seen = {}
+    for proto, step in zip(protos, tour.STEPS):
+        at = open_step(at, step, proto.query_string)
+        if step.experiment:
+            result = stored_result(at, step)
+            # the page computed the very Config the warm-up computes: a warm cache answers this click
+            assert widgets.cached_result(step.experiment, step.config()) is not None, step.title
+            fact = tour.fact(step, result)
+            assert fact.holds, (step.title, fact.text)
+            seen[step.fact] = (result, fact)
+        elif step.fact == "det_generalizes":
+            table = next(df.value for df in at.dataframe if "D_det" in set(df.value.get("trained on", [])))
+            rows = [{"kind": "det" if r["trained on"] == "D_det" else "", **r} for r in table.to_dict("records")]
+            caption = " ".join(str(c.value) for c in at.caption)
+            n_test = int(caption.split("Fashion-MNIST, ")[1].split(" real test images")[0])
+            fact = facts.det_generalizes(rows, n_test)
+            assert fact.holds, fact.text
+            seen["det"] = fact
+        else:  # style transfer: the page opens with the step's settings
+            assert at.slider(key="style_transfer.size").value == 128
+            assert at.number_input(key="style_transfer.iterations").value == 50
+
+    # the key facts, on the numbers
+    flip, _ = seen["flip"]
+    standard, robust = flip.attacks
+    assert standard.success and standard.pred_after != standard.pred_before
+    assert not robust.success and robust.pred_after == robust.pred_before == robust.label
+    inspected, _ = seen["saliency"]
+    by = {v.model: v for v in inspected.views}
+    assert by[tour.STANDARD].eps("linf") < 0.1 < by[tour.ROBUST_LINF].eps("linf")  # the flip of step 1, bisected
+    assert math.isfinite(by[tour.STANDARD].eps("l2"))
+    assert by[tour.ROBUST_L2].edge_alignment > by[tour.STANDARD].edge_alignment
+    layered, _ = seen["layers"]
+    r = {(row["model"], row["layer"]): row["R"] for row in layered.rows()}
+    layers = [layer for (m, layer) in r if m == tour.STANDARD]
+    assert all(r[(tour.ROBUST_L2, layer)] < r[(tour.STANDARD, layer)] for layer in layers)
+    assert "D_det" in seen["det"].text and "0% of them correct" in seen["det"].text
+
+
+def test_the_warm_up_fills_the_cache_for_every_computing_step(monkeypatch):
+    """``warmup.work`` computes each step's Config and stores it; a page then finds it."""
+    require(monkeypatch, *tour.MODELS)
+    from ui import warmup
+
+    stored = {}
+    w = warmup.WarmUp(warmup._items())
+    warmup.work(w, lambda experiment, config, result: stored.setdefault((experiment, config), result))
+    assert w.done() and set(w.state().values()) == {"warm"}, w.state()
+    for step in tour.STEPS:
+        if step.experiment:
+            result = stored[(step.experiment, step.config())]
+            assert tour.fact(step, result).holds
+    assert "warm: models, step 1" in w.status_line()

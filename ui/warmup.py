@@ -1,0 +1,139 @@
+"""Instant first clicks: a background thread that, at server start, loads the bundled models
+and computes every tour step into the page cache (``widgets.store_result``), so the first
+click on a tour step is a cache hit. app.py starts it once per process through
+``st.cache_resource``; the home page shows ``WarmUp.status_line``.
+
+It waits a moment before starting, so the first page paints first, and it does nothing
+when the tour's models are not here (or ``EXPLORER_WARMUP=0``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Optional
+
+import streamlit as st
+
+DELAY_S = 1.0
+
+
+class WarmUp:
+    """The warm-up's progress: one entry per item, ``waiting``, ``computing``, ``warm`` or ``failed``."""
+
+    def __init__(self, items: list[str]):
+        self._lock = threading.Lock()
+        self._state = {item: "waiting" for item in items}
+        self.started = time.time()
+        self.seconds: dict[str, float] = {}
+        self.note = ""
+        self.thread: Optional[threading.Thread] = None
+
+    def set(self, item: str, state: str) -> None:
+        with self._lock:
+            self._state[item] = state
+            if state in ("warm", "failed"):
+                self.seconds[item] = time.time() - self.started
+
+    def state(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._state)
+
+    def done(self) -> bool:
+        return all(s in ("warm", "failed") for s in self.state().values())
+
+    def status_line(self) -> str:
+        """One line for the home page: what is warm, what is still computing."""
+        if self.note:
+            return self.note
+        state = self.state()
+        warm = [k for k, s in state.items() if s == "warm"]
+        busy = [k for k, s in state.items() if s == "computing"]
+        failed = [k for k, s in state.items() if s == "failed"]
+        parts = [f"warm: {', '.join(warm) or 'nothing yet'}"]
+        if busy:
+            parts.append(f"computing: {', '.join(busy)}")
+        if failed:
+            parts.append(f"failed: {', '.join(failed)}")
+        waiting = len(state) - len(warm) - len(busy) - len(failed)
+        if waiting:
+            parts.append(f"{waiting} waiting")
+        return "Warm-up: " + "; ".join(parts) + "."
+
+
+def _items() -> list[str]:
+    from ui import tour
+
+    return ["models"] + [f"step {i + 1}" for i, s in enumerate(tour.STEPS) if s.experiment]
+
+
+def tour_models_available() -> tuple[bool, str]:
+    from explorer import zoo
+    from ui import tour
+
+    specs = zoo.specs()
+    for name in tour.MODELS:
+        if name not in specs:
+            return False, f"{name} is not in the zoo here"
+        ok, why = zoo.availability(specs[name])
+        if not ok:
+            return False, why
+    return True, ""
+
+
+def work(w: WarmUp, store) -> None:
+    """Load the tour's models, then compute each step and hand it to ``store(experiment, config, result)``."""
+    import importlib
+
+    from explorer import devices, zoo
+    from ui import tour
+
+    w.set("models", "computing")
+    try:
+        for name in tour.MODELS:
+            zoo.load(name, device=devices.best_device())
+        w.set("models", "warm")
+    except Exception:  # noqa: BLE001 - a failed warm-up only means a slower first click
+        w.set("models", "failed")
+    for i, step in enumerate(tour.STEPS):
+        if not step.experiment:
+            continue
+        item = f"step {i + 1}"
+        w.set(item, "computing")
+        try:
+            config = step.config()
+            result = importlib.import_module(f"explorer.experiments.{step.experiment}").run(config)
+            store(step.experiment, config, result)
+            w.set(item, "warm")
+        except Exception:  # noqa: BLE001
+            w.set(item, "failed")
+
+
+def start(store) -> WarmUp:
+    """Start the warm-up thread (daemon) unless disabled or the tour's models are missing."""
+    w = WarmUp(_items())
+    if os.environ.get("EXPLORER_WARMUP", "1") == "0":
+        w.note = "Warm-up off (EXPLORER_WARMUP=0): the tour's steps compute on their first click."
+        return w
+    ok, why = tour_models_available()
+    if not ok:
+        w.note = f"No warm-up: the tour runs on the bundled Fashion-MNIST models, and {why}."
+        return w
+
+    def run():
+        time.sleep(DELAY_S)  # let the first page paint before the CPU gets busy
+        work(w, store)
+
+    w.thread = threading.Thread(target=run, name="explorer-warmup", daemon=True)
+    w.thread.start()
+    return w
+
+
+
+@st.cache_resource(show_spinner=False)
+def started() -> WarmUp:
+    """The process's warm-up, started at the first call (app.py calls it on every run)."""
+    from ui import widgets
+
+    return start(widgets.store_result)
