@@ -700,7 +700,9 @@ def _run_discussion(module_name: str, args) -> int:
         given["n_train"] = args.subset
     config = module.Config.full(**given) if args.full else module.Config(**given)
     result = module.run(config, progress=_tqdm_progress(module_name))
-    out = Path(args.out or f"results/discussion/{module_name}.json")
+    from explorer.experiments._discussion import results_dir
+
+    out = Path(args.out) if args.out else results_dir() / f"{module_name}.json"
     command_line = "python -m explorer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     doc = {"experiment": module_name, "command": command_line, "config": jsonable(config),
            "commenter": jsonable(module.COMMENTER), "result": jsonable(result)}
