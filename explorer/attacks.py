@@ -8,14 +8,23 @@ target; keep-the-best on by default; evaluation uses 20 (or 100) steps of size
 
 from __future__ import annotations
 
+import copy
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, Sequence
 
 import torch
 
-from explorer import objectives
+from explorer import devices, objectives
 from explorer.optimize import Progress, optimize
 from explorer.threat import Threat, make_threat
+
+# torch >= 2.5 has torch.OutOfMemoryError; torch.cuda.OutOfMemoryError is the same class
+OutOfMemory = getattr(torch, "OutOfMemoryError", getattr(torch.cuda, "OutOfMemoryError", RuntimeError))
+
+
+class BatchHalved(RuntimeWarning):
+    """Out of device memory during an attack: the batch was halved and the attack retried."""
 
 
 @dataclass
@@ -76,8 +85,13 @@ def pgd(
     seed: int | None = 0,
     progress: Optional[Progress] = None,
     cancel: Optional[Callable[[], bool]] = None,
+    fold_batchnorm: bool = True,
 ) -> AttackResult:
     """Projected gradient descent in an L2 or Linf ball (Madry et al., 2018).
+
+    Out of device memory (CUDA), the batch is halved and retried, half by half, as often
+    as needed down to one image; each halving is announced with a ``BatchHalved`` warning
+    (the halves' random starts and targets are drawn per half).
 
     Args:
         model: [0, 1] images -> logits (a Classifier, or any module in eval mode).
@@ -91,6 +105,9 @@ def pgd(
         random_start, restarts, keep_best: as in ``optimize``.
         num_classes: needed for random/next targets when the model is not a Classifier.
         seed: seeds the random start and random targets (None: global RNG).
+        fold_batchnorm: run the gradient passes on a twin of the model with BatchNorm folded
+            into its convolutions (``devices.folded``: same logits, less work); the returned
+            logits come from the same twin.
     """
     if isinstance(threat, str):
         if eps is None:
@@ -110,16 +127,55 @@ def pgd(
         labels = choose_targets(y, num_classes or 0, target, generator)
     else:
         labels = y
-    loss = objectives.cross_entropy(model, labels)
-    res = optimize(loss, x, threat, steps, step_size, maximize=not targeted, random_start=random_start,
-                   restarts=restarts, keep_best=keep_best, generator=generator, progress=progress,
-                   cancel=cancel)
-    with torch.no_grad():
-        logits = model(res.x)
-    pred = logits.argmax(1)
-    success = pred == labels if targeted else pred != y
-    return AttackResult(x_adv=res.x, perturbation=res.x - x, target=labels, loss_history=res.history,
-                        success=success, logits_adv=logits, targeted=targeted)
+    fast = devices.folded(model) if fold_batchnorm else model
+    n = x.shape[0]
+
+    def attack(lo: int, hi: int) -> AttackResult:
+        whole = lo == 0 and hi == n
+        idx = slice(lo, hi)
+        gen = generator if whole or seed is None else torch.Generator().manual_seed(seed + lo)
+        step = step_size[idx] if isinstance(step_size, torch.Tensor) and step_size.ndim else step_size
+        res = optimize(objectives.cross_entropy(fast, labels[idx]), x[idx], _threat_subset(threat, idx), steps,
+                       step, maximize=not targeted, random_start=random_start, restarts=restarts,
+                       keep_best=keep_best, generator=gen, progress=progress, cancel=cancel)
+        with torch.no_grad():
+            logits = fast(res.x)
+        pred = logits.argmax(1)
+        success = pred == labels[idx] if targeted else pred != y[idx]
+        return AttackResult(x_adv=res.x, perturbation=res.x - x[idx], target=labels[idx],
+                            loss_history=res.history, success=success, logits_adv=logits, targeted=targeted)
+
+    return _halving(attack, 0, n)
+
+
+def _threat_subset(threat: Threat, idx: slice) -> Threat:
+    """The threat model of a slice of the batch (a per-example eps is sliced with it)."""
+    eps = threat.eps
+    if isinstance(eps, torch.Tensor) and eps.ndim > 0:
+        threat = copy.copy(threat)
+        threat.eps = eps[idx]
+    return threat
+
+
+def _halving(attack: Callable[[int, int], AttackResult], lo: int, hi: int) -> AttackResult:
+    """``attack(lo, hi)``; out of device memory, the two halves one after the other (recursively)."""
+    try:
+        return attack(lo, hi)
+    except OutOfMemory:
+        if hi - lo <= 1:
+            raise
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    mid = lo + (hi - lo + 1) // 2
+    note = f"out of device memory attacking {hi - lo} images: halved the batch to {mid - lo} and retried"
+    warnings.warn(note, BatchHalved, stacklevel=3)
+    first, second = _halving(attack, lo, mid), _halving(attack, mid, hi)
+    return AttackResult(
+        x_adv=torch.cat([first.x_adv, second.x_adv]), perturbation=torch.cat([first.perturbation, second.perturbation]),
+        target=torch.cat([first.target, second.target]),
+        loss_history=torch.cat([first.loss_history, second.loss_history], dim=2),
+        success=torch.cat([first.success, second.success]),
+        logits_adv=torch.cat([first.logits_adv, second.logits_adv]), targeted=first.targeted)
 
 
 def robust_accuracy(
