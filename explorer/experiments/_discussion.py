@@ -164,7 +164,8 @@ class Phases:
             frac = min(done / max(total, 1), 1.0)
             self.progress(min(int((k + frac) * 1000), self.count * 1000), self.count * 1000, {"model": label})
 
-        cb(0, 1)
+        if k:  # a first call at 0 of 0 would start a CLI bar at -1
+            cb(0, 1)
         return cb
 
 
@@ -185,3 +186,27 @@ def jsonable(value):
     if isinstance(value, np.integer):
         return int(value)
     return value
+
+
+# --- saved results ----------------------------------------------------------------------------
+
+def results_dir():
+    """Where the CLI writes and the page reads results: ``$EXPLORER_DISCUSSION_RESULTS``
+    (default ``results/discussion`` under the working folder)."""
+    import os
+    from pathlib import Path
+
+    return Path(os.environ.get("EXPLORER_DISCUSSION_RESULTS", "results/discussion"))
+
+
+def read_results(module_name: str) -> Optional[dict]:
+    """The JSON the CLI wrote for ``module_name`` (experiment, command, config, commenter, result),
+    or None when there is none or it cannot be read."""
+    import json
+
+    path = results_dir() / f"{module_name}.json"
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and isinstance(doc.get("result"), dict) else None

@@ -84,6 +84,7 @@ class Result:
     learned: float
     agrees_with_weak: float
     label_counts: tuple[int, ...]
+    class_names: tuple[str, ...]
     n_test: int
     seconds: float
 
@@ -122,4 +123,5 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
                   learned=float((pred_fresh == y_te).float().mean()),
                   agrees_with_weak=float((pred_fresh == pred_weak).float().mean()),
                   label_counts=tuple(int(c) for c in torch.bincount(y_new, minlength=len(names))),
+                  class_names=tuple(names),
                   n_test=len(y_te), seconds=time.perf_counter() - t0)

@@ -160,7 +160,8 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
                     **kw)
     flipped = train.noisy != train.y
     models = [(f"noisy labels, {config.epochs} epochs", config.epochs, "noisy", noisy[config.epochs]),
-              (f"noisy labels, stopped after {config.early_epochs}", config.early_epochs, "noisy",
+              (f"noisy labels, stopped after {config.early_epochs} epoch{'s' if config.early_epochs > 1 else ''}",
+               config.early_epochs, "noisy",
                noisy[config.early_epochs]),
               (f"clean labels, {config.epochs} epochs", config.epochs, "clean", clean)]
     scale = 2 * (1 + config.pixel_noise)
@@ -188,4 +189,4 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
 
 def flip_rate(data: Squares) -> float:
     """Fraction of labels that differ from the sign (the label noise actually applied)."""
-    return float((data.noisy != data.y).float().mean())
+    return int((data.noisy != data.y).sum()) / len(data.y)

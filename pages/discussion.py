@@ -1,0 +1,196 @@
+"""The Distill discussion's experiments, one tab per comment.
+
+Each tab shows the results file that ``python -m explorer <command>`` wrote (under
+``results/discussion/``) with the commenter's number beside ours, and can run a small version
+itself through ``widgets.run_experiment``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import streamlit as st
+
+from explorer import charts_discussion as CD
+from explorer import zoo
+from explorer.experiments import _discussion as D
+from explorer.experiments import leakage, mislabeled, nontransferable, squares, transfer_learnability
+from ui import models, widgets
+
+KEY = "discussion"
+
+
+# --- shared pieces ---------------------------------------------------------------------------------
+
+def _source(pair: models.ModelPair) -> Optional[str]:
+    """The sidebar's standard model when it is a Fashion-MNIST one (the live runs need it)."""
+    if pair.standard and zoo.get_spec(pair.standard).dataset == "fashion-mnist":
+        return pair.standard
+    return None
+
+
+def saved_or_live(name: str, command: str, config, label: str, *, disabled: bool = False) -> Optional[tuple]:
+    """The saved result of ``name`` (caption: its command and time) or, after the button, a live
+    small run; returns (result as JSON values, where it came from) or None."""
+    doc = D.read_results(name)
+    live_key = f"{KEY}.{name}.live"
+    if st.button(f"Run the small version ({label})", key=f"{KEY}.{name}.run", disabled=disabled or config is None):
+        result = widgets.run_experiment(name, config, f"Running {name}")
+        if result is not None:
+            st.session_state[live_key] = D.jsonable(result)
+    live = st.session_state.get(live_key)
+    if live is not None:
+        return live, f"live run, {live['seconds']:.0f} s"
+    if doc is not None:
+        return doc["result"], f"`{doc['command']}` ({doc['result']['seconds']:.0f} s)"
+    st.info(f"No saved result yet: run `{command}` (writes {D.results_dir() / (name + '.json')}), "
+            "or the small version here.")
+    return None
+
+
+def _sizes(name: str, n_train: int, epochs: int) -> tuple[int, int]:
+    a, b = st.columns(2)
+    n = int(a.number_input("Training images", 50, 60000, n_train, 50, key=f"{KEY}.{name}.n_train"))
+    e = int(b.number_input("Epochs", 1, 100, epochs, key=f"{KEY}.{name}.epochs"))
+    return n, e
+
+
+# --- 1. transferability vs learnability ----------------------------------------------------------
+
+def transfer_tab(pair: models.ModelPair) -> None:
+    st.markdown("Ilyas et al. (Figure 3): architectures that the source model's adversarial examples **transfer** "
+                "to are also the ones that **learn** most from its D_det. Each point is one architecture trained on "
+                "the same clean images (transfer) and on the source's D_det (accuracy on the real test set); the "
+                "line is fitted through the PGD points. The D_det of Nakkiran's non-transferable attack should sit "
+                "on the same line, low and low (the authors' reply).")
+    source = _source(pair)
+    n, e = _sizes("transfer_learnability", 500, 2)
+    config = transfer_learnability.Config(source=source, n_train=n, epochs=e, n_attack=200, n_test=1000,
+                                          ensemble_size=2) if source else None
+    got = saved_or_live("transfer_learnability", "python -m explorer transfer-learnability", config,
+                        f"{source}, {n} images", disabled=source is None)
+    if got is None:
+        return
+    result, where = got
+    st.altair_chart(CD.transfer_scatter(result), width="stretch")
+    st.dataframe(CD.transfer_frame(result), hide_index=True)
+    slope, r = result.get("slope"), result.get("correlation")
+    fit = "no line (the PGD points do not spread)" if slope is None else (
+        f"fitted line (PGD points): slope {slope:.2f}, Pearson r {'n/a' if r is None else f'{r:.2f}'}")
+    st.caption(f"{where}. {fit}; targeted success on the source: "
+               + ", ".join(f"{k} {100 * v:.1f}%" for k, v in result["success"].items())
+               + f"; {result['n_train']} training images, {result['n_attack']} attacked test images, L2 eps "
+               f"{result['eps']:g}. " + transfer_learnability.COMMENTER["figure"] + ".")
+
+
+# --- 2. robust feature leakage -------------------------------------------------------------------
+
+def leakage_tab(pair: models.ModelPair) -> None:
+    st.markdown("Goh: how much do D_rand and D_det leak **robust** features? A linear head on the 10 weight vectors "
+                "of a robust linear classifier, trained on D_rand or D_det, tested on real images (Goh, CIFAR-10: "
+                "**23.5%** from D_rand, **6.81%** from D_det). The control trains the same head on the unperturbed "
+                "images with the same labels: no leakage at all.")
+    source = _source(pair)
+    n, e = _sizes("leakage", 500, 3)
+    config = leakage.Config(source=source, n_train=n, linear_epochs=e, robust_images=3000, steps=10,
+                            n_test=1000) if source else None
+    got = saved_or_live("leakage", "python -m explorer leakage", config, f"{source}, {n} images",
+                        disabled=source is None)
+    if got is None:
+        return
+    result, where = got
+    st.dataframe(CD.leakage_frame(result), hide_index=True)
+    st.dataframe(CD.linear_models_frame(result), hide_index=True)
+    st.caption(f"{where}. Targeted success of the construction on the source: "
+               + ", ".join(f"{k} {100 * v:.1f}%" for k, v in result["attack_success"].items() if v is not None)
+               + f"; {result['n_test']} real test images. Our D_rand targets only the other classes, so a head "
+               "that sees the true class alone learns 'anything but y' and its control is near 0%, not 10%.")
+
+
+# --- 3. adversarial squares ------------------------------------------------------------------------
+
+def squares_tab() -> None:
+    st.markdown("Nakkiran: squares of one sign (+-1 with 10% pixel noise); the sign is the label, and "
+                "sign(mean x) is right and robust to Linf **0.9**. A net that fits 10% flipped labels must carve "
+                "pockets around them and is flipped at tiny eps (his ResNet-18: **0.01**); stopped early, or "
+                "trained on clean labels, it is not. Adversarial examples from fitting noise: bugs.")
+    a, b, c, d = st.columns(4)
+    noise = float(a.slider("Label noise", 0.0, 0.4, 0.1, 0.05, key=f"{KEY}.squares.noise"))
+    size = int(b.number_input("Side (pixels)", 4, 32, 8, key=f"{KEY}.squares.size"))
+    n = int(c.number_input("Training images", 50, 20000, 300, 50, key=f"{KEY}.squares.n_train"))
+    epochs = int(d.number_input("Epochs", 2, 100, 10, key=f"{KEY}.squares.epochs"))
+    config = squares.Config(size=size, n_train=n, n_test=200, label_noise=noise, epochs=epochs,
+                            eps=(0.01, 0.03, 0.1, 0.3, 0.9), attack_steps=5)
+    got = saved_or_live("squares", "python -m explorer squares", config, f"{n} squares of {size} x {size}")
+    if got is None:
+        return
+    result, where = got
+    st.altair_chart(CD.squares_chart(result), width="stretch")
+    st.dataframe(CD.squares_frame(result), hide_index=True)
+    st.caption(f"{where}. {result['n_train']} training squares of {result['size']} x {result['size']} "
+               f"({result['flipped']} labels flipped), {result['n_test']} clean test squares; eps in the "
+               "commenter's units. Nakkiran: robust linear classifier to 0.9, the noisy-label fit flipped at 0.01.")
+
+
+# --- 4. non-transferable adversarial examples --------------------------------------------------------
+
+def nontransferable_tab(pair: models.ModelPair) -> None:
+    st.markdown("Nakkiran: a targeted attack on one model that keeps an ensemble of others on the true label "
+                "fools the model but barely transfers (his CIFAR-10: PGD **82.5%**, his **1.7%**), and a model "
+                "trained on its D_det learns little of the target (his **2.8%** vs PGD's 33.2% on the true labels).")
+    source = _source(pair)
+    n, e = _sizes("nontransferable", 500, 3)
+    config = nontransferable.Config(source=source, n_train=n, epochs=e, learn_epochs=e, n_attack=200, n_test=1000,
+                                    ensemble_size=2, heldout_archs=("stage_cnn_tiny", "mlp"),
+                                    learn_arch="stage_cnn_tiny") if source else None
+    got = saved_or_live("nontransferable", "python -m explorer nontransferable", config, f"{source}, {n} images",
+                        disabled=source is None)
+    if got is None:
+        return
+    result, where = got
+    st.dataframe(CD.nontransferable_frame(result), hide_index=True)
+    st.caption(f"{where}. Source test accuracy {100 * result['source_accuracy']:.1f}%; held-out models "
+               + ", ".join(f"{m} {100 * a:.1f}%" for m, a in zip(result["heldout"], result["heldout_accuracy"]))
+               + f"; L2 eps {result['eps']:g}, {result['steps']} steps of {result['step_size']:g}. Transfer counts the "
+               "successful examples a held-out model also puts in the target class.")
+
+
+# --- 5. learning from mislabeled data --------------------------------------------------------------
+
+def mislabeled_tab() -> None:
+    st.markdown("Wallace: train a model briefly, keep only the training images it gets **wrong**, labelled with its "
+                "wrong predictions, and train a fresh model on them alone. Every label it sees is wrong; on the real "
+                "test set it still scores **49.7%** (CIFAR-10).")
+    n, e = _sizes("mislabeled", 1500, 3)
+    config = mislabeled.Config(arch="stage_cnn_tiny", n_train=n, weak_images=min(500, n), weak_epochs=2, epochs=e,
+                               n_test=1000)
+    got = saved_or_live("mislabeled", "python -m explorer mislabeled", config, f"{n} images")
+    if got is None:
+        return
+    result, where = got
+    st.dataframe(CD.mislabeled_frame(result, mislabeled.COMMENTER), hide_index=True)
+    st.altair_chart(CD.label_counts_chart(result["label_counts"], result["class_names"]), width="stretch")
+    st.caption(f"{where}. The fresh model agrees with the weak one on {100 * result['agrees_with_weak']:.1f}% of "
+               f"the test images; every kept label is wrong: {result['all_wrong']}.")
+
+
+# --- the page ----------------------------------------------------------------------------------------
+
+st.title("The discussion's experiments")
+st.markdown("Five comments from the Distill discussion of Ilyas et al. (2019), each rerun on Fashion-MNIST with the "
+            "commenter's CIFAR-10 number beside ours. Compare the pattern, not the values.")
+pair = models.current_pair()
+if _source(pair) is None:
+    st.warning("The live runs of tabs 1, 2 and 4 attack the sidebar's standard model: pick a Fashion-MNIST one.")
+tabs = st.tabs(["Transfer vs learnability", "Robust feature leakage (Goh)", "Adversarial squares (Nakkiran)",
+                "Non-transferable examples (Nakkiran)", "Mislabeled data (Wallace)"])
+with tabs[0]:
+    transfer_tab(pair)
+with tabs[1]:
+    leakage_tab(pair)
+with tabs[2]:
+    squares_tab()
+with tabs[3]:
+    nontransferable_tab(pair)
+with tabs[4]:
+    mislabeled_tab()
