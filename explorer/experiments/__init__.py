@@ -20,4 +20,5 @@ Cancel = Optional[Callable[[], bool]]
 #: Modules under explorer/experiments that follow the contract above.
 EXPERIMENTS: tuple[str, ...] = ("attack_lab", "zoo_report", "layer_robustness", "style_transfer",
                                  "perturbation_spectrum", "class_synthesis", "inversion", "feature_visualization",
-                                 "frequency", "fourier_heatmap", "linear_features", "constructed_table", "inspector")
+                                 "frequency", "fourier_heatmap", "linear_features", "constructed_table", "inspector",
+                                 "transfer_learnability", "leakage", "squares", "nontransferable", "mislabeled")
