@@ -674,7 +674,8 @@ def _config_arguments(module_name: str):
             argtype = str if kind is str else _bounded_type(f.name, kind)
             flag = "--" + f.name.replace("_", "-")
             if t.startswith("tuple"):
-                p.add_argument(flag, type=argtype, nargs="+", default=None, help=f"default {' '.join(map(str, f.default))}")
+                p.add_argument(flag, type=argtype, nargs="+", default=None,
+                               help=f"default {' '.join(map(str, f.default))}")
             else:
                 p.add_argument(flag, type=argtype, default=None, help=f"default {f.default}")
         p.add_argument("--full", action="store_true", help="full size (every image; hours on a CPU)")
