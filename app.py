@@ -14,7 +14,7 @@ import streamlit as st
 from ui import links, models, registry, warmup
 
 PRESENTER_CSS = """<style>
-section[data-testid="stMain"] .block-container { zoom: 1.35; max-width: 100%; }
+[data-testid="stMainBlockContainer"] { zoom: 1.35; max-width: 100%; }
 </style>"""
 
 
