@@ -11,7 +11,7 @@ import sys
 
 import streamlit as st
 
-from ui import links, models, registry, warmup
+from ui import links, registry, warmup
 
 PRESENTER_CSS = """<style>
 [data-testid="stMainBlockContainer"] { zoom: 1.35; max-width: 100%; }
@@ -31,13 +31,25 @@ warmup.started()  # once per process: models and the tour's results, in a backgr
 
 page = st.navigation([st.Page(p.path, title=p.title, icon=p.icon, default=p is registry.HOME)
                       for p in registry.PAGES])
-models.pair_sidebar()
-models.device_sidebar()
+
+
+def sidebar() -> None:
+    from ui import models  # imports torch: after the home page's text has gone out
+
+    models.pair_sidebar()
+    models.device_sidebar()
+
+
+links.track_page(page.url_path or "home")
+home = page.url_path in ("", "home")
+if not home:
+    sidebar()
 with st.sidebar:
     presenter = st.toggle("Presenter look", presenter_default, key=links.PRESENTER, bind=links.BIND,
                           help="Larger text and images for a projector; the sidebar starts collapsed. "
                                "`streamlit run app.py -- --presenter` makes it the default.")
 if presenter:
     st.html(PRESENTER_CSS)
-links.track_page(page.url_path or "home")
 page.run()
+if home:  # the home page paints first; the sidebar's model pair follows (the page does not read it)
+    sidebar()

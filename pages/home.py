@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import models, registry, tour, warmup
+from ui import registry, tour, warmup
 
 st.title("Features, not bugs")
 st.markdown(
@@ -51,12 +51,12 @@ for p in registry.PAGES:
         st.caption(f"From: {p.source}")
 
 st.header("Model zoo")
+from ui import models, widgets  # noqa: E402 - torch, pandas: after the tour, so its links paint first
+
 rows = models.zoo_rows()
 available = sum(r["available"] for r in rows)
 st.markdown(f"**{available} of {len(rows)}** models work offline now. The others need their weights: "
             "the last column names the command that downloads them (`python -m explorer fetch NAME`).")
-from ui import widgets  # noqa: E402 - after the tour, so its links paint first
-
 widgets.zoo_table(rows, ["name", "dataset", "kind", "source", "available", "why"])
 
 st.header("Device")

@@ -116,13 +116,13 @@ def start(store) -> WarmUp:
     if os.environ.get("EXPLORER_WARMUP", "1") == "0":
         w.note = "Warm-up off (EXPLORER_WARMUP=0): the tour's steps compute on their first click."
         return w
-    ok, why = tour_models_available()
-    if not ok:
-        w.note = f"No warm-up: the tour runs on the bundled Fashion-MNIST models, and {why}."
-        return w
 
     def run():
         time.sleep(DELAY_S)  # let the first page paint before the CPU gets busy
+        ok, why = tour_models_available()
+        if not ok:
+            w.note = f"No warm-up: the tour runs on the bundled Fashion-MNIST models, and {why}."
+            return
         work(w, store)
 
     w.thread = threading.Thread(target=run, name="explorer-warmup", daemon=True)
