@@ -86,6 +86,7 @@ def pgd(
     progress: Optional[Progress] = None,
     cancel: Optional[Callable[[], bool]] = None,
     fold_batchnorm: bool = True,
+    bf16: bool = False,
 ) -> AttackResult:
     """Projected gradient descent in an L2 or Linf ball (Madry et al., 2018).
 
@@ -108,6 +109,8 @@ def pgd(
         fold_batchnorm: run the gradient passes on a twin of the model with BatchNorm folded
             into its convolutions (``devices.folded``: same logits, less work); the returned
             logits come from the same twin.
+        bf16: bfloat16 autocast for the model's passes on CUDA (off by default: it may weaken
+            the attack; bench/ states the robust-accuracy difference); a no-op elsewhere.
     """
     if isinstance(threat, str):
         if eps is None:
@@ -128,6 +131,12 @@ def pgd(
     else:
         labels = y
     fast = devices.folded(model) if fold_batchnorm else model
+    if bf16 and x.device.type == "cuda":
+        net = fast
+
+        def fast(z):
+            with devices.autocast(z.device, True):
+                return net(z).float()
     n = x.shape[0]
 
     def attack(lo: int, hi: int) -> AttackResult:

@@ -720,6 +720,26 @@ for _name, (_module, _help) in DISCUSSION.items():
     command(_name, _help, _config_arguments(_module))(lambda args, m=_module: _run_discussion(m, args))
 
 
+# --- bench (bench/, a dev tool of the repository) -----------------------------------
+
+def _add_bench(p: argparse.ArgumentParser) -> None:
+    try:
+        from bench import run as bench_run
+    except ImportError:  # an installed package without the repository's bench/ folder
+        return
+    bench_run.add_arguments(p)
+
+
+@command("bench", "ours vs torchattacks (PGD), layer robustness, style transfer, app timings; "
+                  "writes bench/results and bench/README.md's tables", _add_bench)
+def cmd_bench(args) -> int:
+    try:
+        from bench import run as bench_run
+    except ImportError as e:
+        raise CLIError(f"bench/ is not importable ({e}): run this from the repository root") from e
+    return bench_run.main(args)
+
+
 # --- fetch / convert (explorer/fetch.py) -------------------------------------------
 
 def _register_fetch() -> None:

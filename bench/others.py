@@ -1,0 +1,127 @@
+"""Layer robustness, style transfer and app rows."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from explorer import data, objectives, zoo
+from explorer.experiments import layer_robustness as LR
+from explorer.experiments import style_transfer as ST
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- layer robustness ---------------------------------------------------------------------
+
+def layer_row(pair: tuple[str, str], n_images: int = 64, steps: int = 20, device: str = "cpu") -> dict:
+    """Seconds for R at every layer of both models of ``pair`` (Linf at the models' eps 0.1)."""
+    for name in pair:
+        zoo.load(name, device=device)  # loading is not what is timed
+    config = LR.Config(models=tuple(pair), norm="linf", eps=0.1, n_images=n_images, steps=steps, device=device)
+    t0 = time.perf_counter()
+    result = LR.run(config)
+    seconds = time.perf_counter() - t0
+    layers = len(result.layers)
+    return {"group": "layers", "models": " + ".join(pair), "layers": layers, "n_images": result.n_images,
+            "steps": steps, "seconds": seconds, "image_steps_per_s": layers * result.n_images * steps / seconds,
+            "per_model_s": {m.model: m.seconds for m in result.models}}
+
+
+# --- style transfer -----------------------------------------------------------------------
+
+def style_images(size: int):
+    content = data.sample_photos()["chelsea"]
+    style = data.sample_textures()["brick"]
+    return content, style
+
+
+def gatys_baseline(net, content: torch.Tensor, style: torch.Tensor, content_layer: str, style_layers, iterations: int,
+                   style_weight: float = 10.0) -> float:
+    """The plain loop everyone writes (Gatys et al. 2016): L-BFGS on the pixels, MSE of the
+    content layer plus MSE of Gram matrices, clamp after each step. Returns seconds."""
+    layers = list(dict.fromkeys([content_layer, *style_layers]))
+    with torch.no_grad():
+        target = net.features(content, [content_layer])[content_layer]
+        grams = {l: objectives.gram_matrix(f) for l, f in net.features(style, list(style_layers)).items()}
+    x = content.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([x], lr=1, max_iter=1, history_size=ST.LBFGS_HISTORY)
+
+    def closure():
+        opt.zero_grad()
+        f = net.features(x, layers)
+        loss = (f[content_layer] - target).pow(2).mean()
+        for l in style_layers:
+            loss = loss + style_weight * (objectives.gram_matrix(f[l]) - grams[l]).pow(2).mean()
+        loss.backward()
+        return loss
+
+    t0 = time.perf_counter()
+    for _ in range(iterations):
+        opt.step(closure)
+        with torch.no_grad():
+            x.clamp_(0, 1)
+    return time.perf_counter() - t0
+
+
+def style_row(model: str = "efficientnet-lite0", size: int = 256, iterations: int = 100, device: str = "cpu",
+              repeats: int = 1) -> dict:
+    """Seconds per iteration: ``style_transfer.run`` against ``gatys_baseline`` on the same
+    network, images, layers and iteration count (L-BFGS, one evaluation per iteration)."""
+    content_u8, style_u8 = style_images(size)
+    config = ST.Config.for_images(content_u8, style_u8, (model,), size=size, iterations=iterations, device=device)
+    net = ST.load_network(model, torch.device(device))
+    choice = ST.default_layers(net)
+    c_u8, s_u8 = config.images()
+    content, style = ST.to_tensor(c_u8).to(device), ST.to_tensor(s_u8).to(device)
+    ST.run(ST.Config.for_images(content_u8, style_u8, (model,), size=size, iterations=2, device=device))  # warm-up
+    ours, base = [], []
+    for _ in range(repeats):  # interleaved, like bench.timing.paired
+        ours.append(ST.run(config).transfers[0].seconds)
+        base.append(gatys_baseline(net, content, style, choice.content_layer, choice.style_layers, iterations))
+    o, b = sorted(ours)[len(ours) // 2], sorted(base)[len(base) // 2]
+    return {"group": "style", "model": model, "size": f"{content.shape[-1]}x{content.shape[-2]}",
+            "iterations": iterations, "ours_s_per_iter": o / iterations, "peer_s_per_iter": b / iterations,
+            "ratio": b / o, "repeats": repeats}
+
+
+# --- the app in a real browser ------------------------------------------------------------
+
+def app_row(log_dir: Path, attack_timeout: float = 300) -> dict:
+    """Seconds from ``streamlit run app.py`` to the first rendered home page, and from the
+    attack lab's Run click to its finished result, in Debian's chromium (tests/e2e helpers)."""
+    sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+    import e2e_browser as E  # noqa: E402
+
+    why = E.missing_browser()
+    if why:
+        return {"group": "app", "skipped": why}
+    from playwright.sync_api import sync_playwright
+
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=E.CHROMIUM, args=E.CHROMIUM_ARGS)
+        page = browser.new_context(viewport=E.VIEWPORT).new_page()
+        t0 = time.monotonic()
+        server = E.Server(log_dir / "bench-server.log")
+        try:
+            healthy = time.monotonic() - t0
+            page.goto(server.url + "/")
+            page.get_by_text("Model zoo").first.wait_for(timeout=120_000)
+            painted = time.monotonic() - t0
+            E.wait_idle(page, 120)
+            home_idle = time.monotonic() - t0
+            E.open_page(page, server.url + "/attack_lab")
+            button = E.submit_button(page, "Run").first
+            t1 = time.monotonic()
+            E.submit_and_wait(page, button, page.get_by_text("Does the perturbation transfer?"), attack_timeout)
+            attack = time.monotonic() - t1
+            errors = E.exceptions(page)
+        finally:
+            server.stop()
+            browser.close()
+    return {"group": "app", "server_healthy_s": healthy, "home_painted_s": painted, "home_idle_s": home_idle,
+            "attack_lab_run_s": attack, "exceptions": len(errors)}

@@ -1,0 +1,228 @@
+"""``python -m explorer bench``: run the rows, print the tables, save JSON and markdown.
+
+A full run (not ``--quick``) merges its groups into bench/results/latest.json and
+rewrites the tables of bench/README.md between its ``bench:start`` / ``bench:end``
+markers from that file, so ``--rows app`` refreshes only the app table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+README = ROOT / "bench" / "README.md"
+GROUPS = ("pgd", "fastpath", "layers", "style", "app")
+PAIR = ("fmnist-standard", "fmnist-robust-linf")
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rows", default=",".join(GROUPS),
+                   help=f"comma-separated groups to run, of {', '.join(GROUPS)} (default: all)")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny settings (batches 1 and 16, no ImageNet models, short budgets) for a test; "
+                        "never touches bench/README.md")
+    p.add_argument("--models", nargs=2, default=PAIR, metavar=("STANDARD", "ROBUST"),
+                   help="the Fashion-MNIST pair (zoo names; default %(default)s)")
+    p.add_argument("--imagenet", nargs="*", default=None,
+                   help="ImageNet models of the PGD rows (default: efficientnet-lite0 and ResNet-50 random init; "
+                        "none with --quick)")
+    p.add_argument("--budget", type=float, default=None,
+                   help="seconds of interleaved repeats per PGD row (default 20; 2 with --quick)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--out", default=None, help="folder for the JSON and markdown (default bench/results)")
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {"cpu": cpu, "cores_visible": os.cpu_count(), "affinity": affinity, "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def run(args) -> dict:
+    from bench import others, pgd
+
+    groups = [g.strip() for g in args.rows.split(",") if g.strip()]
+    unknown = [g for g in groups if g not in GROUPS]
+    if unknown:
+        raise SystemExit(f"unknown row group(s) {unknown}; choose from {', '.join(GROUPS)}")
+    device = torch.device(args.device)
+    gpu = device.type == "cuda"
+    quick = args.quick
+    budget = args.budget if args.budget is not None else (2.0 if quick else 20.0)
+    imagenet = args.imagenet if args.imagenet is not None else ([] if quick else ["efficientnet-lite0", pgd.RESNET50_RANDOM])
+    rows: list[dict] = []
+
+    def emit(row: dict) -> None:
+        rows.append(row)
+        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
+
+    if "pgd" in groups or "fastpath" in groups:
+        small = [1, 16] if quick else [1, 256]
+        big = [1, 64, 256] if gpu else [1, 8]
+        plan = [(name, small) for name in args.models] + [(name, big) for name in imagenet]
+        for name, batches in plan:
+            for n in batches:
+                w = pgd.workload(name, n, device)
+                for norm in ("linf", "l2"):
+                    if "pgd" in groups:
+                        emit(pgd.pgd_row(w, norm, budget, min_repeats=1 if n * w.x[0].numel() > 10 ** 6 else 3))
+                    if "fastpath" in groups and n == batches[-1] and norm == "linf" and not quick \
+                            and name in (args.models[1], pgd.RESNET50_RANDOM):
+                        for r in pgd.fastpath_rows(w, norm, budget):
+                            emit(r)
+    if "layers" in groups:
+        emit(others.layer_row(tuple(args.models), n_images=8 if quick else 64, steps=3 if quick else 20,
+                              device=args.device))
+    if "style" in groups:
+        if quick:
+            emit(others.style_row(size=64, iterations=3, device=args.device))
+        else:
+            emit(others.style_row(size=256, iterations=100, device=args.device))
+    if "app" in groups:
+        emit(others.app_row(RESULTS if args.out is None else Path(args.out)))
+    return {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": command_line(args),
+            "quick": quick, "device": str(device), "machine": machine(), "groups": groups, "rows": rows}
+
+
+def command_line(args) -> str:
+    """The command that reproduces this run (from the parsed options, not sys.argv)."""
+    parts = []
+    if args.quick:
+        parts.append("--quick")
+    if args.rows != ",".join(GROUPS):
+        parts += ["--rows", args.rows]
+    if tuple(args.models) != PAIR:
+        parts += ["--models", *args.models]
+    if args.imagenet is not None:
+        parts += ["--imagenet", *args.imagenet]
+    if args.budget is not None:
+        parts += ["--budget", f"{args.budget:g}"]
+    if args.device != "cpu":
+        parts += ["--device", args.device]
+    if args.out is not None:
+        parts += ["--out", args.out]
+    return " ".join(["python -m explorer bench", *(shlex.quote(p) for p in parts)])
+
+
+# --- tables -------------------------------------------------------------------------------
+
+def _f(v, digits: int = 2) -> str:
+    return "" if v is None else f"{v:.{digits}f}"
+
+
+def markdown(result: dict) -> str:
+    """The tables of ``result`` (rows of any groups) as GitHub markdown."""
+    rows, out = result["rows"], []
+    by = lambda g: [r for r in rows if r.get("group") == g]  # noqa: E731
+    if by("pgd"):
+        out += ["### PGD-20, no random start: ours vs torchattacks (same model, inputs, device)", "",
+                "| model | norm | eps | batch | ours img-steps/s | torchattacks img-steps/s | ratio (ours faster if > 1) "
+                "| robust acc ours / theirs (%) | same within 1 pt | repeats |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in by("pgd"):
+            out.append(f"| {r['model']} | {r['norm']} | {r['eps']:.4g} | {r['batch']} | {_f(r['ours_ips'], 1)} | "
+                       f"{_f(r['peer_ips'], 1)} | **{_f(r['ratio'])}** | {_f(r['ours_acc'], 1)} / {_f(r['peer_acc'], 1)} | "
+                       f"{'yes' if r['same_acc'] else 'NO'} | {r['repeats']} |")
+        out.append("")
+    if by("fastpath"):
+        out += ["### Fast path: ours with each switch against ours without it", "",
+                "| model | batch | switch | on (s) | off (s) | speed-up | robust acc on / off (%) | repeats |",
+                "|---|---|---|---|---|---|---|---|"]
+        for r in by("fastpath"):
+            out.append(f"| {r['model']} | {r['batch']} | {r['switch']} | {_f(r['on_s'], 3)} | {_f(r['off_s'], 3)} | "
+                       f"**{_f(r['ratio'])}** | {_f(r['on_acc'], 1)} / {_f(r['off_acc'], 1)} | {r['repeats']} |")
+        out.append("")
+    if by("layers"):
+        out += ["### Layer robustness (every layer of both models, Linf 0.1)", "",
+                "| models | layers | images | steps | seconds | layer-image-steps/s |", "|---|---|---|---|---|---|"]
+        for r in by("layers"):
+            out.append(f"| {r['models']} | {r['layers']} | {r['n_images']} | {r['steps']} | {_f(r['seconds'], 1)} | "
+                       f"{_f(r['image_steps_per_s'], 1)} |")
+        out.append("")
+    if by("style"):
+        out += ["### Style transfer (L-BFGS): ours vs a plain Gatys loop on the same network and layers", "",
+                "| network | size | iterations | ours s/iter | plain loop s/iter | ratio |", "|---|---|---|---|---|---|"]
+        for r in by("style"):
+            out.append(f"| {r['model']} | {r['size']} | {r['iterations']} | {_f(r['ours_s_per_iter'], 3)} | "
+                       f"{_f(r['peer_s_per_iter'], 3)} | **{_f(r['ratio'])}** |")
+        out.append("")
+    if by("app"):
+        out += ["### The app in a real browser (chromium)", ""]
+        for r in by("app"):
+            if "skipped" in r:
+                out.append(f"skipped: {r['skipped']}")
+                continue
+            out += ["| from `streamlit run app.py` to /_stcore/health (s) | to the home page painted (s) | "
+                    "home page idle (s) | attack lab: Run to finished result (s) |", "|---|---|---|---|",
+                    f"| {_f(r['server_healthy_s'], 1)} | {_f(r['home_painted_s'], 1)} | {_f(r['home_idle_s'], 1)} | "
+                    f"{_f(r['attack_lab_run_s'], 1)} |"]
+        out.append("")
+    m = result["machine"]
+    out.append(f"_{result['date']}; {m['cpu']}, torch {m['torch']}, {m['torch_threads']} thread(s), "
+               f"CPU affinity {m['affinity']}; device {result['device']}; `{result['command']}`_")
+    return "\n".join(out) + "\n"
+
+
+def merge_latest(result: dict, path: Path) -> dict:
+    """bench/results/latest.json with ``result``'s groups replaced."""
+    old = json.loads(path.read_text()) if path.exists() else {"rows": [], "runs": {}}
+    rows = [r for r in old.get("rows", []) if r.get("group") not in result["groups"]] + result["rows"]
+    order = {g: i for i, g in enumerate(GROUPS)}
+    rows.sort(key=lambda r: order.get(r.get("group"), 99))
+    runs = {**old.get("runs", {}), **{g: result["date"] for g in result["groups"]}}
+    return {**result, "rows": rows, "runs": runs, "groups": list(GROUPS)}
+
+
+def rewrite_readme(table: str, path: Path = README) -> bool:
+    text = path.read_text() if path.exists() else ""
+    if START not in text or END not in text:
+        return False
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    path.write_text(f"{head}{START}\n{table}{END}{tail}")
+    return True
+
+
+def main(args) -> int:
+    t0 = time.perf_counter()
+    result = run(args)
+    out = Path(args.out) if args.out else RESULTS
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    name = f"{'quick' if args.quick else 'bench'}-{stamp}"
+    (out / f"{name}.json").write_text(json.dumps(result, indent=1))
+    table = markdown(result)
+    (out / f"{name}.md").write_text(table)
+    print()
+    print(table)
+    if not args.quick and args.out is None:
+        latest = merge_latest(result, RESULTS / "latest.json")
+        (RESULTS / "latest.json").write_text(json.dumps(latest, indent=1))
+        full = markdown(latest)
+        (RESULTS / "latest.md").write_text(full)
+        if rewrite_readme(full):
+            print(f"bench/README.md: tables rewritten from bench/results/latest.json")
+    print(f"saved {out / name}.json and .md ({time.perf_counter() - t0:.0f} s)")
+    return 0

@@ -1,0 +1,155 @@
+"""The benchmark command on the tiny models, and the fast path it measures.
+
+``python -m explorer bench --quick`` must produce its table (JSON + markdown) with a
+ratio for every row, and ours and torchattacks must reach the same robust accuracy on
+the same batch (within one point: at 16 images, the same count). The fast-path pieces
+are checked for what they must not change: BatchNorm folding keeps the logits, bf16 is
+a no-op on the CPU, and out of memory the batch is halved with the same answer as
+running the halves by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+pytest.importorskip("torchattacks")
+
+from bench import run as bench_run  # noqa: E402
+from explorer import attacks, cli, devices  # noqa: E402
+
+PGD_KEYS = {"model", "norm", "eps", "batch", "steps", "ours_s", "peer_s", "ours_ips", "peer_ips", "ratio", "repeats",
+            "ours_acc", "peer_acc", "acc_diff", "same_acc"}
+
+
+@pytest.fixture(scope="module")
+def quick(tiny_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    status = cli.main(["bench", "--quick", "--rows", "pgd,layers", "--models", "tiny-standard", "tiny-robust",
+                       "--out", str(out)])
+    assert status == 0
+    (path,) = out.glob("quick-*.json")
+    (md,) = out.glob("quick-*.md")
+    return json.loads(path.read_text()), md.read_text()
+
+
+def test_quick_bench_table_has_every_row_with_a_ratio(quick):
+    result, md = quick
+    assert result["quick"] and result["device"] == "cpu"
+    assert result["command"].startswith("python -m explorer bench --quick --rows pgd,layers --models tiny-standard")
+    pgd = [r for r in result["rows"] if r["group"] == "pgd"]
+    # two models x batches 1 and 16 x two norms
+    assert sorted((r["model"], r["batch"], r["norm"]) for r in pgd) == sorted(
+        (m, b, n) for m in ("tiny-standard", "tiny-robust") for b in (1, 16) for n in ("linf", "l2"))
+    for r in pgd:
+        assert PGD_KEYS <= r.keys()
+        assert r["steps"] == 20 and r["repeats"] >= 3
+        assert r["ours_s"] > 0 and r["peer_s"] > 0
+        assert r["ours_ips"] == pytest.approx(r["batch"] * 20 / r["ours_s"])
+        assert 0.2 < r["ratio"] < 5, r  # the same work on both sides: a ratio far off means a broken timer
+    (layers,) = [r for r in result["rows"] if r["group"] == "layers"]
+    assert layers["layers"] == 10 and layers["n_images"] == 8 and layers["seconds"] > 0
+    # the markdown has one line per PGD row and the layer table
+    assert sum(line.startswith(("| tiny-standard | l", "| tiny-robust | l")) for line in md.splitlines()) == len(pgd)
+    assert "ratio (ours faster if > 1)" in md and "Layer robustness" in md
+
+
+def test_ours_and_torchattacks_reach_the_same_robust_accuracy(quick):
+    result, _ = quick
+    for r in (r for r in result["rows"] if r["group"] == "pgd"):
+        assert r["same_acc"], r
+        assert abs(r["ours_acc"] - r["peer_acc"]) <= 1.0, r
+    # the robust model at 16 images keeps some of them: the check compares something
+    robust = [r for r in result["rows"] if r["group"] == "pgd" and r["model"] == "tiny-robust" and r["batch"] == 16]
+    assert any(0 < r["ours_acc"] < 100 for r in robust), robust
+
+
+def test_readme_block_is_rewritten_between_its_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{bench_run.START}\nold table\n{bench_run.END}\noutro\n")
+    assert bench_run.rewrite_readme("| new |\n", readme)
+    assert readme.read_text() == f"intro\n{bench_run.START}\n| new |\n{bench_run.END}\noutro\n"
+    readme.write_text("no markers\n")
+    assert not bench_run.rewrite_readme("| new |\n", readme)
+
+
+# --- the fast path -------------------------------------------------------------------------
+
+def test_folded_twin_gives_the_same_logits_and_leaves_the_model_alone(tiny_pair, fmnist_test):
+    model = tiny_pair[1]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fast = devices.folded(model)
+    assert fast is not model and devices.folded(model) is not None
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in devices._FOLDED[model].modules())
+    x = fmnist_test.float_images(slice(0, 32))
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), model(x), atol=1e-4, rtol=1e-4)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+
+
+def test_folding_does_not_change_the_attack(tiny_pair, fmnist_test):
+    model = tiny_pair[1]
+    x, y = fmnist_test.float_images(slice(0, 64)), fmnist_test.labels[:64]
+    a = attacks.pgd(model, x, y, "linf", 0.1, 10, random_start=False)
+    b = attacks.pgd(model, x, y, "linf", 0.1, 10, random_start=False, fold_batchnorm=False)
+    assert (a.success == b.success).float().mean() >= 0.98
+    assert 0 < int((~a.success).sum()) < 64  # a robust model keeps some: the comparison means something
+
+
+def test_bf16_is_a_no_op_on_the_cpu(tiny_pair, fmnist_test):
+    model = tiny_pair[0]
+    x, y = fmnist_test.float_images(slice(0, 8)), fmnist_test.labels[:8]
+    a = attacks.pgd(model, x, y, "l2", 1.0, 5, random_start=True, seed=3)
+    b = attacks.pgd(model, x, y, "l2", 1.0, 5, random_start=True, seed=3, bf16=True)
+    assert torch.equal(a.x_adv, b.x_adv) and torch.equal(a.logits_adv, b.logits_adv)
+
+
+class OutOfMemoryAbove(nn.Module):
+    """The model, but raising the out-of-memory error CUDA raises for batches above ``limit``."""
+
+    def __init__(self, model, limit: int):
+        super().__init__()
+        self.model, self.limit, self.batches = model, limit, []
+
+    def forward(self, x):
+        self.batches.append(x.shape[0])
+        if x.shape[0] > self.limit:
+            raise attacks.OutOfMemory(f"CUDA out of memory (fake, batch {x.shape[0]} > {self.limit})")
+        return self.model(x)
+
+
+def test_out_of_memory_halves_the_batch_and_says_so(tiny_pair, fmnist_test):
+    model = tiny_pair[1]
+    x, y = fmnist_test.float_images(slice(0, 20)), fmnist_test.labels[:20]
+    wrapped = OutOfMemoryAbove(model, limit=5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = attacks.pgd(wrapped, x, y, "linf", 0.1, 5, random_start=False)
+    notes = [str(w.message) for w in caught if issubclass(w.category, attacks.BatchHalved)]
+    # 20 -> 10 + 10 -> 5 + 5 + 5 + 5
+    assert notes == ["out of device memory attacking 20 images: halved the batch to 10 and retried",
+                     "out of device memory attacking 10 images: halved the batch to 5 and retried",
+                     "out of device memory attacking 10 images: halved the batch to 5 and retried"]
+    assert max(b for b in wrapped.batches if b <= 5) == 5
+    # the same answer as attacking the four quarters by hand
+    parts = [attacks.pgd(model, x[i:i + 5], y[i:i + 5], "linf", 0.1, 5, random_start=False) for i in range(0, 20, 5)]
+    assert torch.equal(res.x_adv, torch.cat([p.x_adv for p in parts]))
+    assert torch.equal(res.success, torch.cat([p.success for p in parts]))
+    assert res.loss_history.shape == (1, 6, 20)
+    # per-example eps is split with the batch
+    eps = torch.linspace(0.02, 0.2, 20)
+    res = attacks.pgd(OutOfMemoryAbove(model, 5), x, y, "linf", eps, 5, random_start=False)
+    assert ((res.x_adv - x).flatten(1).abs().amax(1) <= eps + 1e-6).all()
+
+
+def test_out_of_memory_on_one_image_is_raised(tiny_pair, fmnist_test):
+    x, y = fmnist_test.float_images(slice(0, 2)), fmnist_test.labels[:2]
+    with pytest.raises(attacks.OutOfMemory), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        attacks.pgd(OutOfMemoryAbove(tiny_pair[0], 0), x, y, "linf", 0.1, 3)
