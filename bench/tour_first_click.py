@@ -28,6 +28,7 @@ DONE = "Does the perturbation transfer?"
 
 def click_step1(context, url: str, t0: float) -> dict:
     page = context.new_page()
+    requested = time.monotonic() - t0
     page.goto(url)
     page.get_by_role("heading", name="Guided tour").wait_for(timeout=120_000)
     painted = time.monotonic() - t0
@@ -38,7 +39,7 @@ def click_step1(context, url: str, t0: float) -> dict:
     answered = time.monotonic()
     wait_idle(page, 120)
     page.close()
-    return {"home_painted_s": round(painted, 2), "warm_up_status_at_click": status,
+    return {"home_requested_s": round(requested, 2), "home_painted_s": round(painted, 2), "warm_up_status_at_click": status,
             "click_to_answer_s": round(answered - clicked, 2), "answered_s": round(answered - t0, 2)}
 
 
