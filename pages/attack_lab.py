@@ -38,7 +38,8 @@ def attack_form(info, picked: Optional[widgets.PickedImage], names: tuple[str, .
                                    "when the label is unknown); targeted pulls toward the chosen class.")
         a, b, c = st.columns(3)
         random_start = a.checkbox("Random start", False, key=f"{KEY}.random_start", bind=links.BIND)
-        restarts = int(b.number_input("Restarts", 1, attack_lab.MAX_RESTARTS, 1, key=f"{KEY}.restarts", bind=links.BIND))
+        restarts = int(b.number_input("Restarts", 1, attack_lab.MAX_RESTARTS, 1, key=f"{KEY}.restarts",
+                                      bind=links.BIND))
         seed = int(c.number_input("Seed", 0, 2**31 - 1, 0, key=f"{KEY}.seed", bind=links.BIND))
         submitted = st.form_submit_button("Run", type="primary", disabled=picked is None)
     submitted = submitted or links.autorun(KEY)  # a shared link computes its view again

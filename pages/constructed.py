@@ -70,7 +70,8 @@ def browse_tab(root: Path) -> None:
         f"source model {src['name']} ({src['kind']}, sha256 {str(src.get('sha256'))[:12]}…)" if src else "",
         _stats_text(m), f"{m['count']} images in {m['num_shards']} shards", m.get("command", "")) if t))
     left, right = st.columns(2)
-    start = int(left.number_input("First example", 0, max(m["count"] - 1, 0), 0, 1, key=f"{KEY}.browse.start", bind=links.BIND))
+    start = int(left.number_input("First example", 0, max(m["count"] - 1, 0), 0, 1, key=f"{KEY}.browse.start",
+                                  bind=links.BIND))
     count = int(right.number_input("How many", 1, MAX_BROWSE, 8, 1, key=f"{KEY}.browse.count", bind=links.BIND))
     positions = tuple(range(start, min(start + count, m["count"])))
     try:
@@ -128,10 +129,12 @@ def live_form(pair: models.ModelPair, dataset: str) -> Optional[CT.Config]:
         epochs = int(b.number_input("Epochs", 1, 50, 10, key=f"{KEY}.live.epochs", bind=links.BIND))
         test_limit = int(c.number_input("Test images", 20, 10_000, 500, 50, key=f"{KEY}.live.test", bind=links.BIND))
         a, b, c = st.columns(3)
-        inv_steps = int(a.number_input("Inversion steps (D_R, D_NR)", 1, 2000, 100, 10, key=f"{KEY}.live.steps", bind=links.BIND))
+        inv_steps = int(a.number_input("Inversion steps (D_R, D_NR)", 1, 2000, 100, 10, key=f"{KEY}.live.steps",
+                                       bind=links.BIND))
         attack_steps = int(b.number_input("PGD steps (D_rand, D_det)", 1, 500, 50, 5,
                                           key=f"{KEY}.live.attack_steps", bind=links.BIND))
-        eval_steps = int(c.number_input("PGD steps (evaluation)", 1, 100, 10, key=f"{KEY}.live.eval_steps", bind=links.BIND))
+        eval_steps = int(c.number_input("PGD steps (evaluation)", 1, 100, 10, key=f"{KEY}.live.eval_steps",
+                                        bind=links.BIND))
         kinds = st.multiselect("Datasets", list(construct.KINDS), default=list(construct.KINDS),
                                format_func=construct.NAMES.get, key=f"{KEY}.live.kinds", bind=links.BIND)
         seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key=f"{KEY}.live.seed", bind=links.BIND))

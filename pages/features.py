@@ -118,8 +118,8 @@ def synthesis_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
     with st.form(_key("synthesis", "form")):
         left, mid, right = st.columns(3)
         eps = left.slider("eps (L2 radius)", 0.5, float(math.floor(size)), min(default, math.floor(size)), 0.5,
-                          key=_key("synthesis", "eps"), bind=links.BIND, help=f"A {info.input_size} image of flat grey has L2 norm "
-                          f"{size / 2:.1f}.")
+                          key=_key("synthesis", "eps"), bind=links.BIND,
+                          help=f"A {info.input_size} image of flat grey has L2 norm {size / 2:.1f}.")
         steps = mid.slider("Steps", 5, 300, 60, key=_key("synthesis", "steps"), bind=links.BIND)
         seed = int(right.number_input("Seed (noise)", 0, 2**31 - 1, 0, key=_key("synthesis", "seed"), bind=links.BIND))
         submitted = st.form_submit_button("Synthesize every class", type="primary",
@@ -277,7 +277,8 @@ def frequency_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
             draw_filter(fr)
     st.subheader("Accuracy against the cutoff")
     with st.form(_key("frequency", "curve")):
-        n_images = int(st.number_input("Test images", 10, 10_000, 500, 50, key=_key("frequency", "n_images"), bind=links.BIND))
+        n_images = int(st.number_input("Test images", 10, 10_000, 500, 50, key=_key("frequency", "n_images"),
+                                       bind=links.BIND))
         submitted = st.form_submit_button("Measure", type="primary")
     submitted = submitted or links.autorun(_key("curve"))
     if submitted:
@@ -315,7 +316,8 @@ def heatmap_section(info: ClassifierInfo, names: tuple[str, ...]) -> None:
         r = a.slider("Noise L2 norm r", 0.5, 10.0, 4.0, 0.5, key=_key("heatmap", "r"), bind=links.BIND,
                      help="Yin et al. used r = 4 on 32×32×3 CIFAR-10. On 28×28 Fashion-MNIST r = 2 leaves the "
                           "robust models untouched; r = 4 shows the pattern.")
-        n_images = int(b.number_input("Test images", 10, 10_000, 100, 10, key=_key("heatmap", "n_images"), bind=links.BIND,
+        n_images = int(b.number_input("Test images", 10, 10_000, 100, 10, key=_key("heatmap", "n_images"),
+                                      bind=links.BIND,
                                       help="Yin et al. used 1000; each image is evaluated once per frequency."))
         if side > 32:
             max_frequency: Optional[int] = int(c.number_input("Highest frequency |u|, |v|", 1, side // 2, 6,
@@ -361,7 +363,8 @@ def linear_tab() -> None:
                    horizontal=True, key=_key("linear", "norm"), bind=links.BIND)
     d, e, f, g = st.columns(4)
     eps_l2 = d.slider("eps (L2)", 0.05, 3.0, 0.5, 0.05, key=_key("linear", "eps_l2"), bind=links.BIND)
-    eps_linf = e.slider("eps (L∞)", 0.005, 0.2, 0.02, 0.005, format="%.3f", key=_key("linear", "eps_linf"), bind=links.BIND)
+    eps_linf = e.slider("eps (L∞)", 0.005, 0.2, 0.02, 0.005, format="%.3f", key=_key("linear", "eps_linf"),
+                        bind=links.BIND)
     n_directions = f.slider("Principal directions", 10, 784, 100, 10, key=_key("linear", "n"), bind=links.BIND)
     alpha = g.slider("Containment α", 0.0, 1.0, 0.05, 0.01, key=_key("linear", "alpha"), bind=links.BIND)
     if class_a == class_b:

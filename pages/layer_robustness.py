@@ -27,7 +27,8 @@ TABLE_COLUMNS = ["model", "kind", "layer", "R", "ci_low", "ci_high", "numerator"
 def model_picker(rows: Sequence[dict], default: Sequence[str]) -> list[str]:
     """Several available models; the sidebar's pair by default."""
     names = [r["name"] for r in rows if r["available"]]
-    chosen = st.multiselect("Models", names, default=[n for n in default if n in names], key=f"{KEY}.models", bind=links.BIND,
+    chosen = st.multiselect("Models", names, default=[n for n in default if n in names], key=f"{KEY}.models",
+                            bind=links.BIND,
                             help="Every named layer of each model is measured. The sidebar's pair is the default.")
     datasets = {r["name"]: r["dataset"] for r in rows}
     if len({datasets[n] for n in chosen}) > 1:

@@ -81,7 +81,8 @@ def network_pickers(rows: Sequence[dict]) -> tuple[list[str], Optional[str]]:
         return [], None
     left, right = st.columns(2)
     style_models = left.multiselect(
-        "Style networks", names, default=defaults, max_selections=MAX_NETWORKS, key=f"{KEY}.style_models", bind=links.BIND,
+        "Style networks", names, default=defaults, max_selections=MAX_NETWORKS, key=f"{KEY}.style_models",
+        bind=links.BIND,
         help="One stylized image per network, side by side. The style (Gram matrices) comes from these.")
     standard = [n for n in defaults if n in names and not any(r["name"] == n and models.is_robust(r) for r in rows)]
     content_default = standard[0] if standard else names[0]
@@ -97,25 +98,32 @@ def run_form(content: np.ndarray, style: np.ndarray, style_models: list[str],
     gpu = devices.best_device().type != "cpu"
     with st.form(f"{KEY}.form"):
         a, b, c = st.columns(3)
-        size = int(a.slider("Output size (longer side, px)", 64, 1024, 512 if gpu else 256, 32, key=f"{KEY}.size", bind=links.BIND,
+        size = int(a.slider("Output size (longer side, px)", 64, 1024, 512 if gpu else 256, 32, key=f"{KEY}.size",
+                            bind=links.BIND,
                             help="Nakano used 512 px; on a CPU 256 px keeps a run under a minute."))
-        iterations = int(b.number_input("Iterations", 1, ST.MAX_ITERATIONS, 300, 50, key=f"{KEY}.iterations", bind=links.BIND))
+        iterations = int(b.number_input("Iterations", 1, ST.MAX_ITERATIONS, 300, 50, key=f"{KEY}.iterations",
+                                        bind=links.BIND))
         optimizer = c.radio("Optimizer", ST.OPTIMIZERS, format_func={"lbfgs": "L-BFGS", "adam": "Adam"}.get,
                             horizontal=True, key=f"{KEY}.optimizer", bind=links.BIND)
         a, b = st.columns(2)
         start = a.radio("Start from", ST.STARTS, format_func={"content": "the content image",
                                                                 "noise": "noise"}.get,
                         horizontal=True, key=f"{KEY}.start", bind=links.BIND)
-        single_layer = b.checkbox("Single-layer mode: one image per style layer", False, key=f"{KEY}.single_layer", bind=links.BIND,
+        single_layer = b.checkbox("Single-layer mode: one image per style layer", False, key=f"{KEY}.single_layer",
+                                  bind=links.BIND,
                                   help="The authors' reply to Nakano: a grid with one row per style network and "
                                        "one column per layer, each transfer using that layer alone.")
         with st.expander("Weights, layers and more"):
             a, b, c, d = st.columns(4)
-            style_weight = float(a.number_input("Style weight", 0.0, 1e12, 10.0, format="%g", key=f"{KEY}.ws", bind=links.BIND))
-            content_weight = float(b.number_input("Content weight", 0.0, 1e12, 1.0, format="%g", key=f"{KEY}.wc", bind=links.BIND))
-            tv_weight = float(c.number_input("TV weight", 0.0, 1e12, 0.0, format="%g", key=f"{KEY}.wtv", bind=links.BIND,
+            style_weight = float(a.number_input("Style weight", 0.0, 1e12, 10.0, format="%g", key=f"{KEY}.ws",
+                                                bind=links.BIND))
+            content_weight = float(b.number_input("Content weight", 0.0, 1e12, 1.0, format="%g", key=f"{KEY}.wc",
+                                                  bind=links.BIND))
+            tv_weight = float(c.number_input("TV weight", 0.0, 1e12, 0.0, format="%g", key=f"{KEY}.wtv",
+                                             bind=links.BIND,
                                              help="Total variation: smooths the image."))
-            seed = int(d.number_input("Seed", 0, 2**31 - 1, 0, key=f"{KEY}.seed", bind=links.BIND, help="The noise start."))
+            seed = int(d.number_input("Seed", 0, 2**31 - 1, 0, key=f"{KEY}.seed",
+                                      bind=links.BIND, help="The noise start."))
             a, b = st.columns(2)
             normalize = a.checkbox("Relative loss terms", True, key=f"{KEY}.normalize", bind=links.BIND,
                                    help="Divide each term by its size on the target, so the weights mean the same "
@@ -126,7 +134,8 @@ def run_form(content: np.ndarray, style: np.ndarray, style_models: list[str],
             if content_model:
                 layers, choice = layer_defaults(content_model)
                 content_layer = st.selectbox(f"Content layer of {content_model}", layers,
-                                             index=layers.index(choice.content_layer), key=f"{KEY}.content_layer", bind=links.BIND)
+                                             index=layers.index(choice.content_layer), key=f"{KEY}.content_layer",
+                                             bind=links.BIND)
             for name in style_models:
                 layers, choice = layer_defaults(name)
                 chosen = st.multiselect(f"Style layers of {name}", layers, default=list(choice.style_layers),

@@ -78,7 +78,8 @@ def share_note(uploads: bool = True) -> None:
     text = ("The address bar holds this page's settings and the sidebar's models: copy it to share this view; "
             "opening it recomputes the results.")
     if uploads:
-        text += " A bundled sample image is part of the link; an uploaded file is not (whoever opens it uploads it again)."
+        text += (" A bundled sample image is part of the link; an uploaded file is not (whoever opens it uploads "
+                 "it again).")
     st.caption(text)
 
 

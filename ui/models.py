@@ -104,7 +104,8 @@ def pair_sidebar() -> ModelPair:
             robust_names = robust_options(rows, standard) or [NO_ROBUST]
             index = robust_names.index(default.robust) if default.robust in robust_names else 0
             robust = st.selectbox("Robust model", robust_names, index=index, key="pair_robust",
-                                  bind=links.BIND, help="An adversarially trained model of the same dataset (Madry et al. 2018).")
+                                  bind=links.BIND,
+                                  help="An adversarially trained model of the same dataset (Madry et al. 2018).")
             pair = ModelPair(standard, None if robust == NO_ROBUST else robust)
     st.session_state[PAIR_KEY] = pair
     return pair
