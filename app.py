@@ -11,7 +11,7 @@ import sys
 
 import streamlit as st
 
-from ui import links, registry, warmup
+from ui import links, registry, tour, warmup
 
 PRESENTER_CSS = """<style>
 [data-testid="stMainBlockContainer"] { zoom: 1.35; max-width: 100%; }
@@ -50,6 +50,8 @@ with st.sidebar:
                                "`streamlit run app.py -- --presenter` makes it the default.")
 if presenter:
     st.html(PRESENTER_CSS)
+if not home:
+    tour.banner()  # a page opened from the guided tour says which step it is and links the next
 page.run()
 if home:  # the home page paints first; the sidebar's model pair follows (the page does not read it)
     sidebar()

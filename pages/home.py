@@ -25,21 +25,27 @@ Pick the pair in the sidebar; the choice follows you from page to page.
 
 
 @st.fragment(run_every=2.0)
-def warm_status() -> None:
-    """The warm-up's status line, refreshed every two seconds until everything is warm."""
+def tour_section() -> None:
+    """The tour's links and the warm-up's status, refreshed every two seconds: once everything is warm,
+    each step also shows its key fact on the measured numbers."""
     w = warmup.started()
     st.caption(w.status_line())
-    if w.done() and not w.note:
+    warm = w.done() and not w.note
+    if warm:
         st.caption("Every tour step is computed: its first click answers from the cache.")
+    for step in tour.STEPS:
+        st.page_link(step.page, label=step.title, icon=":material/play_circle:", query_params=step.query_params)
+        st.caption(step.caption)
+        fact = tour.measured(step) if warm else None
+        if fact is not None:
+            st.caption(f"{'Measured' if fact.holds else 'Measured, and the claim does not hold here'}: {fact.text}")
 
 
 st.header("Guided tour")
 st.markdown(f"The paper's story in {len(tour.STEPS)} clicks on the bundled Fashion-MNIST models "
-            f"({', '.join(tour.MODELS)}). Each link opens a page with its settings and computes the view.")
-warm_status()
-for step in tour.STEPS:
-    st.page_link(step.page, label=step.title, icon=":material/play_circle:", query_params=step.query_params)
-    st.caption(step.caption)
+            f"({', '.join(tour.MODELS)}). Each link opens a page with its settings and computes the view; the "
+            "page then links the next step.")
+tour_section()
 
 st.header("Pages")
 for p in registry.PAGES:

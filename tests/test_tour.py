@@ -89,6 +89,13 @@ def test_walk_the_tour_on_the_bundled_models(home):
     seen = {}
     for proto, step in zip(protos, tour.STEPS):
         at = open_step(at, step, proto.query_string)
+        banner = [m.value for m in at.markdown if m.value.startswith("**Tour, step")]
+        assert banner and banner[0].startswith(f"**Tour, step {step.number} of {len(tour.STEPS)}"), banner
+        onward = [e.proto for e in at.get("page_link") if e.proto.icon == ":material/arrow_forward:"]
+        if step.number < len(tour.STEPS):  # the page links the next step, with its settings
+            assert parse_qs(onward[0].query_string) == parse_qs(protos[step.number].query_string)
+        else:
+            assert not onward
         if step.experiment:
             result = stored_result(at, step)
             # the page computed the very Config the warm-up computes: a warm cache answers this click
@@ -123,6 +130,12 @@ def test_walk_the_tour_on_the_bundled_models(home):
     layers = [layer for (m, layer) in r if m == tour.STANDARD]
     assert all(r[(tour.ROBUST_L2, layer)] < r[(tour.STANDARD, layer)] for layer in layers)
     assert "D_det" in seen["det"].text and "0% of them correct" in seen["det"].text
+    # back home, with every step computed, the tour shows each step's fact on the measured numbers
+    at.query_params.clear()
+    at.switch_page("pages/home.py").run()
+    for step in tour.STEPS[:5]:
+        measured = tour.measured(step)
+        assert measured is not None and measured.holds, step.title
 
 
 def test_the_warm_up_fills_the_cache_for_every_computing_step(monkeypatch):

@@ -13,10 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+import streamlit as st
+
 from ui import links
 
 STANDARD, ROBUST_LINF, ROBUST_L2 = "fmnist-standard", "fmnist-robust-linf", "fmnist-robust-l2"
 MODELS = (STANDARD, ROBUST_LINF, ROBUST_L2)
+TOUR = "tour"
 IMAGE = 1  # Fashion-MNIST test image 1, a pullover: PGD at Linf 0.1 flips the standard model, not the robust one
 
 
@@ -40,10 +43,16 @@ class Step:
     fact: Optional[str] = None
 
     @property
+    def number(self) -> int:
+        return STEPS.index(self) + 1
+
+    @property
     def query_params(self) -> dict[str, list[str] | str]:
-        """``params`` as strings, the form ``st.page_link`` and ``st.switch_page`` take."""
-        return {k: [links.encode(i) for i in v] if isinstance(v, (list, tuple)) else links.encode(v)
-                for k, v in self.params.items()}
+        """``params`` as strings, the form ``st.page_link`` and ``st.switch_page`` take, plus ``tour``
+        (the step's number, so the page shows the step's caption and a link to the next one)."""
+        out = {k: [links.encode(i) for i in v] if isinstance(v, (list, tuple)) else links.encode(v)
+               for k, v in self.params.items()}
+        return {**out, TOUR: str(self.number)}
 
     def config(self):
         """The Config the page builds from ``params`` (None when the step computes nothing)."""
@@ -145,3 +154,59 @@ def fact(step: Step, result):
     from explorer.experiments import tour
 
     return getattr(tour, step.fact)(result)
+
+
+def current_step(query_params) -> Optional[Step]:
+    """The tour step a page was opened from (the URL's ``tour``), if any."""
+    try:
+        n = int(query_params.get(TOUR, ""))
+    except (TypeError, ValueError):
+        return None
+    return STEPS[n - 1] if 1 <= n <= len(STEPS) else None
+
+
+def banner() -> None:
+    """On a page opened from the tour: the step's caption and the link to the next step (app.py)."""
+    step = current_step(st.query_params)
+    if step is None:
+        return
+    with st.container(border=True):
+        st.markdown(f"**Tour, step {step.number} of {len(STEPS)}: {step.title.split('. ', 1)[-1]}**  \n"
+                    f"{step.caption}")
+        if step.number < len(STEPS):
+            nxt = STEPS[step.number]
+            st.page_link(nxt.page, label=f"Next: {nxt.title}", icon=":material/arrow_forward:",
+                         query_params=nxt.query_params)
+        else:
+            st.page_link("pages/home.py", label="End of the tour: back to the start", icon=":material/home:")
+
+
+def measured(step: Step):
+    """The step's key fact on the numbers already computed (by the warm-up or an earlier visit), or None.
+    Call it only once the warm-up is done: it imports the library."""
+    from ui import widgets
+
+    if step.experiment:
+        result = widgets.cached_result(step.experiment, step.config())
+        return fact(step, result) if result is not None else None
+    if step.fact == "det_generalizes":
+        return _det_fact()
+    return None
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _det_rows() -> Optional[tuple[list[dict], int]]:
+    """The rows and test-set size of the first saved Table 1 with a D_det row."""
+    from explorer import construct
+
+    for _, t in construct.find_tables(construct.artifacts_root()):
+        if any(r.get("kind") == "det" for r in t.get("rows", [])):
+            return t["rows"], int(t["eval"]["n_test"])
+    return None
+
+
+def _det_fact():
+    from explorer.experiments import tour as facts
+
+    found = _det_rows()
+    return facts.det_generalizes(*found) if found else None
