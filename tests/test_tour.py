@@ -152,3 +152,20 @@ def test_the_warm_up_fills_the_cache_for_every_computing_step(monkeypatch):
             result = stored[(step.experiment, step.config())]
             assert tour.fact(step, result).holds
     assert "warm: models, step 1" in w.status_line()
+
+
+def test_the_fact_functions_on_known_numbers():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    means = rng.random((10, 1, 8, 8)).astype(np.float32)
+    start = means.mean(0)
+    targets = np.arange(10)
+    toward = start[None] + 0.3 * (means - start[None])  # each image moved toward its own class mean
+    assert facts.looks_like_target(toward, start, targets, means) == 1.0
+    wrong = start[None] + 0.3 * (means[(targets + 1) % 10] - start[None])
+    assert facts.looks_like_target(wrong, start, targets, means) == 0.0
+    rows = [{"kind": "det", "clean %": 18.1, "train images": 4000}]
+    assert facts.det_generalizes(rows, 2000).holds  # 8.1 points = 12 standard errors of 0.67 points
+    assert not facts.det_generalizes([{**rows[0], "clean %": 11.5}], 2000).holds  # 2.2 standard errors
+    assert not facts.det_generalizes([{"kind": "rand", "clean %": 50.0}], 2000).holds

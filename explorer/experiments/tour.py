@@ -88,8 +88,11 @@ def saliency(result) -> Fact:
         raise ValueError("the step needs a standard and a robust model")
     edges = min(v.edge_alignment for v in robust) > max(v.edge_alignment for v in standard)
     harder = all(min(v.eps(n) for v in robust) > max(v.eps(n) for v in standard) for n in result.norms)
-    parts = [f"{v.model}: edge alignment {v.edge_alignment:.2f}, flips at "
-             + ", ".join(f"{n} {v.eps(n):.3g}" for n in result.norms) for v in result.views]
+    def at(v, n):
+        return f"{n} {v.eps(n):.3g}" if math.isfinite(v.eps(n)) else f"{n} holds"
+
+    parts = [f"{v.model}: edge alignment {v.edge_alignment:.2f}, PGD flips it at "
+             + ", ".join(at(v, n) for n in result.norms) for v in result.views]
     return Fact(edges and harder, "; ".join(parts) + ".")
 
 
