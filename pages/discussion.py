@@ -75,8 +75,8 @@ def transfer_tab(pair: models.ModelPair) -> None:
     st.altair_chart(CD.transfer_scatter(result), width="stretch")
     st.dataframe(CD.transfer_frame(result), hide_index=True)
     slope, r = result.get("slope"), result.get("correlation")
-    fit = "no line (the PGD points do not spread)" if slope is None else (
-        f"fitted line (PGD points): slope {slope:.2f}, Pearson r {'n/a' if r is None else f'{r:.2f}'}")
+    fit = "No line (the PGD points do not spread)" if slope is None else (
+        f"Fitted line (PGD points): slope {slope:.2f}, Pearson r {'n/a' if r is None else f'{r:.2f}'}")
     st.caption(f"{where}. {fit}; targeted success on the source: "
                + ", ".join(f"{k} {100 * v:.1f}%" for k, v in result["success"].items())
                + f"; {result['n_train']} training images, {result['n_attack']} attacked test images, L2 eps "
@@ -149,7 +149,7 @@ def nontransferable_tab(pair: models.ModelPair) -> None:
         return
     result, where = got
     st.dataframe(CD.nontransferable_frame(result), hide_index=True)
-    st.caption(f"{where}. Source test accuracy {100 * result['source_accuracy']:.1f}%; held-out models "
+    st.caption(f"{where}. Test accuracy: source {100 * result['source_accuracy']:.1f}%, "
                + ", ".join(f"{m} {100 * a:.1f}%" for m, a in zip(result["heldout"], result["heldout_accuracy"]))
                + f"; L2 eps {result['eps']:g}, {result['steps']} steps of {result['step_size']:g}. Transfer counts the "
                "successful examples a held-out model also puts in the target class.")
