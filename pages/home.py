@@ -24,7 +24,10 @@ Pick the pair in the sidebar; the choice follows you from page to page.
 )
 
 
-@st.fragment(run_every=2.0)
+REFRESH_S = None if warmup.started().done() else 2.0
+
+
+@st.fragment(run_every=REFRESH_S)
 def tour_section() -> None:
     """The tour's links and the warm-up's status, refreshed every two seconds: once everything is warm,
     each step also shows its key fact on the measured numbers."""
@@ -39,6 +42,8 @@ def tour_section() -> None:
         fact = tour.measured(step) if warm else None
         if fact is not None:
             st.caption(f"{'Measured' if fact.holds else 'Measured, and the claim does not hold here'}: {fact.text}")
+    if REFRESH_S and w.done():
+        st.rerun()  # the whole page once more, so the fragment stops refreshing
 
 
 st.header("Guided tour")

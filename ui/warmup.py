@@ -41,7 +41,8 @@ class WarmUp:
             return dict(self._state)
 
     def done(self) -> bool:
-        return all(s in ("warm", "failed") for s in self.state().values())
+        """Nothing left to do: every item warm or failed, or the warm-up did not start (``note``)."""
+        return bool(self.note) or all(s in ("warm", "failed") for s in self.state().values())
 
     def status_line(self) -> str:
         """One line for the home page: what is warm, what is still computing."""
