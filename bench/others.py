@@ -125,3 +125,43 @@ def app_row(log_dir: Path, attack_timeout: float = 300) -> dict:
             browser.close()
     return {"group": "app", "server_healthy_s": healthy, "home_painted_s": painted, "home_idle_s": home_idle,
             "attack_lab_run_s": attack, "exceptions": len(errors)}
+
+
+def layer_batching_row(model_name: str, n_images: int = 64, steps: int = 20, device: str = "cpu",
+                       budget_s: float = 20.0) -> dict:
+    """Is one pass for all layers (the batch replicated once per layer, replica i scored at
+    layer i) faster than one optimization per layer? The numerators only, same images,
+    same threat; reported as a fast-path row (on = batched)."""
+    from bench.timing import paired
+    from explorer.optimize import optimize
+    from explorer.threat import make_threat
+
+    model = zoo.load(model_name, device=device)
+    layers = LR.select_layers(model)
+    x = LR.load_images(model.info.dataset, model.info.input_size, n_images, 0)[0].to(device)
+    threat = make_threat("linf", 0.1)
+    with torch.no_grad():
+        clean = model.features(x, layers)
+
+    def per_layer():
+        return torch.cat([optimize(objectives.layer_deviation(model.feature_fn(l), clean[l]), x, threat, steps,
+                                   random_start=True, generator=torch.Generator().manual_seed(i)).loss
+                          for i, l in enumerate(layers)])
+
+    def batched():
+        n = x.shape[0]
+
+        def loss(z):
+            feats = model.features(z, layers)
+            return torch.cat([(feats[l][i * n:(i + 1) * n].flatten(1) - clean[l].flatten(1)).norm(dim=1)
+                              for i, l in enumerate(layers)])
+
+        return optimize(loss, x.repeat(len(layers), 1, 1, 1), threat, steps, random_start=True,
+                        generator=torch.Generator().manual_seed(0)).loss
+
+    t, a, b = paired(batched, per_layer, min_repeats=3, budget_s=budget_s)
+    return {"group": "fastpath", "model": model_name, "norm": "linf", "batch": n_images,
+            "switch": f"layer robustness: all {len(layers)} layers in one batched pass (numerators only)",
+            "on_s": t.a_seconds, "off_s": t.b_seconds, "ratio": t.ratio, "repeats": t.repeats,
+            "clock": t.clock, "ratio_wall": t.ratio_wall, "on_acc": None, "off_acc": None,
+            "mean_deviation_on": float(a.mean()), "mean_deviation_off": float(b.mean())}

@@ -33,8 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true",
                    help="tiny settings (batches 1 and 16, no ImageNet models, short budgets) for a test; "
                         "never touches bench/README.md")
-    p.add_argument("--models", nargs=2, default=PAIR, metavar=("STANDARD", "ROBUST"),
-                   help="the Fashion-MNIST pair (zoo names; default %(default)s)")
+    p.add_argument("--models", nargs="*", default=PAIR, metavar="NAME",
+                   help="the Fashion-MNIST pair, standard then robust (zoo names; default %(default)s); "
+                        "none: only the ImageNet PGD rows")
     p.add_argument("--imagenet", nargs="*", default=None,
                    help="ImageNet models of the PGD rows (default: efficientnet-lite0 and ResNet-50 random init; "
                         "none with --quick)")
@@ -68,40 +69,63 @@ def run(args) -> dict:
         raise SystemExit(f"unknown row group(s) {unknown}; choose from {', '.join(GROUPS)}")
     device = torch.device(args.device)
     gpu = device.type == "cuda"
+    from bench import timing
+
+    # one thread on a CPU: this process's CPU time is immune to other jobs sharing the core
+    timing.CLOCK = "cpu" if device.type == "cpu" and torch.get_num_threads() == 1 else "wall"
     quick = args.quick
     budget = args.budget if args.budget is not None else (2.0 if quick else 20.0)
     imagenet = args.imagenet if args.imagenet is not None else ([] if quick else ["efficientnet-lite0", pgd.RESNET50_RANDOM])
     rows: list[dict] = []
 
     def emit(row: dict) -> None:
+        row = {**row, "measured": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
         rows.append(row)
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}), flush=True)
+
+    def attempt(what: dict, fn) -> None:
+        """Run one row (or rows); a failure becomes a row that says so, and the rest go on."""
+        try:
+            out = fn()
+        except Exception as e:  # a benchmark row that breaks must not lose the others
+            emit({**what, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"})
+            return
+        for r in out if isinstance(out, list) else [out]:
+            emit(r)
+
+    if len(args.models) not in (0, 2):
+        raise SystemExit("--models takes two names (standard, robust) or none")
+    pair = tuple(args.models)
 
     if "pgd" in groups or "fastpath" in groups:
         small = [1, 16] if quick else [1, 256]
         big = [1, 64, 256] if gpu else [1, 8]
-        plan = [(name, small) for name in args.models] + [(name, big) for name in imagenet]
+        plan = [(name, small) for name in pair] + [(name, big) for name in imagenet]
         for name, batches in plan:
             for n in batches:
                 w = pgd.workload(name, n, device)
                 for norm in ("linf", "l2"):
+                    key = {"model": name, "batch": n, "norm": norm}
                     if "pgd" in groups:
-                        emit(pgd.pgd_row(w, norm, budget, min_repeats=1 if n * w.x[0].numel() > 10 ** 6 else 3))
+                        attempt({"group": "pgd", **key}, lambda: pgd.pgd_row(w, norm, budget))
                     if "fastpath" in groups and n == batches[-1] and norm == "linf" and not quick \
-                            and name in (args.models[1], pgd.RESNET50_RANDOM):
-                        for r in pgd.fastpath_rows(w, norm, budget):
-                            emit(r)
-    if "layers" in groups:
-        emit(others.layer_row(tuple(args.models), n_images=8 if quick else 64, steps=3 if quick else 20,
-                              device=args.device))
+                            and name in (pair[1:] + (pgd.RESNET50_RANDOM,)):
+                        attempt({"group": "fastpath", "switch": "fast path", **key},
+                                lambda: pgd.fastpath_rows(w, norm, budget))
+    if "fastpath" in groups and not quick and pair:
+        attempt({"group": "fastpath", "model": pair[1], "switch": "layer batching"},
+                lambda: others.layer_batching_row(pair[1], device=args.device, budget_s=budget))
+    if "layers" in groups and pair:
+        attempt({"group": "layers", "models": " + ".join(pair)},
+                lambda: others.layer_row(pair, n_images=8 if quick else 64, steps=3 if quick else 20,
+                                         device=args.device))
     if "style" in groups:
-        if quick:
-            emit(others.style_row(size=64, iterations=3, device=args.device))
-        else:
-            emit(others.style_row(size=256, iterations=100, device=args.device))
+        size, iterations = (64, 3) if quick else (256, 100)
+        attempt({"group": "style", "model": "efficientnet-lite0"},
+                lambda: others.style_row(size=size, iterations=iterations, device=args.device))
     if "app" in groups:
-        emit(others.app_row(RESULTS if args.out is None else Path(args.out)))
-    return {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        attempt({"group": "app"}, lambda: others.app_row(RESULTS if args.out is None else Path(args.out)))
+    return {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "clock": timing.CLOCK,
             "command": command_line(args),
             "quick": quick, "device": str(device), "machine": machine(), "groups": groups, "rows": rows}
 
@@ -134,16 +158,20 @@ def _f(v, digits: int = 2) -> str:
 
 def markdown(result: dict) -> str:
     """The tables of ``result`` (rows of any groups) as GitHub markdown."""
-    rows, out = result["rows"], []
+    rows, out = [r for r in result["rows"] if "error" not in r], []
     by = lambda g: [r for r in rows if r.get("group") == g]  # noqa: E731
+    failed = [r for r in result["rows"] if "error" in r]
+    clock = {"cpu": "Times are this process's CPU time (one thread; immune to other jobs on the core); "
+                    "the wall-clock ratio is shown beside.",
+             "wall": "Times are wall-clock."}.get(result.get("clock", "wall"), "")
     if by("pgd"):
-        out += ["### PGD-20, no random start: ours vs torchattacks (same model, inputs, device)", "",
+        out += [clock, "", "### PGD-20, no random start: ours vs torchattacks (same model, inputs, device)", "",
                 "| model | norm | eps | batch | ours img-steps/s | torchattacks img-steps/s | ratio (ours faster if > 1) "
-                "| robust acc ours / theirs (%) | same within 1 pt | repeats |",
-                "|---|---|---|---|---|---|---|---|---|---|"]
+                "| ratio by wall clock | robust acc ours / theirs (%) | same within 1 pt | repeats |",
+                "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in by("pgd"):
             out.append(f"| {r['model']} | {r['norm']} | {r['eps']:.4g} | {r['batch']} | {_f(r['ours_ips'], 1)} | "
-                       f"{_f(r['peer_ips'], 1)} | **{_f(r['ratio'])}** | {_f(r['ours_acc'], 1)} / {_f(r['peer_acc'], 1)} | "
+                       f"{_f(r['peer_ips'], 1)} | **{_f(r['ratio'])}** | {_f(r.get('ratio_wall'))} | {_f(r['ours_acc'], 1)} / {_f(r['peer_acc'], 1)} | "
                        f"{'yes' if r['same_acc'] else 'NO'} | {r['repeats']} |")
         out.append("")
     if by("fastpath"):
@@ -152,7 +180,8 @@ def markdown(result: dict) -> str:
                 "|---|---|---|---|---|---|---|---|"]
         for r in by("fastpath"):
             out.append(f"| {r['model']} | {r['batch']} | {r['switch']} | {_f(r['on_s'], 3)} | {_f(r['off_s'], 3)} | "
-                       f"**{_f(r['ratio'])}** | {_f(r['on_acc'], 1)} / {_f(r['off_acc'], 1)} | {r['repeats']} |")
+                       f"**{_f(r['ratio'])}** | {_f(r['on_acc'], 1) or '-'} / {_f(r['off_acc'], 1) or '-'} | "
+                       f"{r['repeats']} |")
         out.append("")
     if by("layers"):
         out += ["### Layer robustness (every layer of both models, Linf 0.1)", "",
@@ -179,16 +208,26 @@ def markdown(result: dict) -> str:
                     f"| {_f(r['server_healthy_s'], 1)} | {_f(r['home_painted_s'], 1)} | {_f(r['home_idle_s'], 1)} | "
                     f"{_f(r['attack_lab_run_s'], 1)} |"]
         out.append("")
+    if failed:
+        out += ["### Rows that failed", ""] + [f"- {r['group']} {r.get('model', '')} {r.get('batch', '')} "
+                                             f"{r.get('norm', '')}: {r['error']}" for r in failed] + [""]
     m = result["machine"]
+    if result.get("runs"):
+        out.append("_Groups last run: " + ", ".join(f"{g} {d}" for g, d in result["runs"].items()) + "._  ")
     out.append(f"_{result['date']}; {m['cpu']}, torch {m['torch']}, {m['torch_threads']} thread(s), "
                f"CPU affinity {m['affinity']}; device {result['device']}; `{result['command']}`_")
     return "\n".join(out) + "\n"
 
 
+def row_key(r: dict) -> tuple:
+    return tuple(str(r.get(k)) for k in ("group", "model", "models", "batch", "norm", "switch"))
+
+
 def merge_latest(result: dict, path: Path) -> dict:
-    """bench/results/latest.json with ``result``'s groups replaced."""
+    """bench/results/latest.json with the rows that ``result`` measured again replaced."""
     old = json.loads(path.read_text()) if path.exists() else {"rows": [], "runs": {}}
-    rows = [r for r in old.get("rows", []) if r.get("group") not in result["groups"]] + result["rows"]
+    new = {row_key(r) for r in result["rows"]}
+    rows = [r for r in old.get("rows", []) if row_key(r) not in new] + result["rows"]
     order = {g: i for i, g in enumerate(GROUPS)}
     rows.sort(key=lambda r: order.get(r.get("group"), 99))
     runs = {**old.get("runs", {}), **{g: result["date"] for g in result["groups"]}}

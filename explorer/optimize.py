@@ -72,7 +72,8 @@ def optimize(
         keep_best: return the best iterate per example; otherwise the last one.
         x_init: a start point other than ``x0`` (projected first), e.g. another image.
         generator: RNG for the random starts, for reproducible runs.
-        progress: called as ``progress(step, total, {"loss": mean loss})`` after each step.
+        progress: called as ``progress(step, total, {"loss": mean loss})`` after each step (the
+            only host-device sync inside the loop, and only when given).
         cancel: checked between steps; when it returns True the loop raises ``Cancelled``.
 
     Returns:
@@ -89,7 +90,8 @@ def optimize(
     total = steps * restarts
     best_x = x0.clone()
     best_loss = torch.full((x0.shape[0],), -torch.inf, device=x0.device)  # in "score" = sign*loss
-    history = torch.empty(restarts, steps + 1, x0.shape[0])
+    # on the device: one copy to the host at the end, not a host-device sync per step
+    history = torch.empty(restarts, steps + 1, x0.shape[0], device=x0.device)
     done = 0
 
     for r in range(restarts):
@@ -109,7 +111,7 @@ def optimize(
                 if not last:
                     (grad,) = torch.autograd.grad(loss.sum() * sign, x)
             loss = loss.detach().float()
-            history[r, t] = loss.cpu()
+            history[r, t] = loss
             score = sign * loss
             better = score > best_loss if keep_best else torch.ones_like(score, dtype=torch.bool)
             if keep_best or last:
@@ -126,4 +128,4 @@ def optimize(
                 progress(done, total, {"loss": float(loss.mean())})
             if cancel is not None and cancel():
                 raise Cancelled(f"cancelled after {done} of {total} steps")
-    return OptimizeResult(x=best_x.detach(), loss=sign * best_loss, history=history, steps_run=done)
+    return OptimizeResult(x=best_x.detach(), loss=sign * best_loss, history=history.cpu(), steps_run=done)
