@@ -31,8 +31,8 @@ from explorer.experiments import _common as C
 from explorer.experiments import _discussion as D
 from explorer.experiments import nontransferable as NT
 
-#: Figure 3 of the paper (CIFAR-10, source ResNet-50): transfer 19-62%, D_det accuracy 15-44%,
-#: rising together; the authors' non-transferable D_det lies on the trend (low / low).
+#: Figure 3 of the paper (source ResNet-50, architectures trained on its D_det): accuracy rises with
+#: the transfer rate, VGG far below the others; the non-transferable D_det lies on the trend (low / low).
 COMMENTER = {"figure": "Ilyas et al. 2019, Figure 3 (CIFAR-10): transfer rate and D_det accuracy rise together; "
                        "the non-transferable D_det (authors' reply to Nakkiran) lies on the line"}
 
