@@ -42,7 +42,8 @@ def transfer_scatter(result: dict) -> alt.Chart:
     if slope is None or intercept is None or pgd.empty:
         return points.properties(height=360)
     xs = np.linspace(0, max(float(df["transfer %"].max() or 0), 1.0), 20)
-    line = alt.Chart(pd.DataFrame({"transfer %": xs, "accuracy trained on D_det %": intercept + slope * xs})
+    # the fit is in fractions; in percent the slope is unchanged and the intercept scales by 100
+    line = alt.Chart(pd.DataFrame({"transfer %": xs, "accuracy trained on D_det %": 100 * intercept + slope * xs})
                      ).mark_line(strokeDash=[4, 3], color="gray").encode(x="transfer %:Q",
                                                                          y="accuracy trained on D_det %:Q")
     return (line + points).properties(height=360)

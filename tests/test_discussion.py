@@ -131,6 +131,19 @@ def test_fit_line_recovers_a_known_line():
     assert np.isnan(transfer_learnability.fit_line(np.array([0.2, 0.2]), np.array([0.1, 0.3]))[0])
 
 
+def test_the_scatters_line_is_the_fit_in_percent():
+    from explorer import charts_discussion as CD
+
+    points = [{"arch": a, "attack": "PGD", "transfer": t, "learned": 0.5 * t + 0.02, "clean_accuracy": 0.8}
+              for a, t in (("mlp", 0.1), ("stage_cnn", 0.3), ("resnet_small", 0.5))]
+    slope, intercept, _ = transfer_learnability.fit_line(np.array([0.1, 0.3, 0.5]), np.array([0.07, 0.17, 0.27]))
+    chart = CD.transfer_scatter({"points": points, "slope": slope, "intercept": intercept})
+    line = chart.layer[0].data
+    # the line passes through every point: 10% -> 7%, 50% -> 27%
+    np.testing.assert_allclose(np.interp([10, 50], line["transfer %"], line["accuracy trained on D_det %"]),
+                               [7.0, 27.0], atol=1e-9)
+
+
 def test_det_pgd_targets_the_next_class_and_rand_another(tiny_pair, fmnist_test):
     x, y = fmnist_test.float_images(slice(0, 30)), fmnist_test.labels[:30]
     _, t_det, _ = D.det_pgd(tiny_pair[0], x, y, eps=1.0, steps=2, kind="det")
