@@ -80,12 +80,14 @@ def draw_result(result: I.Result) -> None:
             st.dataframe(pd.DataFrame({"class": [v.class_names[c] for c, _ in top], "p": [p for _, p in top]}),
                          hide_index=True, column_config={"p": st.column_config.ProgressColumn(
                              "probability", min_value=0.0, max_value=1.0, format="%.2f")})
+            lines = []
             for n, e, to, m in zip(result.norms, v.min_eps, v.flipped_to, result.eps_max):
                 label = widgets.NORM_LABELS[n]
                 if to is None:
-                    st.success(f"{label}: holds up to eps {m:g}")
+                    lines.append(f"**{label}**: :green[holds] up to eps {m:g}")
                 else:
-                    st.error(f"{label}: flips at eps {e:.3g} → {v.class_names[to]}")
+                    lines.append(f"**{label}**: :red[flips] at eps **{e:.3g}** → {v.class_names[to]}")
+            st.markdown("  \n".join(lines))
     df = pd.DataFrame(result.rows())
     for n, m in zip(result.norms, result.eps_max):
         df[f"min eps {n}"] = [eps_cell(e, m) for e in df[f"min eps {n}"]]

@@ -13,8 +13,6 @@ of the link (its index or name is a widget); an uploaded file is not (``share_no
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Optional
-
 import streamlit as st
 
 BIND = "query-params"
@@ -64,15 +62,6 @@ def ran(view: str) -> None:
         st.query_params[RUN] = ",".join([*views, view])
 
 
-def forget(view: str) -> None:
-    """Take ``view`` out of the URL's ``run`` (its settings changed and it was not recomputed)."""
-    views = [v for v in _ran() if v != view]
-    if views:
-        st.query_params[RUN] = ",".join(views)
-    elif RUN in st.query_params:
-        del st.query_params[RUN]
-
-
 def share_note(uploads: bool = True) -> None:
     """The caption that tells what a copied link keeps."""
     text = ("The address bar holds this page's settings and the sidebar's models: copy it to share this view; "
@@ -83,33 +72,8 @@ def share_note(uploads: bool = True) -> None:
     st.caption(text)
 
 
-def query_string(params: Mapping[str, object]) -> str:
-    """``?a=1&b=x`` for a link (lists become repeated parameters)."""
-    from urllib.parse import urlencode
-
-    flat: list[tuple[str, str]] = []
-    for k, v in params.items():
-        for item in (v if isinstance(v, (list, tuple)) else [v]):
-            flat.append((k, encode(item)))
-    return "?" + urlencode(flat) if flat else ""
-
-
 def encode(value) -> str:
     """A widget value as Streamlit's URL binding writes it (booleans in lower case)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def params(**groups: Optional[Mapping[str, object]]) -> dict[str, object]:
-    """Merge parameter groups, dropping the empty ones (a helper for ``ui/tour.py``)."""
-    out: dict[str, object] = {}
-    for g in groups.values():
-        out.update(g or {})
-    return out
-
-
-def current(keys: Iterable[str] | None = None) -> dict[str, str]:
-    """The URL's parameters now (all, or ``keys``)."""
-    qp = st.query_params.to_dict()
-    return {k: v for k, v in qp.items() if keys is None or k in keys}
