@@ -191,7 +191,8 @@ def inversion_tab(info: ClassifierInfo, names: tuple[str, ...], layers: list[str
         except ValueError as e:
             st.error(str(e))
         else:
-            _store("inversion", names, widgets.run_experiment("inversion", config, "Inverting the representation"))
+            _store("inversion", names, widgets.run_experiment("inversion", config, "Inverting the representation"),
+                   config)
     result = _stored("inversion", names)
     if result is not None:
         draw_inversion(result)
@@ -206,6 +207,7 @@ def inversion_tab(info: ClassifierInfo, names: tuple[str, ...], layers: list[str
 
 def draw_inversion(result: inversion.Result) -> None:
     st.image(charts_features.inversion_figure(result))
+    _export("inversion", "inversion", charts.png_bytes(charts_features.inversion_figure(result)))
     st.caption(f"Under each image: the top class of each model, in the order {', '.join(result.models)}.")
     cols = st.columns(len(result.inversions))
     for col, inv in zip(cols, result.inversions):
@@ -235,10 +237,12 @@ def visualization_form(names: tuple[str, ...], layers: list[str]) -> None:
         except ValueError as e:
             st.error(str(e))
         else:
-            _store("units", names, widgets.run_experiment("feature_visualization", config, "Maximizing units"))
+            _store("units", names, widgets.run_experiment("feature_visualization", config, "Maximizing units"),
+                   config)
     result = _stored("units", names)
     if result is not None:
         st.image(charts_features.visualization_figure(result))
+        _export("units", "feature_visualization", charts.png_bytes(charts_features.visualization_figure(result)))
         st.caption("Each model gets its own units (unit numbers mean nothing across models): the ones most "
                    "active on the start, since a unit that is zero after its ReLU has no gradient. Under each "
                    "image: the unit's value at the start → at the end, and the model's top class.")

@@ -10,7 +10,7 @@ import streamlit as st
 
 from explorer import charts, zoo
 from explorer.experiments import zoo_report
-from ui import links, models, widgets
+from ui import export, links, models, widgets
 
 KEY = "model_zoo"
 RESULT = f"{KEY}.result"
@@ -88,11 +88,15 @@ if pair.names:
         result = widgets.run_experiment("zoo_report", config, f"Evaluating {' and '.join(config.models)}")
         if result is not None:
             st.session_state[RESULT] = result
+            st.session_state[f"{KEY}.config"] = config
             links.ran(KEY)
     result = st.session_state.get(RESULT)
     if result is not None:
         st.altair_chart(charts.accuracy_curve(result.rows(), title=f"first {result.n} test images"))
         st.dataframe(result.rows(), hide_index=True)
         st.caption(f"{result.seconds:.1f} s")
+        if st.session_state.get(f"{KEY}.config") is not None:
+            export.export(KEY, "zoo_report", st.session_state[f"{KEY}.config"], "quick-evaluation",
+                          summary={"rows": result.rows()}, page="pages/model_zoo.py")
 else:
     st.info("Choose models in the sidebar.")
