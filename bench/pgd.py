@@ -160,6 +160,10 @@ def fastpath_rows(w: Workload, norm: str, budget_s: float) -> list[dict]:
          lambda: attacks.pgd(w.model, w.x, w.y, norm, eps, STEPS, random_start=False, fold_batchnorm=False),
          lambda: attacks.pgd(plain, w.x, w.y, norm, eps, STEPS, random_start=False, fold_batchnorm=False)),
     ]
+    if n > attacks.CPU_CHUNK and w.x.device.type == "cpu":
+        cases.append((f"CPU passes of {attacks.CPU_CHUNK} images (attacks.CPU_CHUNK) instead of {n} at once",
+                      lambda: attacks.pgd(w.model, w.x, w.y, norm, eps, STEPS, random_start=False),
+                      lambda: attacks.pgd(w.model, w.x, w.y, norm, eps, STEPS, random_start=False, max_batch=n)))
     rows = []
     for what, on, off in cases:
         t, a, b = paired(on, off, min_repeats=1 if big(w) else 3, budget_s=budget_s, warmup=not big(w))

@@ -23,6 +23,11 @@ from explorer.threat import Threat, make_threat
 OutOfMemory = getattr(torch, "OutOfMemoryError", getattr(torch.cuda, "OutOfMemoryError", RuntimeError))
 
 
+#: images per pass on a CPU: a PGD-20 of the bundled CNN on 256 images ran ~1.2x faster as two
+#: passes of 128 (the activations stay in cache; bench/ measures it)
+CPU_CHUNK = 128
+
+
 class BatchHalved(RuntimeWarning):
     """Out of device memory during an attack: the batch was halved and the attack retried."""
 
@@ -87,6 +92,7 @@ def pgd(
     cancel: Optional[Callable[[], bool]] = None,
     fold_batchnorm: bool = True,
     bf16: bool = False,
+    max_batch: int | None = None,
 ) -> AttackResult:
     """Projected gradient descent in an L2 or Linf ball (Madry et al., 2018).
 
@@ -111,6 +117,9 @@ def pgd(
             logits come from the same twin.
         bf16: bfloat16 autocast for the model's passes on CUDA (off by default: it may weaken
             the attack; bench/ states the robust-accuracy difference); a no-op elsewhere.
+        max_batch: images per pass; None: ``CPU_CHUNK`` on a CPU, the whole batch elsewhere.
+            Results do not depend on it, except that each pass after the first draws its
+            random start from its own generator (seeded ``seed + first index``).
     """
     if isinstance(threat, str):
         if eps is None:
@@ -138,15 +147,22 @@ def pgd(
             with devices.autocast(z.device, True):
                 return net(z).float()
     n = x.shape[0]
+    if max_batch is not None and max_batch < 1:
+        raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+    chunk = max_batch or (CPU_CHUNK if x.device.type == "cpu" else n) or 1
+    passes = -(-n // chunk)
 
     def attack(lo: int, hi: int) -> AttackResult:
-        whole = lo == 0 and hi == n
         idx = slice(lo, hi)
-        gen = generator if whole or seed is None else torch.Generator().manual_seed(seed + lo)
+        gen = generator if lo == 0 or seed is None else torch.Generator().manual_seed(seed + lo)
         step = step_size[idx] if isinstance(step_size, torch.Tensor) and step_size.ndim else step_size
+        report = progress
+        if progress is not None and passes > 1:  # one count over all passes
+            k = lo // chunk
+            report = lambda s, total, m: progress(k * total + s, passes * total, m)  # noqa: E731
         res = optimize(objectives.cross_entropy(fast, labels[idx]), x[idx], _threat_subset(threat, idx), steps,
                        step, maximize=not targeted, random_start=random_start, restarts=restarts,
-                       keep_best=keep_best, generator=gen, progress=progress, cancel=cancel)
+                       keep_best=keep_best, generator=gen, progress=report, cancel=cancel)
         with torch.no_grad():
             logits = fast(res.x)
         pred = logits.argmax(1)
@@ -154,7 +170,7 @@ def pgd(
         return AttackResult(x_adv=res.x, perturbation=res.x - x[idx], target=labels[idx],
                             loss_history=res.history, success=success, logits_adv=logits, targeted=targeted)
 
-    return _halving(attack, 0, n)
+    return _concat([_halving(attack, lo, min(lo + chunk, n)) for lo in range(0, n, chunk)])
 
 
 def _threat_subset(threat: Threat, idx: slice) -> Threat:
@@ -178,13 +194,17 @@ def _halving(attack: Callable[[int, int], AttackResult], lo: int, hi: int) -> At
     mid = lo + (hi - lo + 1) // 2
     note = f"out of device memory attacking {hi - lo} images: halved the batch to {mid - lo} and retried"
     warnings.warn(note, BatchHalved, stacklevel=3)
-    first, second = _halving(attack, lo, mid), _halving(attack, mid, hi)
-    return AttackResult(
-        x_adv=torch.cat([first.x_adv, second.x_adv]), perturbation=torch.cat([first.perturbation, second.perturbation]),
-        target=torch.cat([first.target, second.target]),
-        loss_history=torch.cat([first.loss_history, second.loss_history], dim=2),
-        success=torch.cat([first.success, second.success]),
-        logits_adv=torch.cat([first.logits_adv, second.logits_adv]), targeted=first.targeted)
+    return _concat([_halving(attack, lo, mid), _halving(attack, mid, hi)])
+
+
+def _concat(parts: list[AttackResult]) -> AttackResult:
+    """One result from the results of consecutive slices of a batch."""
+    if len(parts) == 1:
+        return parts[0]
+    cat = lambda name, dim=0: torch.cat([getattr(p, name) for p in parts], dim=dim)  # noqa: E731
+    return AttackResult(x_adv=cat("x_adv"), perturbation=cat("perturbation"), target=cat("target"),
+                        loss_history=cat("loss_history", 2), success=cat("success"), logits_adv=cat("logits_adv"),
+                        targeted=parts[0].targeted)
 
 
 def robust_accuracy(

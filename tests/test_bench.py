@@ -153,3 +153,19 @@ def test_out_of_memory_on_one_image_is_raised(tiny_pair, fmnist_test):
     with pytest.raises(attacks.OutOfMemory), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         attacks.pgd(OutOfMemoryAbove(tiny_pair[0], 0), x, y, "linf", 0.1, 3)
+
+
+def test_passes_of_max_batch_give_what_the_slices_give(tiny_pair, fmnist_test):
+    model = tiny_pair[1]
+    x, y = fmnist_test.float_images(slice(0, 20)), fmnist_test.labels[:20]
+    seen = []
+    res = attacks.pgd(model, x, y, "l2", 1.0, 4, random_start=True, seed=7, max_batch=8,
+                      progress=lambda s, total, m: seen.append((s, total)))
+    parts = [attacks.pgd(model, x[lo:lo + 8], y[lo:lo + 8], "l2", 1.0, 4, random_start=True, seed=7 + lo)
+             for lo in (0, 8, 16)]
+    assert torch.equal(res.x_adv, torch.cat([p.x_adv for p in parts]))
+    assert torch.equal(res.loss_history, torch.cat([p.loss_history for p in parts], dim=2))
+    # one progress count over the three passes
+    assert [s for s, _ in seen] == list(range(1, 13)) and {t for _, t in seen} == {12}
+    with pytest.raises(ValueError, match="max_batch"):
+        attacks.pgd(model, x, y, "l2", 1.0, 4, max_batch=0)
