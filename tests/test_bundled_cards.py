@@ -1,0 +1,74 @@
+"""The bundled models against their cards (issue 3): the cards hold full-test-set numbers from
+`python -m explorer evaluate`, the numbers meet the floors, and they reproduce here."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from bundled_models import require
+
+ROOT = Path(__file__).resolve().parent.parent
+# (model, clean floor, (norm, eps, robust floor) or a ceiling for the standard model)
+FLOORS = {
+    "fmnist-standard": (0.91, ("linf", 0.1, None, 0.05)),
+    "fmnist-robust-linf": (0.82, ("linf", 0.1, 0.65, None)),
+    "fmnist-robust-l2": (0.82, ("l2", 1.5, 0.60, None)),
+}
+
+
+def _card(name):
+    return json.loads((ROOT / "checkpoints" / f"{name}.json").read_text())
+
+
+def _row(card, norm, eps):
+    rows = [r for r in card["evaluation"]["results"] if r["norm"] == norm and math.isclose(r["eps"], eps)]
+    assert len(rows) == 1, f"{card['name']}: no {norm} {eps} row in the card's evaluation"
+    return rows[0]
+
+
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_card_holds_a_full_test_set_evaluation_that_meets_the_floors(name):
+    card = _card(name)
+    ev = card["evaluation"]
+    assert ev["n"] == 10000 and ev["command"].startswith(f"python -m explorer evaluate {name}")
+    assert "--limit" not in ev["command"]
+    clean_floor, (norm, eps, floor, ceiling) = FLOORS[name]
+    assert _row(card, "none", 0.0)["accuracy"] >= clean_floor
+    robust = _row(card, norm, eps)["accuracy"]
+    if floor is not None:
+        assert robust >= floor
+    if ceiling is not None:
+        assert robust <= ceiling
+    # the eval table next to the card is the same measurement
+    assert json.loads((ROOT / "checkpoints" / f"{name}.eval.json").read_text())["results"] == ev["results"]
+
+
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_clean_accuracy_reproduces_exactly_on_the_full_test_set(name, monkeypatch):
+    require(monkeypatch, name)
+    from explorer import cli, data
+
+    if len(data.fashion_mnist("test")) < 10000:
+        pytest.skip("the full Fashion-MNIST test set is not installed (apt-get install dataset-fashion-mnist)")
+    res = cli.evaluate_model(name, ["linf"], {"linf": []}, steps=1, restarts=1, limit=None, batch_size=1000,
+                             device="cpu", seed=0)
+    assert res["results"][0]["correct"] == _row(_card(name), "none", 0.0)["correct"]
+
+
+@pytest.mark.parametrize("name", ["fmnist-robust-linf", "fmnist-robust-l2"])
+def test_robust_accuracy_on_500_images_agrees_with_the_card(name, monkeypatch):
+    """PGD-20 on the first 500 test images lands within 3 binomial standard errors of the card's
+    full-test-set robust accuracy (a much weaker or broken attack, or other weights, would not)."""
+    require(monkeypatch, name)
+    from explorer import cli
+
+    _, (norm, eps, _, _) = FLOORS[name]
+    p = _row(_card(name), norm, eps)["accuracy"]
+    res = cli.evaluate_model(name, [norm], {norm: [eps]}, steps=20, restarts=1, limit=500, batch_size=250,
+                             device="cpu", seed=0)
+    got = [r for r in res["results"] if r["norm"] == norm][0]["accuracy"]
+    assert abs(got - p) <= 3 * math.sqrt(p * (1 - p) / 500), (got, p)
