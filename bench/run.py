@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from explorer import bounds as B
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 README = ROOT / "bench" / "README.md"
@@ -39,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--imagenet", nargs="*", default=None,
                    help="ImageNet models of the PGD rows (default: efficientnet-lite0 and ResNet-50 random init; "
                         "none with --quick)")
-    p.add_argument("--budget", type=float, default=None,
+    p.add_argument("--budget", type=B.seconds, default=None,
                    help="seconds of interleaved repeats per PGD row (default 20; 2 with --quick)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--out", default=None, help="folder for the JSON and markdown (default bench/results)")
