@@ -35,3 +35,10 @@ def test_no_unsafe_torch_load():
                          text=True).stdout.splitlines()
     unsafe = [l for l in out if "weights_only=True" not in l and "# opt-in: --trust-pickled" not in l]
     assert unsafe == []
+
+
+def test_test_module_names_are_unique():
+    """Test folders have no __init__.py, so two test files with one basename stop the run at collection."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert len(names) > 20
+    assert sorted({n for n in names if names.count(n) > 1}) == []
