@@ -68,24 +68,28 @@ def gatys_baseline(net, content: torch.Tensor, style: torch.Tensor, content_laye
 
 
 def style_row(model: str = "efficientnet-lite0", size: int = 256, iterations: int = 100, device: str = "cpu",
-              repeats: int = 1) -> dict:
+              repeats: int = 3) -> dict:
     """Seconds per iteration: ``style_transfer.run`` against ``gatys_baseline`` on the same
-    network, images, layers and iteration count (L-BFGS, one evaluation per iteration)."""
+    network, images, layers and iteration count (L-BFGS, one evaluation per iteration),
+    interleaved, timed by ``bench.timing``'s clock around each whole call (setup included)."""
+    from bench.timing import paired
+
     content_u8, style_u8 = style_images(size)
     config = ST.Config.for_images(content_u8, style_u8, (model,), size=size, iterations=iterations, device=device)
     net = ST.load_network(model, torch.device(device))
     choice = ST.default_layers(net)
     c_u8, s_u8 = config.images()
     content, style = ST.to_tensor(c_u8).to(device), ST.to_tensor(s_u8).to(device)
-    ST.run(ST.Config.for_images(content_u8, style_u8, (model,), size=size, iterations=2, device=device))  # warm-up
-    ours, base = [], []
-    for _ in range(repeats):  # interleaved, like bench.timing.paired
-        ours.append(ST.run(config).transfers[0].seconds)
-        base.append(gatys_baseline(net, content, style, choice.content_layer, choice.style_layers, iterations))
-    o, b = sorted(ours)[len(ours) // 2], sorted(base)[len(base) // 2]
+    warm = ST.Config.for_images(content_u8, style_u8, (model,), size=size, iterations=2, device=device)
+    ST.run(warm)
+    gatys_baseline(net, content, style, choice.content_layer, choice.style_layers, 2)
+    t, _, _ = paired(lambda: ST.run(config),
+                     lambda: gatys_baseline(net, content, style, choice.content_layer, choice.style_layers, iterations),
+                     min_repeats=repeats, max_repeats=repeats, budget_s=0, warmup=False)
     return {"group": "style", "model": model, "size": f"{content.shape[-1]}x{content.shape[-2]}",
-            "iterations": iterations, "ours_s_per_iter": o / iterations, "peer_s_per_iter": b / iterations,
-            "ratio": b / o, "repeats": repeats}
+            "iterations": iterations, "ours_s_per_iter": t.a_seconds / iterations,
+            "peer_s_per_iter": t.b_seconds / iterations, "ratio": t.ratio, "ratio_wall": t.ratio_wall,
+            "clock": t.clock, "repeats": t.repeats}
 
 
 # --- the app in a real browser ------------------------------------------------------------

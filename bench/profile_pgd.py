@@ -17,7 +17,7 @@ from torch.profiler import ProfilerActivity, profile
 from bench import pgd as P
 from explorer import attacks
 
-MODEL_OPS = ("convolution", "batch_norm", "threshold", "relu", "clamp_min", "hardtanh", "addmm", "mm",
+MODEL_OPS = ("conv", "batch_norm", "threshold", "relu", "clamp_min", "hardtanh", "addmm", "mm",
              "adaptive_avg_pool", "mean", "max_pool", "linear", "silu", "add_")
 
 

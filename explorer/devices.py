@@ -138,3 +138,40 @@ def folded(model) -> Callable[[torch.Tensor], torch.Tensor]:
     if twin is False:
         return model
     return lambda x: twin(model.normalize(x))
+
+
+_FOLDED_CLASSIFIERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def folded_classifier(model):
+    """A Classifier twin of ``model`` whose network has its BatchNorm folded into the
+    convolutions where they sit side by side (``nn.Sequential`` conv -> bn, timm's
+    conv -> BatchNormAct2d). Module paths are kept (a folded BatchNorm becomes an Identity,
+    or its activation), so ``features`` and the named layers work as before; checked to give
+    the same logits on a probe batch. ``model`` itself when nothing folds."""
+    import copy
+
+    from explorer.classifier import Classifier
+
+    with _FOLD_LOCK:
+        try:
+            twin = _FOLDED_CLASSIFIERS.get(model)
+        except TypeError:
+            return model
+        if twin is None:
+            twin = False
+            net = getattr(model, "net", None)
+            if isinstance(model, Classifier) and any(isinstance(m, nn.BatchNorm2d) for m in net.modules()):
+                folded_net = copy.deepcopy(net)
+                if _fold_pairs(folded_net):
+                    candidate = Classifier(folded_net, model.info, model.mean.flatten().tolist(),
+                                           model.std.flatten().tolist(), layers=model.layers, device=model.device,
+                                           channels_last=model.channels_last)
+                    c, h, w = model.info.input_size
+                    probe = torch.rand(2, c, h, w, generator=torch.Generator().manual_seed(0)).to(model.device)
+                    with torch.no_grad():
+                        ref, got = model(probe), candidate(probe)
+                    if bool(((ref - got).abs().max() / (1 + ref.abs().max())) < FOLD_TOLERANCE):
+                        twin = candidate
+            _FOLDED_CLASSIFIERS[model] = twin
+    return model if twin is False else twin

@@ -169,3 +169,16 @@ def test_passes_of_max_batch_give_what_the_slices_give(tiny_pair, fmnist_test):
     assert [s for s, _ in seen] == list(range(1, 13)) and {t for _, t in seen} == {12}
     with pytest.raises(ValueError, match="max_batch"):
         attacks.pgd(model, x, y, "l2", 1.0, 4, max_batch=0)
+
+
+def test_folded_classifier_keeps_the_named_layers(tiny_pair, fmnist_test):
+    model = tiny_pair[0]
+    twin = devices.folded_classifier(model)
+    assert twin is not model and devices.folded_classifier(model) is twin
+    assert twin.layer_names == model.layer_names and twin.info == model.info
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in twin.net.modules())
+    x = fmnist_test.float_images(slice(0, 16))
+    with torch.no_grad():
+        a, b = model.features(x, model.layer_names), twin.features(x, model.layer_names)
+    for layer in model.layer_names:
+        torch.testing.assert_close(b[layer], a[layer], atol=1e-4, rtol=1e-4)

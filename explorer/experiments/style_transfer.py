@@ -56,7 +56,7 @@ from torch import nn
 
 from explorer import objectives, zoo
 from explorer.classifier import Classifier, ClassifierInfo
-from explorer.devices import device_lock
+from explorer.devices import device_lock, folded_classifier
 from explorer.experiments import Cancel, Progress
 from explorer.experiments import _common as C
 from explorer.optimize import Cancelled
@@ -567,7 +567,8 @@ def _prepare(model: Classifier, average_pooling: bool) -> Classifier:
     if model.info.input_size[0] != 3:
         raise ValueError(f"{model.name} takes {model.info.input_size[0]}-channel images; style transfer "
                          "needs an RGB (ImageNet-like) network")
-    return with_average_pooling(model) if average_pooling and has_max_pooling_stack(model) else model
+    net = with_average_pooling(model) if average_pooling and has_max_pooling_stack(model) else model
+    return folded_classifier(net)  # BatchNorm folded into the convolutions: same features, less work (bench/)
 
 
 def _check_layers(model: Classifier, layers: Sequence[str], what: str) -> None:
@@ -663,7 +664,7 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
         elif net.info.dataset not in ("imagenet", "restricted-imagenet"):
             notes.append(f"{name} was trained on {net.info.dataset}, not on ImageNet photos.")
     for name in config.style_models:
-        if nets[name] is not loaded[name]:
+        if config.average_pooling and has_max_pooling_stack(loaded[name]):
             notes.append(f"{name}: max-pooling replaced by average pooling, as Gatys et al. and Nakano do.")
     return Result(
         content_image=content_cpu[0].numpy(), style_image=style_cpu[0].numpy(), content_model=content_name,
