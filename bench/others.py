@@ -22,12 +22,12 @@ def layer_row(pair: tuple[str, str], n_images: int = 64, steps: int = 20, device
     for name in pair:
         zoo.load(name, device=device)  # loading is not what is timed
     config = LR.Config(models=tuple(pair), norm="linf", eps=0.1, n_images=n_images, steps=steps, device=device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = LR.run(config)
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     layers = len(result.layers)
     return {"group": "layers", "models": " + ".join(pair), "layers": layers, "n_images": result.n_images,
-            "steps": steps, "seconds": seconds, "image_steps_per_s": layers * result.n_images * steps / seconds,
+            "steps": steps, "seconds": seconds, "cpu_seconds": cpu_seconds, "image_steps_per_s": layers * result.n_images * steps / seconds,
             "per_model_s": {m.model: m.seconds for m in result.models}}
 
 
@@ -169,3 +169,26 @@ def layer_batching_row(model_name: str, n_images: int = 64, steps: int = 20, dev
             "on_s": t.a_seconds, "off_s": t.b_seconds, "ratio": t.ratio, "repeats": t.repeats,
             "clock": t.clock, "ratio_wall": t.ratio_wall, "on_acc": None, "off_acc": None,
             "mean_deviation_on": float(a.mean()), "mean_deviation_off": float(b.mean())}
+
+
+def layer_folding_row(model_name: str, n_images: int = 64, steps: int = 20, device: str = "cpu",
+                      budget_s: float = 20.0) -> dict:
+    """Layer robustness's numerators and pair distances (``layer_robustness.measure``) on the
+    BatchNorm-folded twin against the model as loaded (a fast-path row, on = folded)."""
+    from bench.timing import paired
+    from explorer.devices import folded_classifier
+    from explorer.threat import make_threat
+
+    model = zoo.load(model_name, device=device)
+    layers = LR.select_layers(model)
+    x = LR.load_images(model.info.dataset, model.info.input_size, n_images, 0)[0]
+    partners = LR.random_partners(n_images, 4, torch.Generator().manual_seed(0))
+    threat = make_threat("linf", 0.1)
+    run = lambda m: LR.measure(m, x, layers, threat, steps, partners, batch_size=64, seed=0)  # noqa: E731
+    t, a, b = paired(lambda: run(folded_classifier(model)), lambda: run(model), min_repeats=3, budget_s=budget_s)
+    dev = lambda out: float(sum(v[0].mean() for v in out.values()) / len(out))  # noqa: E731
+    return {"group": "fastpath", "model": model_name, "norm": "linf", "batch": n_images,
+            "switch": f"layer robustness ({len(layers)} layers): BatchNorm folded (devices.folded_classifier)",
+            "on_s": t.a_seconds, "off_s": t.b_seconds, "ratio": t.ratio, "repeats": t.repeats, "clock": t.clock,
+            "ratio_wall": t.ratio_wall, "on_acc": None, "off_acc": None,
+            "mean_deviation_on": dev(a), "mean_deviation_off": dev(b)}

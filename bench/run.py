@@ -117,6 +117,9 @@ def run(args) -> dict:
     if "fastpath" in groups and not quick and pair:
         attempt({"group": "fastpath", "model": pair[1], "switch": "layer batching"},
                 lambda: others.layer_batching_row(pair[1], device=args.device, budget_s=budget))
+    if "layers" in groups and pair and not quick:
+        attempt({"group": "fastpath", "model": pair[1], "switch": "layer folding"},
+                lambda: others.layer_folding_row(pair[1], device=args.device, budget_s=budget))
     if "layers" in groups and pair:
         attempt({"group": "layers", "models": " + ".join(pair)},
                 lambda: others.layer_row(pair, n_images=8 if quick else 64, steps=3 if quick else 20,
@@ -187,9 +190,11 @@ def markdown(result: dict) -> str:
         out.append("")
     if by("layers"):
         out += ["### Layer robustness (every layer of both models, Linf 0.1)", "",
-                "| models | layers | images | steps | seconds | layer-image-steps/s |", "|---|---|---|---|---|---|"]
+                "| models | layers | images | steps | seconds (wall) | seconds (CPU) | layer-image-steps/s (wall) |",
+                "|---|---|---|---|---|---|---|"]
         for r in by("layers"):
             out.append(f"| {r['models']} | {r['layers']} | {r['n_images']} | {r['steps']} | {_f(r['seconds'], 1)} | "
+                       f"{_f(r.get('cpu_seconds'), 1)} | "
                        f"{_f(r['image_steps_per_s'], 1)} |")
         out.append("")
     if by("style"):
