@@ -9,6 +9,9 @@ import pytest
 import torch
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+# AppTest runs app.py in this process: no background warm-up competing with the tests for the CPU
+# (tests/test_warmup.py and the browser tests' servers run it on purpose).
+os.environ.setdefault("EXPLORER_WARMUP", "0")
 
 
 def _train_tiny(root: Path, name: str, adv: str | None, eps: float) -> None:

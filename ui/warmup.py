@@ -9,6 +9,7 @@ when the tour's models are not here (or ``EXPLORER_WARMUP=0``).
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -83,11 +84,30 @@ def tour_models_available() -> tuple[bool, str]:
     return True, ""
 
 
+_STOP = threading.Event()
+
+
+def stop(timeout: float = 30.0) -> None:
+    """Ask every warm-up thread to stop at its next optimization step and wait for it.
+
+    Registered with ``atexit``: a daemon thread still inside torch when the interpreter
+    finalizes aborts the process ("terminate called without an active exception").
+    """
+    _STOP.set()
+    for t in threading.enumerate():
+        if t.name == "explorer-warmup" and t is not threading.current_thread():
+            t.join(timeout)
+
+
+atexit.register(stop)
+
+
 def work(w: WarmUp, store) -> None:
     """Load the tour's models, then compute each step and hand it to ``store(experiment, config, result)``."""
     import importlib
 
     from explorer import devices, zoo
+    from explorer.optimize import Cancelled
     from ui import tour
 
     w.set("models", "computing")
@@ -100,13 +120,18 @@ def work(w: WarmUp, store) -> None:
     for i, step in enumerate(tour.STEPS):
         if not step.experiment:
             continue
+        if _STOP.is_set():
+            return
         item = f"step {i + 1}"
         w.set(item, "computing")
         try:
             config = step.config()
-            result = importlib.import_module(f"explorer.experiments.{step.experiment}").run(config)
+            result = importlib.import_module(f"explorer.experiments.{step.experiment}").run(config, cancel=_STOP.is_set)
             store(step.experiment, config, result)
             w.set(item, "warm")
+        except Cancelled:
+            w.set(item, "waiting")
+            return
         except Exception:  # noqa: BLE001
             w.set(item, "failed")
 
@@ -119,7 +144,8 @@ def start(store) -> WarmUp:
         return w
 
     def run():
-        time.sleep(DELAY_S)  # let the first page paint before the CPU gets busy
+        if _STOP.wait(DELAY_S):  # let the first page paint before the CPU gets busy
+            return
         ok, why = tour_models_available()
         if not ok:
             w.note = f"No warm-up: the tour runs on the bundled Fashion-MNIST models, and {why}."

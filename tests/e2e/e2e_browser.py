@@ -53,12 +53,13 @@ def free_port() -> int:
 
 class Server:
     """One `streamlit run app.py` subprocess on a free port of 127.0.0.1, on the bundled models
-    (``$EXPLORER_CHECKPOINTS`` is removed from its environment)."""
+    (``$EXPLORER_CHECKPOINTS`` is removed from its environment, and the warm-up is on as for a user,
+    whatever tests/conftest.py set for the in-process tests)."""
 
     def __init__(self, log: Path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if k != "EXPLORER_CHECKPOINTS"}
+        env = {k: v for k, v in os.environ.items() if k not in ("EXPLORER_CHECKPOINTS", "EXPLORER_WARMUP")}
         env.setdefault("EXPLORER_DEVICE", "cpu")
         self.log_path = log
         self._log = open(log, "wb")
