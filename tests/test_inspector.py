@@ -21,8 +21,9 @@ def _batch(fmnist_test, indices):
 
 @pytest.mark.parametrize("norm,eps_max", [("linf", 0.3), ("l2", 5.0)])
 def test_bisection_matches_a_brute_force_grid(tiny_pair, fmnist_test, norm, eps_max):
-    """The smallest eps found by bisection equals the smallest flipping eps of a grid of
-    GRID radii, within one grid step, for every image and both tiny models."""
+    """The smallest eps found by bisection agrees with the smallest flipping eps of a grid of GRID
+    radii within one grid step (for most images; where bisection finds a flip below the grid's
+    smallest one, that flip is checked to be real), and is never more than a step above it."""
     x, _ = _batch(fmnist_test, IMAGES)
     step = eps_max / GRID
     for model in tiny_pair:
@@ -37,8 +38,15 @@ def test_bisection_matches_a_brute_force_grid(tiny_pair, fmnist_test, norm, eps_
         assert torch.isinf(found).tolist() == torch.isinf(grid).tolist(), (model.name, found, grid)
         both = ~torch.isinf(found)
         assert both.any(), f"{model.name}: no image flips at {norm} {eps_max}; the test checks nothing"
-        diff = (found[both] - grid[both]).abs()
-        assert (diff <= step + 1e-9).all(), (model.name, norm, found.tolist(), grid.tolist())
+        # PGD with a fixed number of steps is not exactly monotone in eps (its step size grows with eps),
+        # so bisection may land on a flip below the grid's smallest one; then that flip must be real.
+        below = both & (found < grid - step - 1e-9)
+        if below.any():
+            assert I.flips(model, x[below], ref[below], norm, found[below].float(), steps=10).all(), (
+                model.name, norm, found.tolist(), grid.tolist())
+        assert (found[both] <= grid[both] + step + 1e-9).all(), (model.name, norm, found.tolist(), grid.tolist())
+        assert ((found[both] - grid[both]).abs() <= step + 1e-9).float().mean() >= 0.5, (
+            model.name, norm, found.tolist(), grid.tolist())
 
 
 def test_bisection_answer_flips_and_half_a_precision_less_is_close(tiny_pair, fmnist_test):
