@@ -210,10 +210,12 @@ def markdown(result: dict) -> str:
             if "skipped" in r:
                 out.append(f"skipped: {r['skipped']}")
                 continue
-            out += ["| from `streamlit run app.py` to /_stcore/health (s) | to the home page painted (s) | "
-                    "home page idle (s) | attack lab: Run to finished result (s) |", "|---|---|---|---|",
-                    f"| {_f(r['server_healthy_s'], 1)} | {_f(r['home_painted_s'], 1)} | {_f(r['home_idle_s'], 1)} | "
-                    f"{_f(r['attack_lab_run_s'], 1)} |"]
+            nav = r.get("navigation_s")
+            out += ["| from `streamlit run app.py` to /_stcore/health (s) | to the navigation drawn (s) | to the home "
+                    "page's content (the tour) drawn (s) | home page idle (s) | attack lab: Run to finished result (s) |",
+                    "|---|---|---|---|---|",
+                    f"| {_f(r['server_healthy_s'], 1)} | {'-' if nav is None else _f(nav, 1)} | "
+                    f"{_f(r['home_painted_s'], 1)} | {_f(r['home_idle_s'], 1)} | {_f(r['attack_lab_run_s'], 1)} |"]
         out.append("")
     if failed:
         out += ["### Rows that failed", ""] + [f"- {r['group']} {r.get('model', '')} {r.get('batch', '')} "
