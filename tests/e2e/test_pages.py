@@ -42,6 +42,13 @@ def _shrink_layer_robustness(page) -> None:
     page.get_by_role("spinbutton", name="Images").fill("16")
 
 
+def _run_squares(page) -> None:
+    # the discussion page's runs are plain buttons in tabs; the squares one takes seconds at its defaults
+    page.get_by_role("tab", name="Adversarial squares (Nakkiran)").click()
+    page.get_by_role("button", name=re.compile(r"Run the small version \(300 squares")).click()
+    page.get_by_text("live run,").first.wait_for(timeout=150_000)
+
+
 def sidebar_pair(page) -> list[str]:
     """The model names chosen in the sidebar's two selectboxes (without "(none available)")."""
     sidebar = page.locator('[data-testid="stSidebar"]')
@@ -57,7 +64,8 @@ class Plan:
         submit: the label of the form button to press; None: no action (the page is its result).
         done: text that appears once the run is over.
         expect: regular expressions the page's main text must match afterwards.
-        prepare: shrinks a default run that takes minutes on a CPU.
+        prepare: shrinks a default run that takes minutes on a CPU; with ``submit`` None, the action
+            itself (clicks outside a form).
     """
 
     submit: Optional[str]
@@ -83,6 +91,9 @@ PLANS = {
                                       prepare=_shrink_layer_robustness),
     # the default tab browses what `python -m explorer construct` built; the live build takes minutes
     "pages/constructed.py": Plan(None, "Browse a dataset", (r"Constructed datasets", r"D_R")),
+    "pages/discussion.py": Plan(None, "live run,", (r"The discussion's experiments", r"live run, \d+ s",
+                                                     r"\d+ labels flipped", r"sign\(mean x\)"),
+                                prepare=_run_squares),
     "pages/features.py": Plan("Attack both", "Perturbations shown as 0.5 + scale",
                               (r"Non-robust features", r"PGD linf eps 0.1, 20 steps"), shows_pair=True),
 }
@@ -109,6 +120,8 @@ def test_page_runs_its_default_action(server, page, artifacts, info):
             done = page.get_by_text(plan.done) if plan.done else page.locator('[data-testid="stApp"]')
             submit_and_wait(page, button, done, timeout=plan.timeout)
     else:
+        if plan.prepare is not None:  # an action that is not a form (buttons, tabs)
+            plan.prepare(page)
         wait_idle(page)
     text = main_text(page)
     for pattern in plan.expect:
