@@ -36,6 +36,33 @@ def fmnist(split: str, n: Optional[int], seed: int) -> tuple[torch.Tensor, torch
     return ds.float_images(idx), ds.labels[idx].clone(), tuple(ds.class_names), f"{len(idx)} of {ds.name}"
 
 
+class AttackSizes:
+    """For the Configs of experiments that attack a source model's test images and build its
+    D_det (fields ``n_train``, ``n_test``, ``n_attack``, ``eps``, ``steps``, ``step_size``,
+    ``epochs``): their checks, the full-size variant and the step size."""
+
+    def check_attack_sizes(self) -> None:
+        from explorer.experiments import _common as C
+
+        for name in ("n_train", "n_test"):
+            if getattr(self, name) is not None:
+                C.check_int(name, getattr(self, name), 10, 60000)
+        C.check_int("n_attack", self.n_attack, 1, 10000)
+        C.check_positive("eps", self.eps)
+        C.check_int("steps", self.steps, 1, 10000)
+        C.check_positive("step_size", self.step_size, allow_none=True)
+        C.check_int("epochs", self.epochs, 1, 1000)
+
+    @classmethod
+    def full(cls, **kw):
+        """Every training and test image."""
+        return cls(**{"n_train": None, "n_test": None, "n_attack": 2000, **kw})
+
+    @property
+    def step(self) -> float:
+        return self.step_size or 2.5 * self.eps / self.steps
+
+
 # --- training ---------------------------------------------------------------------------------
 
 def fit(arch: str, x: torch.Tensor, y: torch.Tensor, *, class_names: Sequence[str], epochs: int,

@@ -49,7 +49,7 @@ METHODS = ("PGD", "non-transferable")
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(D.AttackSizes):
     """The attack, the models around it and the learnability check.
 
     Attributes:
@@ -88,24 +88,8 @@ class Config:
         C.check_int("ensemble_size", self.ensemble_size, 1, 100)
         if not self.heldout_archs:
             raise ValueError("heldout_archs needs at least one architecture")
-        for name in ("n_train", "n_test"):
-            if getattr(self, name) is not None:
-                C.check_int(name, getattr(self, name), 10, 60000)
-        C.check_int("n_attack", self.n_attack, 1, 10000)
-        C.check_positive("eps", self.eps)
-        C.check_int("steps", self.steps, 1, 10000)
-        C.check_positive("step_size", self.step_size, allow_none=True)
-        C.check_int("epochs", self.epochs, 1, 1000)
+        self.check_attack_sizes()
         C.check_int("learn_epochs", self.learn_epochs, 1, 1000)
-
-    @classmethod
-    def full(cls, **kw) -> "Config":
-        """Every training and test image."""
-        return cls(**{"n_train": None, "n_test": None, "n_attack": 2000, **kw})
-
-    @property
-    def step(self) -> float:
-        return self.step_size or 2.5 * self.eps / self.steps
 
 
 @dataclass(frozen=True)

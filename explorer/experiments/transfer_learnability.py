@@ -38,7 +38,7 @@ COMMENTER = {"figure": "Ilyas et al. 2019, Figure 3 (CIFAR-10): transfer rate an
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(D.AttackSizes):
     """Attributes:
         source: zoo model whose adversarial examples and D_det are used.
         archs: the architectures compared (at least three that differ).
@@ -69,23 +69,8 @@ class Config:
         object.__setattr__(self, "archs", tuple(self.archs))
         if len(self.archs) < 2:
             raise ValueError("archs needs at least two architectures (a line needs two points)")
-        for name in ("n_train", "n_test"):
-            if getattr(self, name) is not None:
-                C.check_int(name, getattr(self, name), 10, 60000)
-        C.check_int("n_attack", self.n_attack, 1, 10000)
-        C.check_positive("eps", self.eps)
-        C.check_int("steps", self.steps, 1, 10000)
-        C.check_positive("step_size", self.step_size, allow_none=True)
-        C.check_int("epochs", self.epochs, 1, 1000)
+        self.check_attack_sizes()
         C.check_int("ensemble_size", self.ensemble_size, 0, 100)
-
-    @classmethod
-    def full(cls, **kw) -> "Config":
-        return cls(**{"n_train": None, "n_test": None, "n_attack": 2000, **kw})
-
-    @property
-    def step(self) -> float:
-        return self.step_size or 2.5 * self.eps / self.steps
 
 
 @dataclass(frozen=True)
