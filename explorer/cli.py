@@ -772,10 +772,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     from explorer.zoo import ZooError
 
     try:
-        return args.func(args)
+        rc = args.func(args)
+        _leave_process_group()  # on success only: after a rank failed, others may sit in a collective
+        return rc
     except (CLIError, TrainError, ZooError, DataError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _leave_process_group() -> None:
+    """Under torchrun, tear the process group down before the interpreter does: left to the
+    interpreter's exit, gloo's worker threads can abort a rank with SIGABRT after its work is
+    done, and torchrun then fails the whole run (pytorch/pytorch#179291)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -168,12 +168,29 @@ def test_torchrun_with_two_cpu_ranks_equals_one_process(tiny_root, tmp_path):
     cmd = ["torchrun", "--standalone", "--nproc_per_node=2", "-m", "explorer", "construct", "rand",
            "--source", "tiny-standard", "--subset", "90", "--steps", "20", "--step-size", "0.15", "--eps", "1.5",
            "--shard-size", "20", "--batch-size", "10", "--out", str(tmp_path / "two"), "--device", "cpu"]
-    subprocess.run(cmd, env=_env(tiny_root), check=True, capture_output=True, cwd=ROOT, timeout=600)
+    done = subprocess.run(cmd, env=_env(tiny_root), capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-1500:]}\n{done.stderr[-4000:]}"
     (m1, t1), (m2, t2) = K.load_arrays(tmp_path / "one"), K.load_arrays(tmp_path / "two")
     assert m2["runs"][-1]["world_size"] == 2 and m2["num_shards"] == 5
     assert torch.equal(t1["labels"], t2["labels"]) and torch.equal(t1["source_index"], t2["source_index"])
     assert (t1["images"] - t2["images"]).abs().max() <= 1e-5
     assert m1["statistics"]["label_counts"] == m2["statistics"]["label_counts"]
+
+
+def test_a_command_that_succeeds_leaves_the_process_group(tiny_root, tmp_path, capsys):
+    """Each torchrun rank must destroy its gloo group before the interpreter exits: left to
+    finalization, gloo's threads can abort a finished rank (SIGABRT) and fail the whole run."""
+    import torch.distributed as dist
+
+    from explorer import cli
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        assert cli.main(["list"]) == 0
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def test_builds_from_an_image_folder_tree_with_the_models_label_order(tiny_root, tmp_path):

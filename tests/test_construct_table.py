@@ -5,6 +5,7 @@ reuses everything and gives the same table; the CLI prints and saves it."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -71,6 +72,25 @@ def test_a_rerun_into_the_same_folder_reuses_datasets_and_models(table):
     again = CT.run(config)
     assert [(r.clean, r.robust) for r in again.rows] == [(r.clean, r.robust) for r in result.rows]
     assert all(r.train_seconds < 2 for r in again.rows)  # nothing retrained
+
+
+def test_a_rebuilt_dataset_is_trained_on_again_not_served_a_stale_model(tiny_root, tmp_path):
+    """The model of a kind is reused only for the dataset content it was trained on: rebuild
+    the dataset (here: another attack radius, into the same folder) and the model is retrained."""
+    small = {**SMALL, "subset": 40, "epochs": 1, "test_limit": 50, "kinds": ("det",)}
+    weights = tmp_path / "models" / "on-det.safetensors"
+    first = CT.run(CT.Config(**small, out_dir=str(tmp_path)))
+    before = weights.stat().st_mtime_ns, weights.read_bytes()
+    shutil.rmtree(tmp_path / "det")
+    again = CT.run(CT.Config(**{**small, "attack_eps": 0.5}, out_dir=str(tmp_path)))
+    assert again.rows[0].construction != first.rows[0].construction  # another dataset
+    after = weights.stat().st_mtime_ns, weights.read_bytes()
+    assert after[0] != before[0] and after[1] != before[1]  # trained on it: other weights
+    card = json.loads((tmp_path / "models" / "on-det.json").read_text())
+    sidecar = json.loads((tmp_path / "models" / "on-det.dataset.json").read_text())
+    assert sidecar["recipe"]["eps"] == 0.5 and card["recipe"]["dataset"] == f"constructed:{tmp_path / 'det'}"
+    same = CT.run(CT.Config(**{**small, "attack_eps": 0.5}, out_dir=str(tmp_path)))
+    assert weights.stat().st_mtime_ns == after[0] and same.rows[0].clean == again.rows[0].clean  # reused
 
 
 def test_the_live_version_leaves_nothing_behind(tiny_root, tmp_path, monkeypatch):

@@ -209,15 +209,54 @@ def markdown(result: Result) -> str:
     return "\n".join(lines)
 
 
-def _train(cfg, resume_ok: bool, device, progress):
-    """Train (or reuse a finished model of the same recipe); returns the model card."""
+def _dataset_fingerprint(m: dict) -> dict:
+    """What identifies a built dataset's content: its recipe, the source weights and the
+    statistics of what was built (not the run history, which grows on every resume)."""
+    return {k: m.get(k) for k in ("recipe", "source_model", "count", "statistics")}
+
+
+def _train(cfg, resume_ok: bool, device, progress, built_from: Optional[dict] = None):
+    """Train (or reuse a finished model of the same recipe trained on the same dataset
+    content, ``built_from``); returns the model card."""
     import json
 
     from explorer import train as T
 
     card_path = Path(cfg.out_dir) / f"{cfg.name}.json"
     weights = Path(cfg.out_dir) / f"{cfg.name}.safetensors"
-    if resume_ok and card_path.exists() and weights.exists():
+    source_path = Path(cfg.out_dir) / f"{cfg.name}.dataset.json"
+    card = _reuse(cfg, card_path, weights, source_path, built_from) if resume_ok else None
+    if card is not None:
+        return card
+    state = Path(cfg.out_dir) / f"{cfg.name}.state.pt"
+    if not _same_source(source_path, built_from):  # trained on another build: start again
+        for stale in (card_path, weights, state):
+            stale.unlink(missing_ok=True)
+    Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
+    source_path.write_text(json.dumps(built_from, indent=1))  # before training, so a killed run resumes
+    resume = False
+    if resume_ok and state.exists():
+        saved = torch.load(state, map_location="cpu", weights_only=True)
+        resume = saved.get("config") == asdict(cfg)
+    return T.train(cfg, resume=resume, device=device, progress=progress)
+
+
+def _same_source(source_path: Path, built_from: Optional[dict]) -> bool:
+    import json
+
+    try:
+        return json.loads(source_path.read_text()) == json.loads(json.dumps(built_from))
+    except (OSError, ValueError):
+        return built_from is None
+
+
+def _reuse(cfg, card_path: Path, weights: Path, source_path: Path, built_from: Optional[dict]):
+    """The saved card when the model was trained by the same recipe on the same dataset, else None."""
+    import json
+
+    from explorer import train as T
+
+    if card_path.exists() and weights.exists() and _same_source(source_path, built_from):
         card = json.loads(card_path.read_text())
         try:  # a recipe saved before TrainConfig grew a field reads back with that field's default
             same = T.TrainConfig(**card.get("recipe", {})) == cfg
@@ -225,12 +264,7 @@ def _train(cfg, resume_ok: bool, device, progress):
             same = False
         if same:
             return card
-    state = Path(cfg.out_dir) / f"{cfg.name}.state.pt"
-    resume = False
-    if resume_ok and state.exists():
-        saved = torch.load(state, map_location="cpu", weights_only=True)
-        resume = saved.get("config") == asdict(cfg)
-    return T.train(cfg, resume=resume, device=device, progress=progress)
+    return None
 
 
 def load_trained(card: dict, weights: Path, device) -> "Classifier":  # noqa: F821
@@ -331,7 +365,7 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
             t0 = time.perf_counter()
             train_progress = phase(1, "training")
             card = _train(tcfg, config.out_dir is not None, device,
-                          lambda s, t, _m, cb=train_progress: cb(s, t))
+                          lambda s, t, _m, cb=train_progress: cb(s, t), built_from=_dataset_fingerprint(m))
             train_seconds = time.perf_counter() - t0
             t0 = time.perf_counter()
             model = load_trained(card, root / "models" / f"on-{kind}.safetensors", device)
