@@ -658,13 +658,29 @@ def find_datasets(root: str | Path | None = None) -> list[tuple[Path, dict]]:
     return out
 
 
-def find_tables(root: str | Path | None = None) -> list[tuple[Path, dict]]:
-    """Every ``table.json`` that ``python -m explorer table`` wrote under ``root``: (file, its content)."""
-    root = Path(root) if root is not None else artifacts_root()
-    out = []
-    for path in sorted(root.rglob("table.json")) if root.is_dir() else []:
-        try:
-            out.append((path, json.loads(path.read_text())))
-        except (OSError, json.JSONDecodeError):
-            continue
+def shipped_tables_root() -> Path:
+    """The tables we produced with ``python -m explorer table`` and ship with the repository, so
+    that a fresh clone shows ours: ``results/constructed`` (``$EXPLORER_SHIPPED_TABLES``)."""
+    default = Path(__file__).resolve().parent.parent / "results" / "constructed"
+    return Path(os.environ.get("EXPLORER_SHIPPED_TABLES", default))
+
+
+def table_roots() -> tuple[Path, Path]:
+    """Where the page looks for tables: the user's own first, then the shipped ones."""
+    return artifacts_root(), shipped_tables_root()
+
+
+def find_tables(*roots: str | Path) -> list[tuple[Path, dict]]:
+    """Every ``table.json`` that ``python -m explorer table`` wrote under ``roots`` (default
+    :func:`table_roots`): (file, its content), in root order, leaving out any table that is a
+    copy of one already found (a shipped table the user also has in artifacts/)."""
+    out: list[tuple[Path, dict]] = []
+    for r in map(Path, roots or table_roots()):
+        for path in sorted(r.rglob("table.json")) if r.is_dir() else []:
+            try:
+                table = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+            if all(table != seen for _, seen in out):
+                out.append((path, table))
     return out

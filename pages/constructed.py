@@ -32,8 +32,8 @@ def _datasets(root: str) -> list[tuple[str, dict]]:
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def _tables(root: str) -> list[tuple[str, dict]]:
-    return [(str(p), t) for p, t in construct.find_tables(root)]
+def _tables(roots: tuple[str, ...]) -> list[tuple[str, dict]]:
+    return [(str(p), t) for p, t in construct.find_tables(*roots)]
 
 
 @st.cache_data(show_spinner="Reading the shards...", max_entries=8)
@@ -96,17 +96,24 @@ def browse_tab(root: Path) -> None:
 
 # --- 2. the table ----------------------------------------------------------------------------
 
-def table_tab(root: Path) -> None:
+def _table_label(path: str, t: dict) -> str:
+    shipped = Path(path).is_relative_to(construct.shipped_tables_root())
+    cfg = t.get("config", {})
+    where = "ours, shipped" if shipped else f"yours, {Path(path).parent}"
+    return (f"{cfg.get('dataset', '?')}, {t['rows'][0]['train images']} training images, "
+            f"{t['eval']['n_test']} test images ({where})")
+
+
+def table_tab() -> None:
     st.markdown("Train a fresh model on each dataset (same architecture, same recipe), test it on the **real** "
                 "test set. " + CT.PAPER_NOTE)
-    tables = _tables(str(root))
+    tables = _tables(tuple(map(str, construct.table_roots())))
     if not tables:
         st.dataframe(charts_constructed.paper_frame(CT.PAPER_CIFAR10, construct.NAMES), hide_index=True)
         st.info("No table of ours yet. Make one with e.g. `python -m explorer table --subset 3000` "
                 "(see the README for the command and timing of our subset run), or run the live version.")
         return
-    labels = {path: f"{Path(path).parent.name}: {t['rows'][0]['train images']} training images, "
-                    f"{t.get('seconds', 0) / 60:.0f} min" for path, t in tables}
+    labels = {path: _table_label(path, t) for path, t in tables}
     path = st.selectbox("Table", list(labels), format_func=labels.get, key=f"{KEY}.table.path", bind=links.BIND)
     t = dict(tables)[path]
     ev = t["eval"]
@@ -198,7 +205,7 @@ browse, table, live = st.tabs(["Browse a dataset", "Table 1", "Live (small)"], k
 with browse:
     browse_tab(root)
 with table:
-    table_tab(root)
+    table_tab()
 with live:
     live_tab(pair)
 links.share_note(uploads=False)

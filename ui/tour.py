@@ -199,7 +199,7 @@ def _det_rows() -> Optional[tuple[list[dict], int]]:
     """The rows and test-set size of the first saved Table 1 with a D_det row."""
     from explorer import construct
 
-    for _, t in construct.find_tables(construct.artifacts_root()):
+    for _, t in construct.find_tables():
         if any(r.get("kind") == "det" for r in t.get("rows", [])):
             return t["rows"], int(t["eval"]["n_test"])
     return None
