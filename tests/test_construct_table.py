@@ -128,3 +128,28 @@ def test_cli_table_prints_and_saves_it(tiny_root, tmp_path, capsys):
     assert doc["markdown"] in printed and (out / "table.md").read_text().strip() == doc["markdown"]
     assert (out / "table.csv").read_text().startswith("dataset,kind,train images,clean %")
     assert doc["eval"] == {"norm": "linf", "eps": 0.1, "steps": 2, "n_test": 50}
+
+
+def test_tables_are_found_yours_first_then_the_shipped_ones_without_copies(tmp_path, monkeypatch):
+    mine, shipped = tmp_path / "artifacts", tmp_path / "results"
+    monkeypatch.setenv("EXPLORER_ARTIFACTS", str(mine))
+    monkeypatch.setenv("EXPLORER_SHIPPED_TABLES", str(shipped))
+    a, b = {"rows": [{"dataset": "D"}], "seconds": 1}, {"rows": [{"dataset": "D_det"}], "seconds": 2}
+    for path, doc in ((mine / "constructed" / "x" / "table" / "table.json", a),
+                      (shipped / "y" / "table.json", b), (shipped / "z" / "table.json", a)):  # z: a copy of mine
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(doc))
+    (shipped / "broken").mkdir()
+    (shipped / "broken" / "table.json").write_text("{not json")
+    found = K.find_tables()
+    assert [(p.parent.name, t) for p, t in found] == [("table", a), ("y", b)]
+    assert K.find_tables(shipped) == [(shipped / "y" / "table.json", b), (shipped / "z" / "table.json", a)]
+
+
+def test_the_repository_ships_our_table_with_every_kind_and_its_command():
+    found = K.find_tables(K.shipped_tables_root())
+    assert found, "results/constructed/ holds no table"
+    for path, t in found:
+        assert t["command"].startswith("python -m explorer table"), path
+        assert t["eval"]["n_test"] >= 1000 and all(0 <= r["clean %"] <= 100 for r in t["rows"])
+        assert {r["dataset"] for r in t["rows"]} >= {"D", "D_rand", "D_det"}, path
