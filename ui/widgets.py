@@ -79,8 +79,9 @@ def image_sources(dataset: str) -> list[str]:
     return sources + [UPLOAD]
 
 
-def image_picker(info: ClassifierInfo, key: str) -> Optional[PickedImage]:
+def image_picker(info: ClassifierInfo, key: str, default_index: int = 0) -> Optional[PickedImage]:
     """Widgets that pick one image for models like ``info``; None until one is chosen.
+    ``default_index``: the test image shown first.
 
     Fashion-MNIST / CIFAR-10 test images by index, scikit-image photos for ImageNet
     models, or an upload (decoded safely; a bad file gives a message, never a traceback).
@@ -91,7 +92,7 @@ def image_picker(info: ClassifierInfo, key: str) -> Optional[PickedImage]:
     picked: Optional[PickedImage] = None
     if source == TEST_IMAGE:
         top = 9999
-        index = int(st.number_input(f"{info.dataset} test image index", 0, top, 0, 1, key=f"{key}.index",
+        index = int(st.number_input(f"{info.dataset} test image index", 0, top, default_index, 1, key=f"{key}.index",
                                     bind=links.BIND))
         try:
             image, label = (_fashion_mnist if info.dataset == "fashion-mnist" else _cifar10)(index)
