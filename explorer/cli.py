@@ -589,8 +589,9 @@ def cmd_table(args) -> int:
         w.writerows(rows)
     print(md)
     for r in result.rows:
+        reused = f" ({' and '.join(r.reused)} reused: recorded times)" if r.reused else ""
         print(f"{r.name}: {r.recipe}; built in {r.construct_seconds:.0f} s, trained in {r.train_seconds:.0f} s, "
-              f"evaluated in {r.eval_seconds:.0f} s")
+              f"evaluated in {r.eval_seconds:.0f} s{reused}")
     print(f"{CT.PAPER_NOTE}\n{result.seconds:.0f} s on {result.device}; wrote {out}/table.json, .csv, .md")
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,9 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 # AppTest runs app.py in this process: no background warm-up competing with the tests for the CPU
 # (tests/test_warmup.py and the browser tests' servers run it on purpose).
 os.environ.setdefault("EXPLORER_WARMUP", "0")
+# The tests see what a fresh clone sees: not the developer's own builds under artifacts/ (CI has
+# none), and what a test's CLI run writes there by default lands in a temporary folder.
+os.environ.setdefault("EXPLORER_ARTIFACTS", tempfile.mkdtemp(prefix="explorer-artifacts-"))
 
 
 def _train_tiny(root: Path, name: str, adv: str | None, eps: float) -> None:

@@ -68,13 +68,21 @@ def test_browse_shows_the_built_dataset_and_its_statistics(page, artifacts):
     assert not page.exception, page.exception
 
 
-def test_table_tab_shows_ours_beside_the_papers(page):
+def test_table_tab_shows_ours_beside_the_papers(page, artifacts):
+    box = page.selectbox(key=f"{KEY}.table.path")
+    mine = str(artifacts / "constructed" / "tiny" / "table" / "table.json")
+    # the most complete table first: the shipped one (four or five kinds) before this two-row one
+    assert box.options[0].endswith("(ours, shipped)") and box.value != mine
+    assert box.options[-1] == f"fashion-mnist, 40 training images, 50 test images (yours, {Path(mine).parent})"
+    box.set_value(mine).run()
+    assert not page.exception, page.exception
     frames = [df.value for df in page.dataframe]
     table = next(f for f in frames if "clean %" in f.columns)
     assert list(table["trained on"]) == ["D", "D_det"]
     assert list(table[PAPER_CLEAN]) == [95.3, 43.7]
-    assert "robust % (linf eps 0.1)" in table.columns
+    assert "robust % (linf eps 0.1)" in table.columns and "robust % (linf eps 0.05)" in table.columns
     assert ((0 <= table["clean %"]) & (table["clean %"] <= 100)).all()
+    assert (table["robust % (linf eps 0.1)"] <= table["robust % (linf eps 0.05)"]).all()  # a larger ball
 
 
 def test_live_version_shows_the_experiments_numbers(page):

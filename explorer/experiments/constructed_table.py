@@ -130,9 +130,14 @@ class Row:
     Attributes:
         kind, name: ``robust`` / ``D_R`` ...
         clean, robust: accuracy on the real test set (fractions), robust under PGD at the eval eps.
+        robust_half: robust accuracy at half the eval eps, the paper's ratio (its D_R source was
+            trained at L2 0.5 and D_R tested at 0.25); None in tables saved before it existed.
         paper_clean, paper_robust: the paper's CIFAR-10 numbers (percent) or None.
         n_train: training images; construction: the manifest's statistics (success rate,
             final distance); recipe: the construction in words.
+        construct_seconds, train_seconds: what building the dataset (every run in its
+            manifest) and training the model (its card) took, also when this run reused them;
+            reused: which of "dataset", "model" this run found already made.
     """
 
     kind: str
@@ -148,6 +153,8 @@ class Row:
     construct_seconds: float
     train_seconds: float
     eval_seconds: float
+    robust_half: Optional[float] = None
+    reused: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -182,6 +189,7 @@ class Result:
         """Plain rows for printing and saving: dataset, ours, the paper's."""
         return [{"dataset": r.name, "kind": r.kind, "train images": r.n_train,
                  "clean %": round(100 * r.clean, 1), "robust %": round(100 * r.robust, 1),
+                 "robust % (half eps)": None if r.robust_half is None else round(100 * r.robust_half, 1),
                  "paper clean %": r.paper_clean, "paper robust %": r.paper_robust,
                  "construction": _construction_text(r.construction)} for r in self.rows]
 
@@ -198,14 +206,16 @@ def _construction_text(stats: dict) -> str:
 def markdown(result: Result) -> str:
     """The table as Markdown, with the paper's CIFAR-10 column beside ours."""
     eps = f"{result.eval_norm} eps {result.eval_eps:g}"
-    lines = [f"| trained on | train images | clean (ours) | robust at {eps} (ours) | paper clean (CIFAR-10) | "
-             "paper robust (CIFAR-10, L2 0.25) | construction |",
-             "|---|---:|---:|---:|---:|---:|---|"]
+    half = f"{result.eval_norm} eps {result.eval_eps / 2:g}"
+    lines = [f"| trained on | train images | clean (ours) | robust at {eps} (ours) | robust at {half} (ours) | "
+             "paper clean (CIFAR-10) | paper robust (CIFAR-10, L2 0.25) | construction |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in result.table():
         pc = "-" if r["paper clean %"] is None else f"{r['paper clean %']:g}%"
         pr = "-" if r["paper robust %"] is None else f"{r['paper robust %']:g}%"
+        rh = "-" if r["robust % (half eps)"] is None else f"{r['robust % (half eps)']:.1f}%"
         lines.append(f"| {r['dataset']} | {r['train images']} | {r['clean %']:.1f}% | {r['robust %']:.1f}% | "
-                     f"{pc} | {pr} | {r['construction']} |")
+                     f"{rh} | {pc} | {pr} | {r['construction']} |")
     return "\n".join(lines)
 
 
@@ -217,7 +227,7 @@ def _dataset_fingerprint(m: dict) -> dict:
 
 def _train(cfg, resume_ok: bool, device, progress, built_from: Optional[dict] = None):
     """Train (or reuse a finished model of the same recipe trained on the same dataset
-    content, ``built_from``); returns the model card."""
+    content, ``built_from``); returns (the model card, whether it was reused)."""
     import json
 
     from explorer import train as T
@@ -227,7 +237,7 @@ def _train(cfg, resume_ok: bool, device, progress, built_from: Optional[dict] = 
     source_path = Path(cfg.out_dir) / f"{cfg.name}.dataset.json"
     card = _reuse(cfg, card_path, weights, source_path, built_from) if resume_ok else None
     if card is not None:
-        return card
+        return card, True
     state = Path(cfg.out_dir) / f"{cfg.name}.state.pt"
     if not _same_source(source_path, built_from):  # trained on another build: start again
         for stale in (card_path, weights, state):
@@ -238,7 +248,7 @@ def _train(cfg, resume_ok: bool, device, progress, built_from: Optional[dict] = 
     if resume_ok and state.exists():
         saved = torch.load(state, map_location="cpu", weights_only=True)
         resume = saved.get("config") == asdict(cfg)
-    return T.train(cfg, resume=resume, device=device, progress=progress)
+    return T.train(cfg, resume=resume, device=device, progress=progress), False
 
 
 def _same_source(source_path: Path, built_from: Optional[dict]) -> bool:
@@ -301,9 +311,9 @@ def real_test_set(dataset: str, input_size=None):
 
 
 def evaluate(model, dataset, norm: str, eps: float, steps: int, limit: Optional[int], seed: int,
-             batch_size: int = 500) -> tuple[float, float, int]:
-    """(clean accuracy, robust accuracy, n) on the real test set; under torchrun each rank
-    takes every world-th image and the counts are summed."""
+             batch_size: int = 500) -> tuple[float, float, float, int]:
+    """(clean accuracy, robust accuracy at eps, at eps / 2, n) on the real test set; under
+    torchrun each rank takes every world-th image and the counts are summed."""
     import torch.distributed as dist
 
     from explorer import attacks
@@ -318,11 +328,11 @@ def evaluate(model, dataset, norm: str, eps: float, steps: int, limit: Optional[
             j = idx[i:i + batch_size]
             yield dataset.float_images(j), dataset.labels[j]
 
-    counts, total = attacks.robust_counts(model, batches(), norm, [0.0, eps], steps, seed=seed)
-    vec = torch.tensor([counts[0.0], counts[float(eps)], total], dtype=torch.float64)
+    counts, total = attacks.robust_counts(model, batches(), norm, [0.0, eps / 2, eps], steps, seed=seed)
+    vec = torch.tensor([counts[0.0], counts[float(eps)], counts[float(eps / 2)], total], dtype=torch.float64)
     if world > 1 and dist.is_initialized():
         dist.all_reduce(vec)
-    return float(vec[0] / vec[2]), float(vec[1] / vec[2]), int(vec[2])
+    return float(vec[0] / vec[3]), float(vec[1] / vec[3]), float(vec[2] / vec[3]), int(vec[3])
 
 
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None,
@@ -354,24 +364,25 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
 
             recipe = config.recipe(kind)
             ds_dir = root / kind
-            t0 = time.perf_counter()
             K.build(recipe, ds_dir, device=device, progress=phase(0, "constructing"), cancel=cancel,
                     command=command)
             m = K.manifest(ds_dir)
-            construct_seconds = time.perf_counter() - t0
+            construct_seconds = sum(float(r.get("seconds") or 0) for r in m.get("runs", []))
+            dataset_reused = bool(m.get("runs")) and m["runs"][-1].get("images_built") == 0
             tcfg = T.TrainConfig(name=f"on-{kind}", arch=config.arch, dataset=f"constructed:{ds_dir}",
                                  epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
                                  augment=config.augment, seed=config.seed, out_dir=str(root / "models"))
             t0 = time.perf_counter()
             train_progress = phase(1, "training")
-            card = _train(tcfg, config.out_dir is not None, device,
-                          lambda s, t, _m, cb=train_progress: cb(s, t), built_from=_dataset_fingerprint(m))
-            train_seconds = time.perf_counter() - t0
+            card, model_reused = _train(tcfg, config.out_dir is not None, device,
+                                        lambda s, t, _m, cb=train_progress: cb(s, t),
+                                        built_from=_dataset_fingerprint(m))
+            train_seconds = float(card.get("training_seconds", time.perf_counter() - t0))
             t0 = time.perf_counter()
             model = load_trained(card, root / "models" / f"on-{kind}.safetensors", device)
             test = real_test_set(config.dataset, tuple(m["input_size"]))
-            clean, robust, n_test = evaluate(model, test, norm, eps, config.eval_steps, config.test_limit,
-                                             config.seed)
+            clean, robust, robust_half, n_test = evaluate(model, test, norm, eps, config.eval_steps,
+                                                          config.test_limit, config.seed)
             phase(2, "evaluating")(1, 1)
             paper = PAPER_CIFAR10[kind]
             rows.append(Row(kind=kind, name=K.NAMES[kind], clean=clean, robust=robust, n_train=m["count"],
@@ -379,7 +390,9 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
                             construction=m.get("statistics", {}),
                             recipe=m["description"].split(": ", 1)[-1],  # without the leading "D_R: "
                             construct_seconds=construct_seconds, train_seconds=train_seconds,
-                            eval_seconds=time.perf_counter() - t0))
+                            eval_seconds=time.perf_counter() - t0, robust_half=robust_half,
+                            reused=tuple(what for what, yes in (("dataset", dataset_reused),
+                                                                ("model", model_reused)) if yes)))
             _, t = K.load_arrays(ds_dir)
             samples.append(t)
         k = min(8, rows[0].n_train)
