@@ -161,6 +161,13 @@ def start(store) -> WarmUp:
 @st.cache_resource(show_spinner=False)
 def started() -> WarmUp:
     """The process's warm-up, started at the first call (app.py calls it on every run)."""
+    return start(_store_result)
+
+
+def _store_result(*args, **kwargs):
+    # ui.widgets imports torch, pandas and altair (seconds on a laptop CPU): importing it here, in
+    # the warm-up thread, and not in started(), keeps it out of the first page's way (a py-spy
+    # profile of a fresh server's first run found 90% of the script thread in that import)
     from ui import widgets
 
-    return start(widgets.store_result)
+    return widgets.store_result(*args, **kwargs)
