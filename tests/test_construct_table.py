@@ -155,6 +155,9 @@ def test_the_repository_ships_our_table_with_every_kind_and_its_command():
     for path, t in found:
         assert t["command"].startswith("python -m explorer table"), path
         assert t["eval"]["n_test"] >= 1000 and all(0 <= r["clean %"] <= 100 for r in t["rows"])
-        assert [r["dataset"] for r in t["rows"]] == ["D", "D_R", "D_NR", "D_rand", "D_det"], path
+        names = [r["dataset"] for r in t["rows"]]
+        assert names == [n for n in ("D", "D_R", "D_NR", "D_rand", "D_det") if n in names], path  # in order
+        assert {"D", "D_det"} <= set(names), path  # the tour's step 4 reads D_det
         assert all(r["robust % (half eps)"] is not None for r in t["rows"]), path
         assert all(d["construct_seconds"] > 0 or d["kind"] == "original" for d in t["details"]), path
+    assert any(len(t["rows"]) == 5 for _, t in found)  # one has every kind
