@@ -347,7 +347,7 @@ def shard_path(out: Path, k: int) -> Path:
     return Path(out) / f"shard-{k:05d}.safetensors"
 
 
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "wb") as f:
         f.write(payload)
@@ -361,7 +361,7 @@ def _write_shard(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> No
 
     # one metadata key: safetensors keeps a key's order only within one string
     payload = save({k: v.contiguous() for k, v in tensors.items()}, metadata={"shard": json.dumps(meta, sort_keys=True)})
-    _atomic_write_bytes(path, payload)
+    atomic_write_bytes(path, payload)
 
 
 def read_shard(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
@@ -399,7 +399,7 @@ def _read_manifest(out: Path) -> Optional[dict]:
 
 
 def _write_manifest(out: Path, manifest: dict) -> None:
-    _atomic_write_bytes(Path(out) / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+    atomic_write_bytes(Path(out) / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
 
 
 @dataclass

@@ -114,7 +114,7 @@ def _cost_text(t: dict) -> str:
     trained = sum(d.get("train_seconds", 0) for d in details) / 60
     reused = any(d.get("reused") for d in details)
     return (f"`{t.get('command', '')}` ran {t.get('seconds', 0) / 60:.1f} min on {t.get('device', '?')}"
-            + (", reusing datasets or models built before" if reused else "")
+            + (", reusing datasets, models or evaluations made before" if reused else "")
             + f"; building the datasets took {built:.0f} min and training the models {trained:.0f} min.")
 
 

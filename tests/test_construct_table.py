@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,14 +68,36 @@ def test_markdown_puts_the_papers_numbers_beside_ours(table):
     assert f"{100 * result.rows[0].clean:.1f}%" in lines[2]
 
 
-def test_a_rerun_into_the_same_folder_reuses_datasets_and_models(table):
+def test_a_rerun_into_the_same_folder_reuses_datasets_models_and_evaluations(table):
     config, result, _ = table
     again = CT.run(config)
-    assert [(r.clean, r.robust) for r in again.rows] == [(r.clean, r.robust) for r in result.rows]
-    assert all(r.reused == ("dataset", "model") for r in again.rows)  # nothing rebuilt or retrained
+    assert [(r.clean, r.robust, r.robust_half) for r in again.rows] == \
+        [(r.clean, r.robust, r.robust_half) for r in result.rows]
+    assert all(r.reused == ("dataset", "model", "evaluation") for r in again.rows)  # nothing redone
     assert all(r.reused == () for r in result.rows)
     # the costs are the recorded ones, also when reused
     assert [r.train_seconds for r in again.rows] == [r.train_seconds for r in result.rows]
+    assert [r.eval_seconds for r in again.rows] == [r.eval_seconds for r in result.rows]
+
+
+def test_an_evaluation_is_reused_only_under_the_same_weights_and_settings(table):
+    """Other PGD settings or other weights are measured again; the saved numbers are what a
+    fresh evaluation gives."""
+    config, result, _ = table
+    one = replace(config, kinds=("det",))
+    models = Path(config.out_dir) / "models"
+    other = CT.run(replace(one, eval_steps=config.eval_steps + 1))
+    assert other.rows[0].reused == ("dataset", "model")  # evaluated again under the new settings
+    saved = json.loads((models / "on-det.eval.json").read_text())
+    assert saved["key"]["steps"] == config.eval_steps + 1
+    assert saved["result"]["clean"] == other.rows[0].clean
+    # a stale record (here: claiming other weights) is not served; the fresh numbers equal the first run's
+    saved["key"]["weights_sha256"] = "0" * 64
+    (models / "on-det.eval.json").write_text(json.dumps(saved))
+    fresh = CT.run(one)
+    assert fresh.rows[0].reused == ("dataset", "model")
+    assert (fresh.rows[0].clean, fresh.rows[0].robust) == (result.rows[4].clean, result.rows[4].robust)
+    assert CT.run(one).rows[0].reused == ("dataset", "model", "evaluation")
 
 
 def test_a_rebuilt_dataset_is_trained_on_again_not_served_a_stale_model(tiny_root, tmp_path):

@@ -137,7 +137,9 @@ class Row:
             final distance); recipe: the construction in words.
         construct_seconds, train_seconds: what building the dataset (every run in its
             manifest) and training the model (its card) took, also when this run reused them;
-            reused: which of "dataset", "model" this run found already made.
+            reused: which of "dataset", "model", "evaluation" this run found already made (an
+            evaluation is reused from ``models/on-KIND.eval.json`` only when the weights' sha256,
+            the test set's content, the threat model, PGD steps, seed, ranks and device type match).
     """
 
     kind: str
@@ -291,6 +293,43 @@ def load_trained(card: dict, weights: Path, device) -> "Classifier":  # noqa: F8
     return Classifier(net, info, card["mean"], card["std"], device=device)
 
 
+def _evaluation_key(weights: Path, test, norm: str, eps: float, config: Config, device) -> dict:
+    """What an evaluation's numbers depend on: the exact weights, the test set's content, the
+    threat model and PGD settings, the seed, the number of ranks and the device type."""
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(test.images.contiguous().numpy().tobytes())
+    h.update(test.labels.contiguous().numpy().tobytes())
+    from explorer import zoo
+
+    return {"weights_sha256": zoo.sha256_file(weights) if weights.exists() else None,
+            "test": {"dataset": config.dataset, "n": len(test), "sha256": h.hexdigest()},
+            "norm": norm, "eps": float(eps), "steps": config.eval_steps, "limit": config.test_limit,
+            "seed": config.seed, "world": int(os.environ.get("WORLD_SIZE", "1")),
+            "device": torch.device(device).type}
+
+
+def _saved_evaluation(path: Path, key: dict) -> Optional[dict]:
+    """The numbers saved beside the model when they were measured under exactly ``key``."""
+    import json
+
+    try:
+        saved = json.loads(path.read_text())
+        if saved.get("key") == json.loads(json.dumps(key)):
+            r = saved["result"]
+            return {k: r[k] for k in ("clean", "robust", "robust_half", "n_test", "seconds")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return None
+
+
+def _save_evaluation(path: Path, key: dict, result: dict) -> None:
+    import json
+
+    K.atomic_write_bytes(path, (json.dumps({"key": key, "result": result}, indent=1) + "\n").encode())
+
+
 def real_test_set(dataset: str, input_size=None):
     """The real test set of the source dataset."""
     from explorer import data
@@ -379,10 +418,23 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
                                         built_from=_dataset_fingerprint(m))
             train_seconds = float(card.get("training_seconds", time.perf_counter() - t0))
             t0 = time.perf_counter()
-            model = load_trained(card, root / "models" / f"on-{kind}.safetensors", device)
+            weights = root / "models" / f"on-{kind}.safetensors"
             test = real_test_set(config.dataset, tuple(m["input_size"]))
-            clean, robust, robust_half, n_test = evaluate(model, test, norm, eps, config.eval_steps,
-                                                          config.test_limit, config.seed)
+            key = _evaluation_key(weights, test, norm, eps, config, device)
+            cache = root / "models" / f"on-{kind}.eval.json"
+            saved = _saved_evaluation(cache, key) if config.out_dir is not None else None
+            if saved is None:
+                model = load_trained(card, weights, device)
+                clean, robust, robust_half, n_test = evaluate(model, test, norm, eps, config.eval_steps,
+                                                              config.test_limit, config.seed)
+                eval_seconds = time.perf_counter() - t0
+                if config.out_dir is not None and int(os.environ.get("RANK", "0")) == 0:
+                    _save_evaluation(cache, key, dict(clean=clean, robust=robust, robust_half=robust_half,
+                                                      n_test=n_test, seconds=eval_seconds))
+            else:
+                clean, robust, robust_half, n_test = (saved["clean"], saved["robust"], saved["robust_half"],
+                                                      saved["n_test"])
+                eval_seconds = float(saved["seconds"])
             phase(2, "evaluating")(1, 1)
             paper = PAPER_CIFAR10[kind]
             rows.append(Row(kind=kind, name=K.NAMES[kind], clean=clean, robust=robust, n_train=m["count"],
@@ -390,9 +442,10 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
                             construction=m.get("statistics", {}),
                             recipe=m["description"].split(": ", 1)[-1],  # without the leading "D_R: "
                             construct_seconds=construct_seconds, train_seconds=train_seconds,
-                            eval_seconds=time.perf_counter() - t0, robust_half=robust_half,
+                            eval_seconds=eval_seconds, robust_half=robust_half,
                             reused=tuple(what for what, yes in (("dataset", dataset_reused),
-                                                                ("model", model_reused)) if yes)))
+                                                                ("model", model_reused),
+                                                                ("evaluation", saved is not None)) if yes)))
             _, t = K.load_arrays(ds_dir)
             samples.append(t)
         k = min(8, rows[0].n_train)
