@@ -15,8 +15,6 @@ from explorer.experiments import attack_lab
 from ui import export, links, models, widgets
 
 KEY = "attack_lab"
-RESULT = f"{KEY}.result"
-CONFIG = f"{KEY}.config"
 
 
 # --- widgets -> parameters -------------------------------------------------------
@@ -102,7 +100,7 @@ def draw_result(result: attack_lab.Result) -> None:
         st.dataframe(charts.transfer_frame(result), hide_index=True)
         st.caption("Ilyas et al. explain transfer by shared non-robust features: a perturbation that moves "
                    "features both models use fools both.")
-    config = st.session_state.get(CONFIG)
+    config = widgets.kept_config(KEY)
     if config is not None:
         export.export(KEY, "attack_lab", config, f"attack-lab-{'-vs-'.join(a.model for a in result.attacks)}",
                       png=charts.attack_lab_png(result), page="pages/attack_lab.py")
@@ -132,12 +130,9 @@ if pair.robust is None:
 picked = widgets.image_picker(info, KEY, default_index=1)
 config = attack_form(info, picked, pair.names)
 if config is not None:
-    result = widgets.run_experiment("attack_lab", config, f"Attacking {' and '.join(config.models)}")
-    if result is not None:
-        st.session_state[RESULT] = result
-        st.session_state[CONFIG] = config
-        links.ran(KEY)
+    widgets.keep(KEY, widgets.run_experiment("attack_lab", config, f"Attacking {' and '.join(config.models)}"),
+                 config)
 
-if st.session_state.get(RESULT) is not None:
-    draw_result(st.session_state[RESULT])
+if widgets.kept(KEY) is not None:
+    draw_result(widgets.kept(KEY))
 links.share_note()

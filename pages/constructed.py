@@ -18,7 +18,6 @@ from explorer.experiments import constructed_table as CT
 from ui import links, models, widgets
 
 KEY = "constructed"
-RESULT = f"{KEY}.result"
 MAX_BROWSE = 16
 LIVE_DATASETS = ("fashion-mnist", "cifar10")
 METRIC = {"robust": "distance", "non-robust": "distance", "rand": "hit", "det": "hit"}
@@ -198,13 +197,10 @@ def live_tab(pair: models.ModelPair) -> None:
         st.warning("Pick a robust model in the sidebar: D_R needs one.")
     config = live_form(pair, dataset)
     if config is not None:
-        result = widgets.run_experiment("constructed_table", config, "Building, training and testing")
-        if result is not None:
-            st.session_state[RESULT] = (pair.names, result)
-            links.ran(f"{KEY}.live")
-    stored = st.session_state.get(RESULT)
-    if stored is not None and stored[0] == pair.names:
-        draw_live(stored[1])
+        widgets.keep(f"{KEY}.live", widgets.run_experiment("constructed_table", config,
+                                                           "Building, training and testing"), config, tag=pair.names)
+    if widgets.kept(f"{KEY}.live", tag=pair.names) is not None:
+        draw_live(widgets.kept(f"{KEY}.live", tag=pair.names))
 
 
 # --- the page -------------------------------------------------------------------------------------

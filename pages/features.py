@@ -29,21 +29,17 @@ def _key(*parts: str) -> str:
 
 
 def _store(name: str, names: tuple[str, ...], result, config=None) -> None:
-    if result is not None:
-        st.session_state[_key(name, "result")] = (names, result)
-        st.session_state[_key(name, "config")] = config
-        links.ran(_key(name))
+    widgets.keep(_key(name), result, config, tag=names)
 
 
 def _stored(name: str, names: tuple[str, ...]):
     """The last result of view ``name``, if it was computed for the current model pair."""
-    stored = st.session_state.get(_key(name, "result"))
-    return stored[1] if stored is not None and stored[0] == names else None
+    return widgets.kept(_key(name), tag=names)
 
 
 def _export(name: str, experiment: str, png: bytes) -> None:
     """PNG + JSON of view ``name`` when its config is known (``ui.export``)."""
-    config = st.session_state.get(_key(name, "config"))
+    config = widgets.kept_config(_key(name))
     if config is not None:
         export.export(_key(name), experiment, config, f"{experiment.replace('_', '-')}", png=png,
                       page="pages/features.py")

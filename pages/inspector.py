@@ -17,8 +17,6 @@ from explorer.experiments import inspector as I
 from ui import export, links, models, widgets
 
 KEY = "inspector"
-RESULT = f"{KEY}.result"
-CONFIG = f"{KEY}.config"
 
 
 # --- widgets -> parameters -------------------------------------------------------
@@ -101,7 +99,7 @@ def draw_result(result: I.Result) -> None:
                f"({result.steps} steps, no random start) bisected {result.iterations} times in (0, eps_max], "
                f"precision {prec}; 'holds' means PGD did not flip it at eps_max. {result.seconds:.1f} s on "
                f"{result.device}.")
-    config = st.session_state.get(CONFIG)
+    config = widgets.kept_config(KEY)
     if config is not None:
         figure = charts.figure([(v.model, [(result.original, "image"),
                                            (saliency_image(v.saliency), f"edges {v.edge_alignment:.2f}")])
@@ -131,11 +129,8 @@ except zoo.ZooError as e:
 picked = widgets.image_picker(info, KEY)
 config = run_form(names, picked)
 if config is not None:
-    result = widgets.run_experiment("inspector", config, f"Inspecting with {', '.join(config.models)}")
-    if result is not None:
-        st.session_state[RESULT] = result
-        st.session_state[CONFIG] = config
-        links.ran(KEY)
-if st.session_state.get(RESULT) is not None:
-    draw_result(st.session_state[RESULT])
+    widgets.keep(KEY, widgets.run_experiment("inspector", config, f"Inspecting with {', '.join(config.models)}"),
+                 config)
+if widgets.kept(KEY) is not None:
+    draw_result(widgets.kept(KEY))
 links.share_note()

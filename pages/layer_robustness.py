@@ -16,8 +16,6 @@ from explorer.experiments import layer_robustness as LR
 from ui import export, links, models, widgets
 
 KEY = "layer_robustness"
-RESULT = f"{KEY}.result"
-CONFIG = f"{KEY}.config"
 MAX_IMAGES = 512
 TABLE_COLUMNS = ["model", "kind", "layer", "R", "ci_low", "ci_high", "numerator", "denominator", "dims", "seconds"]
 
@@ -92,8 +90,8 @@ def draw_result(result: LR.Result) -> None:
                        file_name="layer-robustness.csv", mime="text/csv", key=f"{KEY}.download", on_click="ignore")
     for m in result.models:
         st.caption(f"{m.model} ({m.kind}): images from {m.images}.")
-    if st.session_state.get(CONFIG) is not None:
-        export.export(KEY, "layer_robustness", st.session_state[CONFIG], "layer-robustness",
+    if widgets.kept_config(KEY) is not None:
+        export.export(KEY, "layer_robustness", widgets.kept_config(KEY), "layer-robustness",
                       summary={"rows": result.rows()}, page="pages/layer_robustness.py")
 
 
@@ -111,12 +109,9 @@ chosen = model_picker(rows, models.current_pair().names)
 dataset = next((r["dataset"] for r in rows if chosen and r["name"] == chosen[0]), "fashion-mnist")
 config = run_form(chosen, dataset)
 if config is not None:
-    result = widgets.run_experiment("layer_robustness", config, f"Measuring {', '.join(config.models)}")
-    if result is not None:
-        st.session_state[RESULT] = result
-        st.session_state[CONFIG] = config
-        links.ran(KEY)
+    widgets.keep(KEY, widgets.run_experiment("layer_robustness", config, f"Measuring {', '.join(config.models)}"),
+                 config)
 
-if st.session_state.get(RESULT) is not None:
-    draw_result(st.session_state[RESULT])
+if widgets.kept(KEY) is not None:
+    draw_result(widgets.kept(KEY))
 links.share_note(uploads=False)

@@ -13,7 +13,6 @@ from explorer.experiments import zoo_report
 from ui import export, links, models, widgets
 
 KEY = "model_zoo"
-RESULT = f"{KEY}.result"
 TABLE_COLUMNS = ["name", "dataset", "kind", "source", "available", "clean accuracy", "robust accuracy",
                  "test images", "why"]
 
@@ -85,18 +84,15 @@ if pair.names:
         st.stop()
     config = quick_eval_form(pair.names, dataset)
     if config is not None:
-        result = widgets.run_experiment("zoo_report", config, f"Evaluating {' and '.join(config.models)}")
-        if result is not None:
-            st.session_state[RESULT] = result
-            st.session_state[f"{KEY}.config"] = config
-            links.ran(KEY)
-    result = st.session_state.get(RESULT)
+        widgets.keep(KEY, widgets.run_experiment("zoo_report", config, f"Evaluating {' and '.join(config.models)}"),
+                     config)
+    result = widgets.kept(KEY)
     if result is not None:
         st.altair_chart(charts.accuracy_curve(result.rows(), title=f"first {result.n} test images"))
         st.dataframe(result.rows(), hide_index=True)
         st.caption(f"{result.seconds:.1f} s")
-        if st.session_state.get(f"{KEY}.config") is not None:
-            export.export(KEY, "zoo_report", st.session_state[f"{KEY}.config"], "quick-evaluation",
+        if widgets.kept_config(KEY) is not None:
+            export.export(KEY, "zoo_report", widgets.kept_config(KEY), "quick-evaluation",
                           summary={"rows": result.rows()}, page="pages/model_zoo.py")
 else:
     st.info("Choose models in the sidebar.")

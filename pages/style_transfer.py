@@ -17,8 +17,6 @@ from explorer.experiments import style_transfer as ST
 from ui import export, links, models, widgets
 
 KEY = "style_transfer"
-RESULT = f"{KEY}.result"
-CONFIG = f"{KEY}.config"
 SAMPLE, UPLOAD = "Sample", "Upload"
 MAX_NETWORKS = 4
 
@@ -175,8 +173,8 @@ def draw_result(result: ST.Result) -> None:
         st.image(charts_style.transfer_figure(result), width="stretch")
     else:
         draw_side_by_side(result)
-    if st.session_state.get(CONFIG) is not None:
-        export.export(KEY, "style_transfer", st.session_state[CONFIG], "style-transfer",
+    if widgets.kept_config(KEY) is not None:
+        export.export(KEY, "style_transfer", widgets.kept_config(KEY), "style-transfer",
                       png=charts_style.transfer_png(result), summary={"rows": result.rows()},
                       page="pages/style_transfer.py")
     for note in result.notes:
@@ -213,12 +211,8 @@ if content_image is not None and style_image is not None:
     config = run_form(content_image, style_image, style_models, content_model)
     if config is not None:
         label = f"Stylizing with {', '.join(config.style_models)}"
-        result = widgets.run_experiment("style_transfer", config, label)
-        if result is not None:
-            st.session_state[RESULT] = result
-            st.session_state[CONFIG] = config
-            links.ran(KEY)
+        widgets.keep(KEY, widgets.run_experiment("style_transfer", config, label), config)
 
-if st.session_state.get(RESULT) is not None:
-    draw_result(st.session_state[RESULT])
+if widgets.kept(KEY) is not None:
+    draw_result(widgets.kept(KEY))
 links.share_note()

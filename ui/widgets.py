@@ -2,7 +2,7 @@
 
 Three kinds of function, as in Streamlit's demo apps: ones that draw widgets and
 return parameters (``image_picker``, ``norm_picker``, ``eps_slider``), the cached
-compute (``run_experiment``), and ones that draw results (``zoo_table``).
+compute (``run_experiment``) and the results kept across reruns (``keep``, ``kept``), and ones that draw results (``zoo_table``).
 """
 
 from __future__ import annotations
@@ -198,6 +198,30 @@ def run_experiment(experiment: str, config, label: str):
         bar.progress(1.0, text="done")
         status.update(label=f"{label}: done", state="complete", expanded=False)
     return _results(experiment, config, _result=result)
+
+
+def keep(key: str, result, config=None, tag=None) -> None:
+    """Keep view ``key``'s Result and the Config that made it in session state (``KEY.result``,
+    ``KEY.config``), so moving a widget redraws it without recomputing, and record in the URL
+    that the view ran. ``tag``: what the result belongs to (the model pair, say); ``kept``
+    returns it only under the same tag. A failed run (None) keeps the last result."""
+    if result is not None:
+        st.session_state[f"{key}.result"] = result
+        st.session_state[f"{key}.config"] = config
+        st.session_state[f"{key}.tag"] = tag
+        links.ran(key)
+
+
+def kept(key: str, tag=None):
+    """The Result ``keep`` kept for view ``key`` under ``tag``, or None."""
+    if st.session_state.get(f"{key}.tag") != tag:
+        return None
+    return st.session_state.get(f"{key}.result")
+
+
+def kept_config(key: str):
+    """The Config of the Result ``keep`` kept for view ``key``, or None."""
+    return st.session_state.get(f"{key}.config")
 
 
 # --- the zoo table --------------------------------------------------------------------------
