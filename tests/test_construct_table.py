@@ -98,6 +98,11 @@ def test_an_evaluation_is_reused_only_under_the_same_weights_and_settings(table)
     assert fresh.rows[0].reused == ("dataset", "model")
     assert (fresh.rows[0].clean, fresh.rows[0].robust) == (result.rows[4].clean, result.rows[4].robust)
     assert CT.run(one).rows[0].reused == ("dataset", "model", "evaluation")
+    # a record that is not numbers is measured again, not shown
+    saved = json.loads((models / "on-det.eval.json").read_text())
+    saved["result"]["clean"] = "99%"
+    (models / "on-det.eval.json").write_text(json.dumps(saved))
+    assert CT.run(one).rows[0].reused == ("dataset", "model")
 
 
 def test_a_rebuilt_dataset_is_trained_on_again_not_served_a_stale_model(tiny_root, tmp_path):

@@ -318,10 +318,13 @@ def _saved_evaluation(path: Path, key: dict) -> Optional[dict]:
         saved = json.loads(path.read_text())
         if saved.get("key") == json.loads(json.dumps(key)):
             r = saved["result"]
-            return {k: r[k] for k in ("clean", "robust", "robust_half", "n_test", "seconds")}
+            out = {k: float(r[k]) for k in ("clean", "robust", "robust_half", "seconds")}
+            out["n_test"] = int(r["n_test"])
+            if all(0 <= out[k] <= 1 for k in ("clean", "robust", "robust_half")) and out["n_test"] >= 1:
+                return out
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
-    return None
+    return None  # none, another measurement's, or not a record this code wrote: measure again
 
 
 def _save_evaluation(path: Path, key: dict, result: dict) -> None:
