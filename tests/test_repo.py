@@ -42,3 +42,33 @@ def test_test_module_names_are_unique():
     names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
     assert len(names) > 20
     assert sorted({n for n in names if names.count(n) > 1}) == []
+
+
+#: README section that shows each shipped Table 1 (results/constructed/<folder>/table.json).
+README_TABLES = {"fashion-mnist-subset4000": "### Our table: a SUBSET run", "fashion-mnist": "### The full table"}
+
+
+def _section(text: str, heading: str) -> str:
+    start = text.index(heading)
+    end = re.search(r"^##", text[start + len(heading):], re.M)
+    return text[start:start + len(heading) + (end.start() if end else len(text))]
+
+
+def test_readme_tables_show_the_shipped_numbers():
+    """Every row of a shipped table is in its README section with the same clean, robust and
+    half-eps robust accuracy, and the section shows no row the table lacks."""
+    import json
+
+    readme = (ROOT / "README.md").read_text()
+    shipped = ROOT / "results" / "constructed"
+    assert sorted(p.name for p in shipped.iterdir() if (p / "table.json").exists()) == sorted(README_TABLES)
+    for folder, heading in README_TABLES.items():
+        table = json.loads((shipped / folder / "table.json").read_text())
+        section = _section(readme, heading)
+        names = [r["dataset"] for r in table["rows"]]
+        shown = re.findall(r"^\| (D(?:_\w+)?) \|", section, re.M)
+        assert shown == names, (folder, shown, names)
+        for r in table["rows"]:
+            line = re.search(rf"^\| {r['dataset']} \|.*$", section, re.M).group(0)
+            percents = [float(p) for p in re.findall(r"(\d+(?:\.\d+)?)%", line.replace("*", ""))][:3]
+            assert percents == [r["clean %"], r["robust %"], r["robust % (half eps)"]], (folder, line)
