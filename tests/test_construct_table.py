@@ -189,3 +189,5 @@ def test_the_repository_ships_our_table_with_every_kind_and_its_command():
         assert all(r["robust % (half eps)"] is not None for r in t["rows"]), path
         assert all(d["construct_seconds"] > 0 or d["kind"] == "original" for d in t["details"]), path
     assert any(len(t["rows"]) == 5 for _, t in found)  # one has every kind
+    full = [t for _, t in found if t["eval"]["n_test"] == 10_000 and t["rows"][0]["train images"] == 60_000]
+    assert full and "D_R" in [r["dataset"] for r in full[0]["rows"]]  # the full-size table has D_R
