@@ -298,11 +298,11 @@ def _evaluation_key(weights: Path, test, norm: str, eps: float, config: Config, 
     threat model and PGD settings, the seed, the number of ranks and the device type."""
     import hashlib
 
+    from explorer import zoo
+
     h = hashlib.sha256()
     h.update(test.images.contiguous().numpy().tobytes())
     h.update(test.labels.contiguous().numpy().tobytes())
-    from explorer import zoo
-
     return {"weights_sha256": zoo.sha256_file(weights) if weights.exists() else None,
             "test": {"dataset": config.dataset, "n": len(test), "sha256": h.hexdigest()},
             "norm": norm, "eps": float(eps), "steps": config.eval_steps, "limit": config.test_limit,
@@ -423,15 +423,16 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
             t0 = time.perf_counter()
             weights = root / "models" / f"on-{kind}.safetensors"
             test = real_test_set(config.dataset, tuple(m["input_size"]))
-            key = _evaluation_key(weights, test, norm, eps, config, device)
+            kept = config.out_dir is not None  # the live version keeps nothing, so it hashes nothing
+            key = _evaluation_key(weights, test, norm, eps, config, device) if kept else None
             cache = root / "models" / f"on-{kind}.eval.json"
-            saved = _saved_evaluation(cache, key) if config.out_dir is not None else None
+            saved = _saved_evaluation(cache, key) if kept else None
             if saved is None:
                 model = load_trained(card, weights, device)
                 clean, robust, robust_half, n_test = evaluate(model, test, norm, eps, config.eval_steps,
                                                               config.test_limit, config.seed)
                 eval_seconds = time.perf_counter() - t0
-                if config.out_dir is not None and int(os.environ.get("RANK", "0")) == 0:
+                if kept and int(os.environ.get("RANK", "0")) == 0:
                     _save_evaluation(cache, key, dict(clean=clean, robust=robust, robust_half=robust_half,
                                                       n_test=n_test, seconds=eval_seconds))
             else:
