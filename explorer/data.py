@@ -39,6 +39,31 @@ _IDX_FILES = {
 }
 
 
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What the code needs to know about a dataset, in one place.
+
+    Attributes:
+        name: the dataset's id (``fashion-mnist``, ``cifar10``, ``imagenet``, ``folder:ROOT`` ...).
+        class_names: one per label.
+        mean, std: per-channel normalization of the models trained on it.
+        input_size: (C, H, W) of its images.
+        imagenet_like: photos at ImageNet resolution (style transfer, layer maps).
+        augment_pad: random-translation padding used in training (pixels).
+    """
+
+    name: str
+    class_names: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    input_size: tuple[int, int, int]
+    imagenet_like: bool = False
+    augment_pad: int = 2
+
+
+FASHION_MNIST_MEAN, FASHION_MNIST_STD = (0.2860,), (0.3530,)
+CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+
 class DataError(RuntimeError):
     """A dataset is missing or malformed; the message says how to get it."""
 
@@ -557,22 +582,31 @@ def imagenet_classes() -> tuple[str, ...]:
 # ----------------------------------------------------------------------------- CIFAR-10
 
 def cifar10_root() -> Path:
-    """``$CIFAR10_ROOT`` or ~/.cache/explorer/cifar10 (holding cifar-10-batches-py/)."""
+    """``$CIFAR10_ROOT`` or ~/.cache/explorer/cifar10: torchvision's files (cifar-10-batches-py/)
+    or an image-folder tree (``train/<class>/*`` and ``test/<class>/*``)."""
     env = os.environ.get("CIFAR10_ROOT")
     return Path(env) if env else Path.home() / ".cache" / "explorer" / "cifar10"
 
 
-def load_cifar10(split: str = "test", root: str | Path | None = None, download: bool = False) -> TensorDataset:
-    """CIFAR-10 through torchvision, from disk.
+def _is_split_tree(root: Path, split: str) -> bool:
+    d = root / split
+    return d.is_dir() and any(p.is_dir() and not p.name.startswith(".") for p in d.iterdir())
+
+
+def load_cifar10(split: str = "test", root: str | Path | None = None, download: bool = False,
+                 progress: bool = True) -> TensorDataset:
+    """CIFAR-10 from disk: torchvision's files or an image-folder tree.
 
     torchvision checks each batch file's md5 against the official release before
-    unpickling it, so only the genuine files are ever loaded.
+    unpickling it, so only the genuine files are ever loaded. An image-folder tree
+    (``root/train/airplane/*.jpg`` ...) is decoded once and cached (:func:`load_image_folder`).
 
     Args:
         split: "train" (50 000 images) or "test" (10 000).
-        root: the folder holding cifar-10-batches-py/ (or that folder itself);
-            default ``$CIFAR10_ROOT``, else ~/.cache/explorer/cifar10.
+        root: the folder holding cifar-10-batches-py/ (or that folder itself), or the top of an
+            image-folder tree; default ``$CIFAR10_ROOT``, else ~/.cache/explorer/cifar10.
         download: let torchvision fetch it into ``root`` (needs internet).
+        progress: a progress bar on stderr while an image folder is decoded the first time.
 
     Returns:
         A TensorDataset of uint8 [N, 3, 32, 32] images.
@@ -585,6 +619,9 @@ def load_cifar10(split: str = "test", root: str | Path | None = None, download: 
     r = Path(root) if root is not None else cifar10_root()
     if r.name == "cifar-10-batches-py":
         r = r.parent
+    if not (r / "cifar-10-batches-py").is_dir() and _is_split_tree(r, split):
+        ds = load_image_folder(r / split, (3, 32, 32), class_names=CIFAR10_CLASSES, progress=progress)
+        return TensorDataset(ds.images, ds.labels, CIFAR10_CLASSES, f"cifar10/{split}")
     from torchvision.datasets import CIFAR10
 
     try:
@@ -593,7 +630,8 @@ def load_cifar10(split: str = "test", root: str | Path | None = None, download: 
         raise DataError(
             f"CIFAR-10 not found or corrupted in {r / 'cifar-10-batches-py'} ({e}). With internet: "
             f"python -c \"from explorer.data import load_cifar10; load_cifar10(root='{r}', download=True)\"; "
-            "or unpack cifar-10-python.tar.gz there, or point $CIFAR10_ROOT at its folder") from e
+            "or unpack cifar-10-python.tar.gz there, or point $CIFAR10_ROOT at its folder (torchvision's files "
+            "or an image-folder tree with train/<class>/ and test/<class>/)") from e
     images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()
     labels = torch.as_tensor(ds.targets, dtype=torch.int64)
     return TensorDataset(images, labels, CIFAR10_CLASSES, f"cifar10/{split}")
@@ -744,3 +782,237 @@ def export_image_folder(ds: TensorDataset, path: str | Path, limit: int | None =
         img = Image.fromarray(np.ascontiguousarray(a[..., 0] if a.shape[2] == 1 else a))
         img.save(root / folders[y] / f"{i:0{width}d}.png", format="PNG")
     return n
+
+
+# ----------------------------------------------------------------------------- image folders, decoded once
+
+def cache_dir() -> Path:
+    """Where decoded datasets are cached: ``$EXPLORER_CACHE`` or ~/.cache/explorer."""
+    env = os.environ.get("EXPLORER_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "explorer"
+
+
+def _folder_listing(root: Path) -> list[tuple[str, Path]]:
+    """(class folder, file) for every non-hidden file under ``root/<class>/``, sorted."""
+    out = []
+    for folder in sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for dirpath, dirnames, filenames in os.walk(root / folder):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            out.extend((folder, Path(dirpath) / n) for n in sorted(filenames) if not n.startswith("."))
+    return out
+
+
+def _listing_key(listing: list[tuple[str, Path]], root: Path, extra: str) -> str:
+    import hashlib
+
+    h = hashlib.sha256(extra.encode())
+    for folder, file in listing:
+        st = file.stat()
+        h.update(f"{file.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:20]
+
+
+def _looks_grey(files: list[Path], k: int = 16) -> bool:
+    for f in files[:k]:
+        a = np.asarray(decode_image_file(f))
+        if not (np.array_equal(a[..., 0], a[..., 1]) and np.array_equal(a[..., 1], a[..., 2])):
+            return False
+    return True
+
+
+def load_image_folder(path: str | Path, input_size: tuple[int, int, int] | None = None, *,
+                      class_names: Sequence[str] | None = None, progress: bool = True,
+                      cache: bool = True) -> TensorDataset:
+    """A class-folder tree (``path/<class>/<files>``) as an in-memory uint8 TensorDataset.
+
+    Decoded once (every file through :func:`decode_image_file`, refused files skipped with one
+    warning) and cached under :func:`cache_dir` in a file keyed by the tree's listing (relative
+    paths, sizes, modification times), the input size and the class names: a second call reads
+    the cache in a fraction of a second; any change to the tree decodes it again.
+
+    Args:
+        path: the tree's top folder (one sub-folder per class).
+        input_size: (C, H, W); default from the first images: their size, 1 channel when they are grey.
+        class_names: labels in order; each folder must be one of :func:`class_folder_names` of them.
+            Default: the sorted folder names.
+        progress: a tqdm bar on stderr while decoding.
+        cache: read and write the cache.
+
+    Raises:
+        DataError: not a folder, no class folders, an unknown class, or no readable image.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder (expected {root}/<class name>/<image files>)")
+    listing = _folder_listing(root)
+    folders = sorted({f for f, _ in listing} | {p.name for p in root.iterdir()
+                                                 if p.is_dir() and not p.name.startswith(".")})
+    if not folders:
+        raise DataError(f"{root} has no class folders (expected {root}/<class name>/<image files>)")
+    if class_names is None:
+        names = tuple(folders)
+        label_of = {f: i for i, f in enumerate(folders)}
+    else:
+        names = tuple(class_names)
+        label_of = {f: i for i, f in enumerate(class_folder_names(names))}
+        unknown = [f for f in folders if f not in label_of]
+        if unknown:
+            raise DataError(f"{root}: folders {unknown[:5]} are not among the {len(names)} class names "
+                            f"(expected folder names like {list(label_of)[:3]})")
+    if not listing:
+        raise DataError(f"{root} holds no files under its class folders")
+    if input_size is None:
+        first = decode_image_file(listing[0][1])
+        input_size = (1 if _looks_grey([f for _, f in listing]) else 3, first.size[1], first.size[0])
+    c, h, w = (int(v) for v in input_size)
+    key = _listing_key(listing, root, f"v1|{c},{h},{w}|{'|'.join(names)}")
+    cache_file = cache_dir() / "folders" / f"{key}.npz"
+    name = f"folder:{root}"
+    if cache and cache_file.exists():
+        try:
+            with np.load(cache_file, allow_pickle=False) as z:
+                return TensorDataset(torch.from_numpy(z["images"]), torch.from_numpy(z["labels"]), names, name)
+        except (OSError, ValueError, KeyError):
+            pass  # a broken cache file is decoded again and replaced
+    images = np.empty((len(listing), c, h, w), dtype=np.uint8)
+    labels = np.empty(len(listing), dtype=np.int64)
+    skipped: list[tuple[Path, str]] = []
+    n = 0
+    it = listing
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(listing, desc=f"decoding {root.name or root} (once; cached)", unit="img", mininterval=1.0)
+    for folder, file in it:
+        try:
+            img = decode_image_file(file)
+        except (ImageError, OSError) as e:
+            skipped.append((file, str(e)))
+            continue
+        if img.size == (w, h):
+            a = np.asarray(img.convert("L") if c == 1 else img, dtype=np.uint8)
+            images[n] = a[None] if c == 1 else a.transpose(2, 0, 1)
+        else:
+            images[n] = (to_model_input(img, (c, h, w), invert=False)[0] * 255).round().to(torch.uint8).numpy()
+        labels[n] = label_of[folder]
+        n += 1
+    if skipped:
+        first, why = skipped[0]
+        warnings.warn(f"skipped {len(skipped)} of {len(listing)} files in {root} "
+                      f"(first: {first.relative_to(root)}: {why})", stacklevel=2)
+    if n == 0:
+        raise DataError(f"{root} holds no readable image ({len(skipped)} files refused)")
+    images, labels = images[:n], labels[:n]
+    if cache:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_name(f".{cache_file.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, images=images, labels=labels)
+        os.replace(tmp, cache_file)
+    return TensorDataset(torch.from_numpy(images), torch.from_numpy(labels), names, name)
+
+
+def balanced_subset(ds: TensorDataset, n: int, seed: int = 0) -> TensorDataset:
+    """``n`` examples drawn without replacement, as even over the classes as the data allows,
+    seeded; kept in their original order. All of ``ds`` when ``n >= len(ds)``."""
+    if n >= len(ds):
+        return ds
+    g = torch.Generator().manual_seed(seed)
+    labels = ds.labels
+    classes = torch.unique(labels).tolist()
+    per_class = {k: (labels == k).nonzero().flatten() for k in classes}
+    per_class = {k: v[torch.randperm(len(v), generator=g)] for k, v in per_class.items()}
+    quota = {k: 0 for k in classes}
+    left = n
+    while left > 0:  # deal one per class in turn until n, skipping exhausted classes
+        for k in classes:
+            if left and quota[k] < len(per_class[k]):
+                quota[k] += 1
+                left -= 1
+    idx = torch.sort(torch.cat([per_class[k][:quota[k]] for k in classes])).values
+    return TensorDataset(ds.images[idx], ds.labels[idx], ds.class_names, ds.name)
+
+
+# ----------------------------------------------------------------------------- datasets by name, and their facts
+
+DATASETS: dict[str, DatasetFacts] = {
+    "fashion-mnist": DatasetFacts("fashion-mnist", FASHION_MNIST_CLASSES, FASHION_MNIST_MEAN, FASHION_MNIST_STD,
+                                  (1, 28, 28), augment_pad=2),
+    "cifar10": DatasetFacts("cifar10", CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, (3, 32, 32), augment_pad=4),
+    "imagenet": DatasetFacts("imagenet", (), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), (3, 224, 224),
+                             imagenet_like=True, augment_pad=0),
+    "restricted-imagenet": DatasetFacts("restricted-imagenet", (), (0.4717, 0.4499, 0.3837),
+                                        (0.2600, 0.2516, 0.2575), (3, 224, 224), imagenet_like=True, augment_pad=0),
+}
+IMAGENET_LIKE = tuple(k for k, f in DATASETS.items() if f.imagenet_like)
+
+
+def folder_root(dataset: str) -> Path:
+    """``folder:ROOT`` -> ROOT (which holds train/ and test/ class-folder trees)."""
+    root = Path(dataset.split(":", 1)[1]).expanduser()
+    if not root.is_dir():
+        raise DataError(f"{dataset}: {root} is not a folder (expected {root}/train/<class>/ and {root}/test/<class>/)")
+    return root
+
+
+def _folder_split(dataset: str, split: str, progress: bool) -> TensorDataset:
+    root = folder_root(dataset)
+    d = root / split
+    if not d.is_dir():
+        if split == "train" and not (root / "test").is_dir():
+            d = root  # a single class-folder tree serves as the training set
+        else:
+            raise DataError(f"{dataset}: no {split}/ folder in {root} (expected {root}/{split}/<class>/<images>)")
+    ds = load_image_folder(d, None, progress=progress)
+    if ds.class_names == CIFAR10_CLASSES and tuple(ds.images.shape[1:]) == (3, 32, 32):
+        return TensorDataset(ds.images, ds.labels, CIFAR10_CLASSES, f"{dataset}/{split}")
+    return TensorDataset(ds.images, ds.labels, ds.class_names, f"{dataset}/{split}")
+
+
+def load_dataset(dataset: str, split: str = "test", *, progress: bool = True) -> TensorDataset:
+    """Any dataset the CLI and the pages take, by name.
+
+    ``fashion-mnist`` (the full set when installed, else the bundled subset),
+    ``fashion-mnist-bundled``, ``cifar10`` (see :func:`load_cifar10`), ``folder:ROOT``
+    (ROOT/train/<class>/* and ROOT/test/<class>/*, decoded once and cached), and
+    ``constructed:PATH`` (a built constructed dataset; its training split only).
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if dataset == "fashion-mnist":
+        return fashion_mnist(split)
+    if dataset == "fashion-mnist-bundled":
+        return bundled_fashion_mnist(split)
+    if dataset == "cifar10":
+        return load_cifar10(split, progress=progress)
+    if dataset.startswith("folder:"):
+        return _folder_split(dataset, split, progress)
+    if dataset.startswith("constructed:"):
+        if split != "train":
+            raise DataError(f"{dataset} is a training set; test its models on its source's test set")
+        return load_constructed(dataset.split(":", 1)[1])
+    raise DataError(f"unknown dataset {dataset!r}: use fashion-mnist, cifar10, folder:ROOT "
+                    "(ROOT/train/<class>/ and ROOT/test/<class>/) or constructed:PATH")
+
+
+def dataset_facts(dataset: str, train: TensorDataset | None = None) -> DatasetFacts:
+    """The facts of a dataset by name; a folder or constructed set's come from its images
+    (``train``, loaded when not given): a folder that is CIFAR-10 (its ten classes, 32x32 RGB)
+    gets CIFAR-10's, others their own per-channel mean and std."""
+    base = dataset.removesuffix("-bundled")
+    if base in DATASETS:
+        return DATASETS[base]
+    if train is None:
+        train = load_dataset(dataset, "train", progress=True)
+    size = tuple(int(v) for v in train.images.shape[1:])
+    if train.class_names == CIFAR10_CLASSES and size == (3, 32, 32):
+        f = DATASETS["cifar10"]
+        return DatasetFacts(dataset, f.class_names, f.mean, f.std, f.input_size, augment_pad=f.augment_pad)
+    if train.class_names == FASHION_MNIST_CLASSES and size == (1, 28, 28):
+        f = DATASETS["fashion-mnist"]
+        return DatasetFacts(dataset, f.class_names, f.mean, f.std, f.input_size, augment_pad=f.augment_pad)
+    x = train.images[:10000]
+    x = x.float() / 255 if not x.is_floating_point() else x.float()
+    mean = tuple(round(float(v), 4) for v in x.mean((0, 2, 3)))
+    std = tuple(round(max(float(v), 1e-3), 4) for v in x.std((0, 2, 3)))
+    return DatasetFacts(dataset, tuple(train.class_names), mean, std, size,  # type: ignore[arg-type]
+                        augment_pad=max(1, size[-1] // 8) if size[-1] <= 64 else 0)

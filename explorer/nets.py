@@ -150,9 +150,68 @@ class SmallResNet(nn.Module):
         return self.head(self.pool(x).flatten(1))
 
 
+def _conv_bn(in_chans: int, out_chans: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_chans, out_chans, 3, padding=1, bias=False), nn.BatchNorm2d(out_chans),
+                         nn.ReLU(inplace=True))
+
+
+class _Residual(nn.Module):
+    def __init__(self, chans: int):
+        super().__init__()
+        self.body = nn.Sequential(_conv_bn(chans, chans), _conv_bn(chans, chans))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResNet9(nn.Module):
+    """Page's ResNet-9 (the DAWNBench CIFAR-10 network): a 3x3 ``prep`` conv, ``layer1``
+    (conv, max-pool, residual pair), ``layer2`` (conv, max-pool), ``layer3`` (conv, max-pool,
+    residual pair), a global-average-pooled ``penultimate`` representation and a linear head.
+    Fully convolutional up to the pool, so it runs on images of any size (style transfer).
+    ``widths`` (64, 128, 256, 512) is Page's; the bundled CIFAR-10 models use half of it."""
+
+    stage_names = ("prep", "layer1", "layer2", "layer3", "penultimate", "logits")
+
+    def __init__(self, in_chans: int = 3, num_classes: int = 10, widths: Sequence[int] = (32, 64, 128, 256)):
+        super().__init__()
+        a, b, c, d = widths
+        self.prep = _conv_bn(in_chans, a)
+        self.layer1 = nn.Sequential(_conv_bn(a, b), nn.MaxPool2d(2), _Residual(b))
+        self.layer2 = nn.Sequential(_conv_bn(b, c), nn.MaxPool2d(2))
+        self.layer3 = nn.Sequential(_conv_bn(c, d), nn.MaxPool2d(2), _Residual(d))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(d, num_classes)
+
+    def forward_intermediates(self, x: torch.Tensor, names: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """Outputs of the named stages, stopping after the last one asked for."""
+        wanted = set(self.stage_names if names is None else names)
+        unknown = wanted - set(self.stage_names)
+        if unknown:
+            raise KeyError(f"unknown layers {sorted(unknown)}; this net has {list(self.stage_names)}")
+        out: dict[str, torch.Tensor] = {}
+        for name in self.stage_names:
+            if name == "penultimate":
+                x = self.pool(x).flatten(1)
+            elif name == "logits":
+                x = self.head(x)
+            else:
+                x = getattr(self, name)(x)
+            if name in wanted:
+                out[name] = x
+                if len(out) == len(wanted):
+                    break
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layer3(self.layer2(self.layer1(self.prep(x))))
+        return self.head(self.pool(x).flatten(1))
+
+
 ARCHITECTURES = {
     "stage_cnn": lambda in_chans=1, num_classes=10, input_size=28: StageCNN(in_chans, num_classes),
     "stage_cnn_tiny": lambda in_chans=1, num_classes=10, input_size=28: StageCNN(in_chans, num_classes, widths=(8, 16, 16, 32)),
     "mlp": lambda in_chans=1, num_classes=10, input_size=28: MLP(in_chans * input_size * input_size, num_classes),
     "resnet_small": lambda in_chans=1, num_classes=10, input_size=28: SmallResNet(in_chans, num_classes),
+    "resnet9": lambda in_chans=3, num_classes=10, input_size=32: ResNet9(in_chans, num_classes),
 }

@@ -110,35 +110,22 @@ class TrainData:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     input_size: tuple[int, int, int]
+    augment_pad: int = 2
 
 
 def load_train_data(cfg: TrainConfig) -> TrainData:
-    """The training set as an in-memory uint8 tensor dataset."""
-    if cfg.dataset == "fashion-mnist":
-        try:
-            ds = data.fashion_mnist("train")  # the full set when installed, else the bundled subset
-        except data.DataError as e:
-            raise TrainError(str(e)) from e
-        mean, std, size = (0.2860,), (0.3530,), (1, 28, 28)
-    elif cfg.dataset == "cifar10":
-        loader = getattr(data, "load_cifar10", None)
-        if loader is None:
-            raise TrainError("CIFAR-10 loading is not available in this build")
-        try:
-            ds = loader("train")
-        except data.DataError as e:
-            raise TrainError(str(e)) from e
-        mean, std, size = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), (3, 32, 32)
-    elif cfg.dataset.startswith("constructed:") and hasattr(data, "load_constructed"):
-        ds = data.load_constructed(cfg.dataset.split(":", 1)[1])
-        c = ds.images.shape[1]
-        mean, std = ((0.2860,), (0.3530,)) if c == 1 else ((0.5,) * 3, (0.5,) * 3)
-        size = tuple(int(v) for v in ds.images.shape[1:])
-    else:
-        raise TrainError(f"unknown dataset {cfg.dataset!r}: use fashion-mnist or cifar10")
+    """The training set as an in-memory tensor dataset, with its dataset's facts (mean/std, size).
+
+    ``limit`` draws a seeded, class-balanced subset (a folder tree is sorted by class, so
+    the first N would be one class)."""
+    try:
+        ds = data.load_dataset(cfg.dataset, "train")
+        facts = data.dataset_facts(cfg.dataset, ds)
+    except data.DataError as e:
+        raise TrainError(str(e)) from e
     if cfg.limit is not None:
-        ds = data.TensorDataset(ds.images[:cfg.limit], ds.labels[:cfg.limit], ds.class_names, ds.name)
-    return TrainData(ds, mean, std, size)
+        ds = data.balanced_subset(ds, cfg.limit, seed=cfg.seed)
+    return TrainData(ds, facts.mean, facts.std, tuple(int(v) for v in ds.images.shape[1:]), facts.augment_pad)
 
 
 def _augment(x: torch.Tensor, generator: torch.Generator, pad: int = 2, flip: bool = True) -> torch.Tensor:
@@ -157,8 +144,8 @@ def _augment(x: torch.Tensor, generator: torch.Generator, pad: int = 2, flip: bo
     return out.contiguous()
 
 
-def epoch_batches(ds: data.TensorDataset, cfg: TrainConfig, epoch: int, rank: int, world: int
-                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def epoch_batches(ds: data.TensorDataset, cfg: TrainConfig, epoch: int, rank: int, world: int,
+                  pad: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """This rank's batches for ``epoch``: a permutation seeded by (seed, epoch), split
     across ranks like DistributedSampler (padded so every rank has the same count)."""
     g = torch.Generator().manual_seed(cfg.seed * 1000003 + epoch)
@@ -171,7 +158,7 @@ def epoch_batches(ds: data.TensorDataset, cfg: TrainConfig, epoch: int, rank: in
         idx = mine[i:i + cfg.batch_size]
         x = ds.float_images(idx)
         if cfg.augment:
-            x = _augment(x, aug_g, pad=2 if x.shape[-1] <= 32 else 8, flip=True)
+            x = _augment(x, aug_g, pad=pad if pad is not None else (2 if x.shape[-1] <= 32 else 8), flip=True)
         yield x, ds.labels[idx]
 
 
@@ -301,7 +288,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, device: torch.device | str 
         torch.manual_seed(cfg.seed * 1000003 + epoch * 97 + rank)  # attack random starts: same after --resume
         t0 = time.time()
         tot_loss, tot_correct, tot_n = 0.0, 0, 0
-        for i, (x, y) in enumerate(epoch_batches(td.train, cfg, epoch, rank, world)):
+        for i, (x, y) in enumerate(epoch_batches(td.train, cfg, epoch, rank, world, td.augment_pad or None)):
             frac = (epoch + i / steps_per_epoch) / cfg.epochs
             for group in opt.param_groups:
                 group["lr"] = _lr_at(cfg, frac)

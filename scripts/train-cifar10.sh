@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Train the bundled CIFAR-10 pair with our own CLI (resumable: run it again after a kill).
+# Usage: CIFAR10_ROOT=../shared/datasets/cifar10 scripts/train-cifar10.sh standard|robust-l2|robust-linf [OUT_DIR]
+# Each epoch writes OUT_DIR/NAME.state.pt; a finished run leaves NAME.safetensors and NAME.json there,
+# which `python -m explorer register-bundled` style copying into checkpoints/ then ships (see README).
+set -euo pipefail
+kind=${1:?standard, robust-l2 or robust-linf}
+out=${2:-artifacts/train}
+mkdir -p "$out"
+common=(--arch resnet9 --dataset cifar10 --batch-size 128 --lr 0.1 --warmup-epochs 1 --out-dir "$out")
+case "$kind" in
+  standard)    args=(--name cifar10-standard --epochs 15) ;;
+  robust-l2)   args=(--name cifar10-robust-l2 --epochs 12 --adv l2 --eps 0.5 --attack-steps 2 --eps-warmup-epochs 1) ;;
+  robust-linf) args=(--name cifar10-robust-linf --epochs 12 --adv linf --eps 0.0313725 --attack-steps 3 --eps-warmup-epochs 1) ;;
+  *) echo "unknown kind $kind" >&2; exit 2 ;;
+esac
+name=${args[1]}
+resume=()
+[ -f "$out/$name.state.pt" ] && resume=(--resume)
+exec python -m explorer train "${common[@]}" "${args[@]}" "${resume[@]}"
