@@ -172,14 +172,6 @@ def load_fashion_mnist(split: str = "train", root: str | Path | None = None, dow
                     "Install it with: apt-get install -y dataset-fashion-mnist")
 
 
-def load_constructed(path: str | Path) -> TensorDataset:
-    """A dataset built by ``python -m explorer construct`` (D_R, D_NR, D_rand, D_det): its
-    float32 images in [0, 1] and new labels, read from the folder's shards (``explorer.construct``)."""
-    from explorer import construct
-
-    return construct.load(path)
-
-
 def bundled_fashion_mnist(split: str = "test") -> TensorDataset:
     """The small Fashion-MNIST subset that ships with the package (MIT licence,
     Zalando Research): 200 training and 100 test images per class, in the original
@@ -972,9 +964,9 @@ def load_dataset(dataset: str, split: str = "test", *, progress: bool = True) ->
     """Any dataset the CLI and the pages take, by name.
 
     ``fashion-mnist`` (the full set when installed, else the bundled subset),
-    ``fashion-mnist-bundled``, ``cifar10`` (see :func:`load_cifar10`), ``folder:ROOT``
-    (ROOT/train/<class>/* and ROOT/test/<class>/*, decoded once and cached), and
-    ``constructed:PATH`` (a built constructed dataset; its training split only).
+    ``fashion-mnist-bundled``, ``cifar10`` (see :func:`load_cifar10`) and ``folder:ROOT``
+    (ROOT/train/<class>/* and ROOT/test/<class>/*, decoded once and cached). Constructed
+    datasets (``constructed:PATH``) are read by ``explorer.construct.load``, a floor above.
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -986,10 +978,6 @@ def load_dataset(dataset: str, split: str = "test", *, progress: bool = True) ->
         return load_cifar10(split, progress=progress)
     if dataset.startswith("folder:"):
         return _folder_split(dataset, split, progress)
-    if dataset.startswith("constructed:"):
-        if split != "train":
-            raise DataError(f"{dataset} is a training set; test its models on its source's test set")
-        return load_constructed(dataset.split(":", 1)[1])
     raise DataError(f"unknown dataset {dataset!r}: use fashion-mnist, cifar10, folder:ROOT "
                     "(ROOT/train/<class>/ and ROOT/test/<class>/) or constructed:PATH")
 

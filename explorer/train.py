@@ -119,7 +119,12 @@ def load_train_data(cfg: TrainConfig) -> TrainData:
     ``limit`` draws a seeded, class-balanced subset (a folder tree is sorted by class, so
     the first N would be one class)."""
     try:
-        ds = data.load_dataset(cfg.dataset, "train")
+        if cfg.dataset.startswith("constructed:"):
+            from explorer import construct
+
+            ds = construct.load(cfg.dataset.split(":", 1)[1])
+        else:
+            ds = data.load_dataset(cfg.dataset, "train")
         facts = data.dataset_facts(cfg.dataset, ds)
     except data.DataError as e:
         raise TrainError(str(e)) from e

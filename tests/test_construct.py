@@ -106,7 +106,7 @@ def test_loads_back_for_training_and_exports_an_image_folder(tiny_root, tmp_path
 
     _build(tmp_path, "det", kind="det", source="tiny-standard", subset=64, steps=3, step_sizes=(0.3,), eps=1.0,
            shard_size=32)
-    ds = data.load_constructed(tmp_path / "det")
+    ds = K.load(tmp_path / "det")
     assert len(ds) == 64 and ds.images.dtype == torch.float32 and ds.class_names == data.FASHION_MNIST_CLASSES
     assert torch.equal(ds.float_images(slice(0, 4)), ds.images[:4])  # float images are not divided by 255
     cfg = T.TrainConfig(name="on-det", arch="stage_cnn_tiny", dataset=f"constructed:{tmp_path / 'det'}", epochs=1,
@@ -150,7 +150,7 @@ def test_killed_and_resumed_construction_equals_an_uninterrupted_one_byte_for_by
     assert 2 <= len(done) < 6, sorted(done)  # killed in the middle
     assert not json.loads((killed / K.MANIFEST).read_text())["complete"]
     with pytest.raises(data.DataError, match="incomplete"):
-        data.load_constructed(killed)
+        K.load(killed)
     out = subprocess.run(_construct_cmd(killed), env=env, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     assert f"{len(done)} already there" in out.stdout
