@@ -125,11 +125,6 @@ def cmd_train(args) -> int:
 
 # --- evaluate ----------------------------------------------------------------------
 
-DEFAULT_EPS = {  # the eps lists the model cards report, per dataset and norm
-    "fashion-mnist": {"linf": [0.05, 0.1, 0.2], "l2": [0.5, 1.0, 1.5, 2.0]},
-    "cifar10": {"linf": [2 / 255, 4 / 255, 8 / 255], "l2": [0.25, 0.5, 1.0]},
-    "imagenet": {"linf": [1 / 255, 4 / 255, 8 / 255], "l2": [0.5, 1.0, 3.0]},
-}
 
 
 def _add_evaluate(p: argparse.ArgumentParser) -> None:
@@ -215,7 +210,7 @@ def cmd_evaluate(args) -> int:
 
     import torch.distributed as dist
 
-    from explorer import zoo
+    from explorer import data, zoo
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -223,8 +218,9 @@ def cmd_evaluate(args) -> int:
         dist.init_process_group("gloo" if (args.device or "cpu").startswith("cpu") else "nccl")
     for name in args.names:
         spec = zoo.get_spec(name)
-        defaults = DEFAULT_EPS.get(spec.dataset, DEFAULT_EPS["imagenet"])
-        eps_by_norm = {"linf": args.eps_linf or defaults["linf"], "l2": args.eps_l2 or defaults["l2"]}
+        facts = data.dataset_facts(spec.dataset)
+        eps_by_norm = {"linf": args.eps_linf or list(facts.evaluation_eps("linf")),
+                       "l2": args.eps_l2 or list(facts.evaluation_eps("l2"))}
         progress = None
         if rank == 0:
             from tqdm import tqdm

@@ -23,7 +23,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from explorer import attacks, zoo
+from explorer import attacks, data, zoo
 from explorer.devices import best_device, device_lock
 from explorer.experiments import Cancel, Progress
 from explorer.experiments._common import image_to_bytes
@@ -34,33 +34,13 @@ MAX_STEPS = 5000
 MAX_RESTARTS = 50
 
 
-@dataclass(frozen=True)
-class EpsRange:
-    """Slider range for eps: ``(0, maximum]`` with a sensible ``default`` and ``step``."""
-
-    maximum: float
-    default: float
-    step: float
-
-
-# The defaults are the training radii of the robust models of each dataset, so the
-# standard model flips while the robust one mostly holds.
-_EPS_RANGES: dict[tuple[str, str], EpsRange] = {
-    ("fashion-mnist", "linf"): EpsRange(0.3, 0.1, 0.01),
-    ("fashion-mnist", "l2"): EpsRange(5.0, 1.5, 0.1),
-    ("cifar10", "linf"): EpsRange(32 / 255, 8 / 255, 1 / 255),
-    ("cifar10", "l2"): EpsRange(2.0, 0.5, 0.05),
-    ("imagenet", "linf"): EpsRange(16 / 255, 4 / 255, 0.5 / 255),
-    ("imagenet", "l2"): EpsRange(10.0, 3.0, 0.25),
-    ("restricted-imagenet", "linf"): EpsRange(16 / 255, 4 / 255, 0.5 / 255),
-    ("restricted-imagenet", "l2"): EpsRange(10.0, 3.0, 0.25),
-}
+EpsRange = data.EpsRange
 
 
 def eps_range(dataset: str, norm: str) -> EpsRange:
     """The eps slider range for a dataset and norm (ImageNet's for unknown datasets)."""
     norm = _check_norm(norm)
-    return _EPS_RANGES.get((dataset, norm), _EPS_RANGES[("imagenet", norm)])
+    return data.DATASETS.get(dataset.removesuffix("-bundled"), data.DATASETS["imagenet"]).eps_range(norm)
 
 
 @dataclass(frozen=True)
