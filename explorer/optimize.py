@@ -18,7 +18,10 @@ import torch
 from explorer.threat import Threat
 
 LossFn = Callable[[torch.Tensor], torch.Tensor]
+#: ``progress(step, total, metrics)``: called after each step of a loop or job.
 Progress = Callable[[int, int, dict], None]
+#: ``cancel()``: checked between steps; True stops the run with ``Cancelled``.
+Cancel = Optional[Callable[[], bool]]
 
 
 class Cancelled(RuntimeError):
@@ -56,7 +59,7 @@ def optimize(
     x_init: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     progress: Optional[Progress] = None,
-    cancel: Optional[Callable[[], bool]] = None,
+    cancel: Cancel = None,
 ) -> OptimizeResult:
     """Maximize (or minimize) a per-example loss over the threat model around ``x0``.
 

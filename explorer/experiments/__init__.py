@@ -12,10 +12,9 @@ deterministic for a given seed.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from explorer.optimize import Cancel, Progress  # the one Progress/Cancel type, re-exported
 
-Progress = Callable[[int, int, dict], None]
-Cancel = Optional[Callable[[], bool]]
+__all__ = ["Cancel", "Progress", "EXPERIMENTS"]
 
 #: Modules under explorer/experiments that follow the contract above.
 EXPERIMENTS: tuple[str, ...] = ("attack_lab", "zoo_report", "layer_robustness", "style_transfer",

@@ -33,17 +33,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import torch
 
-from explorer import objectives
 from explorer.devices import device_lock
-from explorer.experiments import Cancel, Progress
 from explorer.experiments import _common as C
-from explorer.optimize import optimize
-from explorer.threat import Unconstrained
+from explorer.inversion import invert, stage_steps
+from explorer.optimize import Cancel, Progress
 
 STARTS = ("random_image", "image", "noise", "grey")
 DEFAULT_STEP_SIZES = (1.0, 0.3, 0.1)
@@ -169,12 +167,6 @@ class Result:
         return ", ".join(f"{n} x {s:g}" for n, s in zip(self.stage_steps, self.step_sizes))
 
 
-def stage_steps(steps: int, stages: int) -> tuple[int, ...]:
-    """``steps`` split over ``stages`` as evenly as possible (earlier stages take the remainder)."""
-    base, extra = divmod(steps, stages)
-    return tuple(base + (1 if k < extra else 0) for k in range(stages))
-
-
 def random_test_image(dataset: str, label: Optional[int], seed: int) -> tuple[torch.Tensor, int]:
     """A test image drawn by ``seed``, of another class than ``label`` when it is known:
     ([1, C, H, W], its class)."""
@@ -194,36 +186,6 @@ def start_point(config: Config, dataset: str = "fashion-mnist") -> tuple[torch.T
         return torch.full((1, *config.image_shape), 0.5), None
     g = torch.Generator().manual_seed(int(config.seed))
     return torch.rand((1, *config.image_shape), generator=g), None
-
-
-def invert(model, x: torch.Tensor, z0: torch.Tensor, layer: str, steps: Sequence[int],
-           step_sizes: Sequence[float], progress: Optional[Progress] = None,
-           cancel: Cancel = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Minimize ||g(z) - g(x)|| / ||g(x)|| over z from ``z0`` with normalized L2 steps and the
-    [0, 1] clamp: ``steps[k]`` steps of ``step_sizes[k]`` per stage, each stage through
-    ``optimize`` from the best point of the previous one.
-
-    Returns (best z [N, ...], its relative distance [N], history [sum(steps) + 1, N]).
-    """
-    if layer not in model.layer_names:
-        raise ValueError(f"{model.name} has no layer {layer!r}; it has {model.layer_names}")
-    g = model.feature_fn(layer)
-    with torch.no_grad():
-        target = g(x)
-    loss = objectives.representation_match(g, target)
-    total, done = sum(steps), 0
-    z, best, history = z0, None, []
-    for n, size in zip(steps, step_sizes):
-        def stage_progress(step, _total, metrics, done=done):
-            if progress is not None:
-                progress(done + step, total, metrics)
-
-        res = optimize(loss, z0, Unconstrained(), n, size, maximize=False, keep_best=True, x_init=z,
-                       progress=stage_progress, cancel=cancel)
-        history.append(res.history[0] if not history else res.history[0, 1:])
-        z, best = res.x, res.loss
-        done += n
-    return z, best, torch.cat(history)
 
 
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
