@@ -179,7 +179,7 @@ def layer_folding_row(model_name: str, n_images: int = 64, steps: int = 20, devi
     """Layer robustness's numerators and pair distances (``layer_robustness.measure``) on the
     BatchNorm-folded twin against the model as loaded (a fast-path row, on = folded)."""
     from bench.timing import paired
-    from explorer.devices import folded_classifier
+    from explorer.folding import folded_classifier
     from explorer.threat import make_threat
 
     model = zoo.load(model_name, device=device)
@@ -191,7 +191,7 @@ def layer_folding_row(model_name: str, n_images: int = 64, steps: int = 20, devi
     t, a, b = paired(lambda: run(folded_classifier(model)), lambda: run(model), min_repeats=3, budget_s=budget_s)
     dev = lambda out: float(sum(v[0].mean() for v in out.values()) / len(out))  # noqa: E731
     return {"group": "fastpath", "model": model_name, "norm": "linf", "batch": n_images,
-            "switch": f"layer robustness ({len(layers)} layers): BatchNorm folded (devices.folded_classifier)",
+            "switch": f"layer robustness ({len(layers)} layers): BatchNorm folded (folding.folded_classifier)",
             "on_s": t.a_seconds, "off_s": t.b_seconds, "ratio": t.ratio, "repeats": t.repeats, "clock": t.clock,
             "ratio_wall": t.ratio_wall, "on_acc": None, "off_acc": None,
             "mean_deviation_on": dev(a), "mean_deviation_off": dev(b)}

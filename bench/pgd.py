@@ -153,7 +153,7 @@ def fastpath_rows(w: Workload, norm: str, budget_s: float) -> list[dict]:
     n = w.x.shape[0]
     plain = unfused_twin(w.model, channels_last=False)
     cases = [
-        ("BatchNorm folded into the convolutions (devices.folded)",
+        ("BatchNorm folded into the convolutions (folding.folded)",
          lambda: attacks.pgd(w.model, w.x, w.y, norm, eps, STEPS, random_start=False),
          lambda: attacks.pgd(w.model, w.x, w.y, norm, eps, STEPS, random_start=False, fold_batchnorm=False)),
         ("channels_last (unfolded both sides)",

@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Optional, Sequence
 
 import torch
 
-from explorer import devices, objectives
+from explorer import devices, folding, objectives
 from explorer.optimize import Progress, optimize
 from explorer.threat import Threat, make_threat
 
@@ -113,7 +113,7 @@ def pgd(
         num_classes: needed for random/next targets when the model is not a Classifier.
         seed: seeds the random start and random targets (None: global RNG).
         fold_batchnorm: run the gradient passes on a twin of the model with BatchNorm folded
-            into its convolutions (``devices.folded``: same logits, less work); the returned
+            into its convolutions (``folding.folded``: same logits, less work); the returned
             logits come from the same twin.
         bf16: bfloat16 autocast for the model's passes on CUDA (off by default: it may weaken
             the attack; bench/ states the robust-accuracy difference); a no-op elsewhere.
@@ -139,7 +139,7 @@ def pgd(
         labels = choose_targets(y, num_classes or 0, target, generator)
     else:
         labels = y
-    fast = devices.folded(model) if fold_batchnorm else model
+    fast = folding.folded(model) if fold_batchnorm else model
     if bf16 and x.device.type == "cuda":
         net = fast
 

@@ -1,14 +1,16 @@
-"""Our own small architectures (the bundled Fashion-MNIST models).
+"""The architectures we define: our own small nets (the bundled models) and MadryLab's CIFAR ResNet.
 
-Each returns its named stages itself (``forward_intermediates``-style), so the
-Classifier needs no hooks for them.
+Our own nets return their named stages themselves (``forward_intermediates``-style), so
+the Classifier needs no hooks for them. The MadryLab CIFAR ResNets keep the ``robustness``
+library's parameter names exactly, so its checkpoints load strictly.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -214,4 +216,100 @@ ARCHITECTURES = {
     "mlp": lambda in_chans=1, num_classes=10, input_size=28: MLP(in_chans * input_size * input_size, num_classes),
     "resnet_small": lambda in_chans=1, num_classes=10, input_size=28: SmallResNet(in_chans, num_classes),
     "resnet9": lambda in_chans=3, num_classes=10, input_size=32: ResNet9(in_chans, num_classes),
+}
+
+
+# --- MadryLab's CIFAR ResNet (the ``robustness`` library's ``cifar_models/resnet.py``) -----------
+
+class MadryCifarBasicBlock(nn.Module):
+    """The robustness library's CIFAR BasicBlock (ResNet-18/34); skip named ``shortcut``."""
+
+    expansion = 1
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = _madry_shortcut(in_planes, planes * self.expansion, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class MadryCifarBottleneck(nn.Module):
+    """The robustness library's CIFAR Bottleneck (ResNet-50): 1x1, 3x3 (strided), 1x1 x4."""
+
+    expansion = 4
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, planes * self.expansion, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
+        self.shortcut = _madry_shortcut(in_planes, planes * self.expansion, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return F.relu(out + self.shortcut(x))
+
+
+def _madry_shortcut(in_planes: int, out_planes: int, stride: int) -> nn.Sequential:
+    if stride == 1 and in_planes == out_planes:
+        return nn.Sequential()  # identity; an empty Sequential has no keys, as in the library
+    return nn.Sequential(nn.Conv2d(in_planes, out_planes, 1, stride=stride, bias=False), nn.BatchNorm2d(out_planes))
+
+
+class MadryCifarResNet(nn.Module):
+    """The CIFAR ResNet of the MadryLab ``robustness`` library (``cifar_models/resnet.py``).
+
+    Differs from torchvision's: a 3x3 stride-1 ``conv1``, no max-pool, skips named
+    ``shortcut``, a 4x4 average pool and a classifier named ``linear``. Parameter and
+    buffer names match the library's exactly, so its checkpoints load strictly. The
+    parameter-free ``relu`` and ``avgpool`` modules exist only so layers can be named
+    (``stem``, ``penultimate``); they add no keys.
+
+    Args:
+        block: ``MadryCifarBasicBlock`` or ``MadryCifarBottleneck``.
+        num_blocks: blocks per stage, e.g. (3, 4, 6, 3) for ResNet-50.
+        num_classes: outputs of ``linear``.
+    """
+
+    def __init__(self, block: type, num_blocks: Sequence[int], num_classes: int = 10):
+        super().__init__()
+        widths = (64, 128, 256, 512)
+        self.in_planes = widths[0]
+        self.conv1 = nn.Conv2d(3, widths[0], 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        self.relu = nn.ReLU()
+        for i, (width, n) in enumerate(zip(widths, num_blocks)):
+            setattr(self, f"layer{i + 1}", self._make_layer(block, width, n, stride=1 if i == 0 else 2))
+        self.avgpool = nn.AvgPool2d(4)
+        self.linear = nn.Linear(widths[3] * block.expansion, num_classes)
+
+    def _make_layer(self, block: type, planes: int, n: int, stride: int) -> nn.Sequential:
+        layers = []
+        for s in [stride] + [1] * (n - 1):
+            layers.append(block(self.in_planes, planes, s))
+            self.in_planes = planes * block.expansion
+        return nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.linear(self.avgpool(x).flatten(1))
+
+
+# 3-channel only, so they take ``num_classes`` alone (``zoo.build_architecture`` checks the channels).
+MADRY_ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
+    "madry_cifar_resnet18": lambda num_classes=10: MadryCifarResNet(MadryCifarBasicBlock, (2, 2, 2, 2), num_classes),
+    "madry_cifar_resnet50": lambda num_classes=10: MadryCifarResNet(MadryCifarBottleneck, (3, 4, 6, 3), num_classes),
 }

@@ -20,7 +20,7 @@ from torch import nn
 pytest.importorskip("torchattacks")
 
 from bench import run as bench_run  # noqa: E402
-from explorer import attacks, cli, devices  # noqa: E402
+from explorer import attacks, cli, folding  # noqa: E402
 
 PGD_KEYS = {"model", "norm", "eps", "batch", "steps", "ours_s", "peer_s", "ours_ips", "peer_ips", "ratio", "repeats",
             "ours_acc", "peer_acc", "acc_diff", "same_acc"}
@@ -82,9 +82,9 @@ def test_readme_block_is_rewritten_between_its_markers(tmp_path):
 def test_folded_twin_gives_the_same_logits_and_leaves_the_model_alone(tiny_pair, fmnist_test):
     model = tiny_pair[1]
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    fast = devices.folded(model)
-    assert fast is not model and devices.folded(model) is not None
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in devices._FOLDED[model].modules())
+    fast = folding.folded(model)
+    assert fast is not model and folding.folded(model) is not None
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folding._FOLDED[model].modules())
     x = fmnist_test.float_images(slice(0, 32))
     with torch.no_grad():
         torch.testing.assert_close(fast(x), model(x), atol=1e-4, rtol=1e-4)
@@ -173,8 +173,8 @@ def test_passes_of_max_batch_give_what_the_slices_give(tiny_pair, fmnist_test):
 
 def test_folded_classifier_keeps_the_named_layers(tiny_pair, fmnist_test):
     model = tiny_pair[0]
-    twin = devices.folded_classifier(model)
-    assert twin is not model and devices.folded_classifier(model) is twin
+    twin = folding.folded_classifier(model)
+    assert twin is not model and folding.folded_classifier(model) is twin
     assert twin.layer_names == model.layer_names and twin.info == model.info
     assert not any(isinstance(m, nn.BatchNorm2d) for m in twin.net.modules())
     x = fmnist_test.float_images(slice(0, 16))

@@ -33,7 +33,8 @@ import torch
 
 from explorer import data, objectives, zoo
 from explorer.classifier import Classifier
-from explorer.devices import best_device, device_lock, folded_classifier
+from explorer.devices import best_device, device_lock
+from explorer.folding import folded_classifier
 from explorer.experiments import Cancel, Progress
 from explorer.threat import ball_norm as _check_norm
 from explorer.optimize import optimize

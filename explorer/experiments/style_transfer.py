@@ -56,7 +56,8 @@ from torch import nn
 
 from explorer import objectives, zoo
 from explorer.classifier import Classifier, ClassifierInfo
-from explorer.devices import device_lock, folded_classifier
+from explorer.devices import device_lock
+from explorer.folding import folded_classifier
 from explorer.experiments import Cancel, Progress
 from explorer.experiments import _common as C
 from explorer.optimize import Cancelled
