@@ -399,7 +399,7 @@ def _style_input(text: str):
 def cmd_style(args) -> int:
     from pathlib import Path
 
-    from explorer import charts_style
+    from explorer.charts import style as charts_style
     from explorer.experiments import style_transfer as ST
 
     n = len(args.style_model)

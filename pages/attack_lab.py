@@ -11,6 +11,7 @@ from typing import Optional
 import streamlit as st
 
 from explorer import charts, zoo
+from explorer.charts import attack_lab as charts_attack
 from explorer.experiments import attack_lab
 from ui import export, links, models, widgets
 
@@ -97,13 +98,13 @@ def draw_result(result: attack_lab.Result) -> None:
     st.subheader("Does the perturbation transfer?")
     st.markdown(result.transfer_sentence())
     if result.transfer:
-        st.dataframe(charts.transfer_frame(result), hide_index=True)
+        st.dataframe(charts_attack.transfer_frame(result), hide_index=True)
         st.caption("Ilyas et al. explain transfer by shared non-robust features: a perturbation that moves "
                    "features both models use fools both.")
     config = widgets.kept_config(KEY)
     if config is not None:
         export.export(KEY, "attack_lab", config, f"attack-lab-{'-vs-'.join(a.model for a in result.attacks)}",
-                      png=charts.attack_lab_png(result), page="pages/attack_lab.py")
+                      png=charts_attack.attack_png(result), page="pages/attack_lab.py")
 
 
 # --- the page ------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from typing import Optional
 
 import streamlit as st
 
-from explorer import charts_constructed, construct, data, zoo
+from explorer import construct, data, zoo
+from explorer.charts import constructed as charts_constructed
 from explorer.experiments import constructed_table as CT
 from ui import links, models, widgets
 

@@ -11,7 +11,7 @@ from typing import Optional
 
 import streamlit as st
 
-from explorer import charts_discussion as CD
+from explorer.charts import discussion as CD
 from explorer import zoo
 from explorer.experiments import _discussion as D
 from explorer.experiments import leakage, mislabeled, nontransferable, squares, transfer_learnability
@@ -73,7 +73,7 @@ def transfer_tab(pair: models.ModelPair) -> None:
         return
     result, where = got
     st.altair_chart(CD.transfer_scatter(result), width="stretch")
-    st.dataframe(CD.transfer_frame(result), hide_index=True)
+    st.dataframe(CD.transfer_learnability_frame(result), hide_index=True)
     slope, r = result.get("slope"), result.get("correlation")
     fit = "No line (the PGD points do not spread)" if slope is None else (
         f"Fitted line (PGD points): slope {slope:.2f}, Pearson r {'n/a' if r is None else f'{r:.2f}'}")

@@ -11,7 +11,8 @@ from typing import Optional
 
 import streamlit as st
 
-from explorer import charts, charts_features, data, zoo
+from explorer import charts, data, zoo
+from explorer.charts import features as charts_features
 from explorer.classifier import ClassifierInfo
 from explorer.experiments import (class_synthesis, feature_visualization, fourier_heatmap, frequency, inversion,
                                   linear_features, perturbation_spectrum)

@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 import pandas as pd
 import streamlit as st
 
-from explorer import charts_layers
+from explorer.charts import layers as charts_layers
 from explorer.experiments import layer_robustness as LR
 from ui import export, links, models, widgets
 

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import charts, charts_style, data, devices
+from explorer import charts, data, devices
+from explorer.charts import style as charts_style
 from explorer.experiments import style_transfer as ST
 from ui import export, links, models, widgets
 

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from explorer import charts
+from explorer.charts import attack_lab as charts_attack
 from explorer.experiments import attack_lab as AL
 
 
@@ -87,9 +88,9 @@ def test_history_and_accuracy_charts_build():
 def test_attack_lab_png_and_transfer_table(tiny_root, fmnist_test):
     x, y = fmnist_test.float_images(slice(0, 1)), int(fmnist_test.labels[0])
     res = AL.run(AL.Config.for_image(x, ("tiny-standard", "tiny-robust"), label=y, steps=3, device="cpu"))
-    fig = Image.open(io.BytesIO(charts.attack_lab_png(res)))
+    fig = Image.open(io.BytesIO(charts_attack.attack_png(res)))
     assert fig.size == (536, 480)  # two models x (original, adversarial, perturbation), as above
-    df = charts.transfer_frame(res)
+    df = charts_attack.transfer_frame(res)
     assert list(df["perturbation made on"]) == ["tiny-standard", "tiny-robust"]
     assert list(df["fooled"]) == [t.fooled for t in res.transfer]
 
@@ -98,3 +99,20 @@ def test_eps_text():
     assert charts.eps_text("linf", 8 / 255) == "8/255"
     assert charts.eps_text("linf", 0.1) == "0.1"
     assert charts.eps_text("l2", 3 / 255) == "0.0118"
+    assert charts.eps_text("linf", 4.0 / 255) == "4/255" and charts.eps_text("l2", 0.25) == "0.25"
+    assert charts.eps_text(None, None) == "-"
+
+
+def test_charts_is_one_package_on_the_bottom_floor():
+    """Every chart module lives in explorer/charts/ and imports neither streamlit nor the experiments."""
+    import ast
+    from pathlib import Path
+
+    root = Path(charts.__file__).parent
+    assert not list(root.parent.glob("charts_*.py"))
+    for f in root.glob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for n in names:
+                assert not n.startswith(("streamlit", "explorer.experiments", "ui")), (f.name, n)

@@ -7,7 +7,8 @@ from types import SimpleNamespace as NS
 import numpy as np
 import pytest
 
-from explorer import charts, charts_features as CF
+from explorer import charts
+from explorer.charts import features as CF
 
 
 def test_spectrum_image_is_log_scaled_into_0_1():

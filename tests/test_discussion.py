@@ -132,7 +132,7 @@ def test_fit_line_recovers_a_known_line():
 
 
 def test_the_scatters_line_is_the_fit_in_percent():
-    from explorer import charts_discussion as CD
+    from explorer.charts import discussion as CD
 
     points = [{"arch": a, "attack": "PGD", "transfer": t, "learned": 0.5 * t + 0.02, "clean_accuracy": 0.8}
               for a, t in (("mlp", 0.1), ("stage_cnn", 0.3), ("resnet_small", 0.5))]

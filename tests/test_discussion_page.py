@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from explorer import charts_discussion as CD  # noqa: E402
+from explorer.charts import discussion as CD  # noqa: E402
 from explorer import cli  # noqa: E402
 from explorer.experiments import _discussion as D  # noqa: E402
 from explorer.experiments import squares  # noqa: E402

@@ -315,7 +315,7 @@ def _row(model, layer, index, r):
 
 
 def test_chart_orders_layers_and_shares_or_splits_the_axis():
-    from explorer import charts_layers as CL
+    from explorer.charts import layers as CL
 
     rows = [_row("b", "stage2", 1, 0.4), _row("b", "stage1", 0, 0.2), _row("a", "stage1", 0, 0.3),
             _row("a", "stage2", 1, 0.5)]

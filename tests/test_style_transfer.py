@@ -13,7 +13,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from explorer import charts_style, data, objectives, zoo
+from explorer import data, objectives, zoo
+from explorer.charts import style as charts_style
 from explorer.classifier import Classifier, ClassifierInfo
 from explorer.experiments import style_transfer as ST
 from explorer.optimize import Cancelled

@@ -1,8 +1,7 @@
 """The layer-robustness chart: R per layer, layers in network order, one colour per model,
 with the interval of each estimate (as in the figure of the authors' reply to Nakano).
 
-Presentation only: no science, no streamlit. Kept beside ``charts.py`` (owned elsewhere)
-so the two can change independently.
+Presentation only: no science, no streamlit.
 """
 
 from __future__ import annotations

@@ -1,7 +1,11 @@
-"""Charts and image figures for the pages: altair charts and PIL images from numpy.
+"""Charts and image figures for the pages, one package: the common pieces live here (images
+and captioned figures from numpy, the top-k, history and accuracy charts, eps as text); one
+module per page family holds the rest (``attack_lab``, ``features``, ``constructed``, ``style``,
+``discussion``, ``layers``).
 
-Presentation only: no science, no streamlit. Images come in as float arrays in
-[0, 1], [C, H, W] (the Classifier's layout) or [H, W, C], or as uint8.
+Presentation only: no science, no streamlit, and nothing from ``explorer.experiments``
+(results come in as duck-typed values). Images come in as float arrays in [0, 1], [C, H, W]
+(the Classifier's layout) or [H, W, C], or as uint8.
 """
 
 from __future__ import annotations
@@ -212,48 +216,18 @@ def accuracy_curve(rows: Iterable[dict], title: str = "") -> alt.Chart:
     ).properties(width=220, height=180)
 
 
-# --- the attack lab ------------------------------------------------------------------
+# --- text ----------------------------------------------------------------------------
 
-def eps_text(norm: str, eps: float) -> str:
-    """``4/255`` for Linf radii on the 1/255 grid, else 3 significant digits."""
+def eps_text(norm: str | None, eps: float | None) -> str:
+    """``4/255`` for Linf radii on the 1/255 grid, else 3 significant digits; ``-`` for no eps."""
+    if eps is None:
+        return "-"
     if norm == "linf" and eps > 0 and abs(eps * 255 - round(eps * 255)) < 1e-6:
         return f"{round(eps * 255)}/255"
     return f"{eps:.3g}"
 
 
-def _describe(names: Sequence[str], probs: np.ndarray) -> str:
+def top_class_text(names: Sequence[str], probs: np.ndarray) -> str:
+    """The most probable class and its probability, e.g. ``Pullover 93%``."""
     i = int(np.argmax(probs))
     return f"{names[i]} {probs[i]:.0%}"
-
-
-def attack_lab_figure(result) -> Image.Image:
-    """Side by side for the download: per model, original | adversarial | amplified perturbation.
-
-    ``result`` is an ``explorer.experiments.attack_lab.Result``."""
-    rows = []
-    for a in result.attacks:
-        amp, scale = amplify(a.perturbation, a.amplification)
-        norm = a.perturbation_linf if result.norm == "linf" else a.perturbation_l2
-        rows.append((f"{a.model} ({a.kind}): {'fooled' if a.success else 'holds'}", [
-            (result.original, "original\n" + _describe(a.class_names, a.probs_before)),
-            (a.adversarial, "adversarial\n" + _describe(a.class_names, a.probs_after)),
-            (amp, f"perturbation x{scale:.1f}\n{result.norm} size {norm:.3g}"),
-        ]))
-    kind = "targeted" if result.targeted else "untargeted"
-    title = f"PGD {kind}, {result.norm} eps {eps_text(result.norm, result.eps)}, {result.steps} steps x {result.restarts}"
-    return figure(rows, title=title)
-
-
-def attack_lab_png(result) -> bytes:
-    return png_bytes(attack_lab_figure(result))
-
-
-def transfer_frame(result) -> pd.DataFrame:
-    """The transfer cross-check as a table: perturbation from, applied to, prediction, fooled."""
-    rows = []
-    for t in result.transfer:
-        names = result.attack(t.victim).class_names
-        rows.append({"perturbation made on": t.source, "applied to": t.victim,
-                     "its class before": names[t.victim_label], "prediction": names[t.victim_pred],
-                     "p(tracked class)": round(t.victim_prob, 3), "fooled": t.fooled})
-    return pd.DataFrame(rows)

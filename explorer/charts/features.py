@@ -1,8 +1,8 @@
 """Charts and figures for the feature views (features page): perturbation spectra, class
 synthesis, inversion, frequency, linear features.
 
-Presentation only: no science, no streamlit. Builds on ``charts`` (image tiles, the
-amplified perturbation, figures).
+Presentation only: no science, no streamlit. Builds on the package's common pieces (image
+tiles, the amplified perturbation, figures).
 """
 
 from __future__ import annotations
@@ -33,11 +33,6 @@ def spectrum_image(power: np.ndarray) -> np.ndarray:
 def signed_image(direction: np.ndarray) -> tuple[np.ndarray, float]:
     """A signed image (a direction, a perturbation) around mid-grey: (image, scale)."""
     return charts.amplify(direction)
-
-
-def _top(names: Sequence[str], probs: np.ndarray) -> str:
-    i = int(np.argmax(probs))
-    return f"{names[i]} {probs[i]:.0%}"
 
 
 def perturbation_figure(result) -> "charts.Image.Image":
@@ -74,7 +69,7 @@ def inversion_figure(result) -> "charts.Image.Image":
     names = result.class_names
 
     def preds(probs: np.ndarray) -> str:
-        return "\n".join(_top(names, p) for p in probs)
+        return "\n".join(charts.top_class_text(names, p) for p in probs)
 
     cells = [(result.image, "x (target)\n" + preds(result.probs_image)),
              (result.start_image, f"z0 ({START_NAMES.get(result.start, result.start)})\n" + preds(result.probs_start))]
@@ -90,7 +85,7 @@ def visualization_figure(result) -> "charts.Image.Image":
     """One row per model, one column per unit (``feature_visualization.Result``)."""
     rows = []
     for r in result.rows:
-        cells = [(img, f"unit {u}: {a0:.2f}->{a1:.2f}\n{_top(result.class_names, p)}")
+        cells = [(img, f"unit {u}: {a0:.2f}->{a1:.2f}\n{charts.top_class_text(result.class_names, p)}")
                  for img, u, a0, a1, p in zip(r.images, r.units, r.activation_start, r.activation_final, r.probs)]
         rows.append((f"{r.model} ({r.kind})", cells))
     return charts.figure(rows, title=f"Maximizing {result.layer} units ({result.steps} steps of {result.step_size:g})",

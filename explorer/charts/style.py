@@ -1,6 +1,6 @@
 """Figures and charts for style transfer (presentation only: no science, no streamlit).
 
-Built on ``charts``: the captioned PNG figure (inputs, then one row per style network,
+Built on the package's common pieces: the captioned PNG figure (inputs, then one row per style network,
 one column per transfer: the single-layer grid of the authors' reply to Nakano) and the
 loss per iteration as an altair chart.
 """

@@ -20,7 +20,7 @@ def _pct(v) -> Optional[float]:
 
 # --- 1. transferability vs learnability ---------------------------------------------------------
 
-def transfer_frame(result: dict) -> pd.DataFrame:
+def transfer_learnability_frame(result: dict) -> pd.DataFrame:
     """One row per (architecture, attack): transfer %, accuracy from D_det %, clean accuracy %."""
     return pd.DataFrame([{"architecture": p["arch"], "attack": p["attack"], "transfer %": _pct(p["transfer"]),
                           "accuracy trained on D_det %": _pct(p["learned"]),
@@ -30,7 +30,7 @@ def transfer_frame(result: dict) -> pd.DataFrame:
 def transfer_scatter(result: dict) -> alt.Chart:
     """Transfer rate (x) against accuracy after training on D_det (y), one point per architecture
     and attack, with the least-squares line through the PGD points (paper Figure 3)."""
-    df = transfer_frame(result)
+    df = transfer_learnability_frame(result)
     points = alt.Chart(df).mark_point(size=120, filled=True).encode(
         x=alt.X("transfer %:Q", title="transfer rate of the source's adversarial examples (%)"),
         y=alt.Y("accuracy trained on D_det %:Q", title="test accuracy when trained on D_det (%)"),
