@@ -1,0 +1,263 @@
+"""The construction job: build a recipe's shards, resumably, on one process or under torchrun.
+
+D_R / D_NR (Section 3.1 of Ilyas et al. 2019): for each training image, start from another
+randomly drawn training image (or noise) and minimize ||g(z) - g(x)|| / ||g(x)|| over z
+(``explorer.inversion.invert``); keep y. D_rand / D_det (Section 3.2): targeted L2 PGD on a
+standard model toward t (``attacks.pgd``), relabelled with t. ``original``: the (sub)set itself.
+
+Each shard's randomness (start images, targets) depends only on (seed, shard index), so a
+killed run restarted with the same arguments skips the finished shards and yields the same
+files byte for byte; under ``torchrun`` shard k is built by rank k mod world and the output
+is the same.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from explorer import data, zoo
+from explorer import distributed as D
+from explorer.attacks import pgd
+from explorer.devices import best_device
+from explorer.inversion import invert
+from explorer.optimize import Cancel, Progress
+from explorer.threat import L2Ball
+
+from .recipe import ConstructError, Recipe, shard_generator, source_dataset, stage_steps, subset_indices
+from .shards import FORMAT, read_manifest, read_shard, shard_path, write_manifest, write_shard
+
+
+@dataclass
+class Built:
+    """A constructed batch: images [N, C, H, W] float32 in [0, 1], new labels [N], the relative
+    representation distance at the start (D_R / D_NR, else 0) and the per-image statistic: the
+    final relative distance (D_R / D_NR), the success flag (D_rand / D_det) or 0."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    start_distance: torch.Tensor
+    metric: torch.Tensor
+
+
+def construct_batch(recipe: Recipe, model, x: torch.Tensor, y: torch.Tensor, *, z0: torch.Tensor | None = None,
+                    targets: torch.Tensor | None = None, progress: Optional[Progress] = None,
+                    cancel: Cancel = None) -> Built:
+    """Construct ``recipe.kind`` versions of the images ``x`` (labels ``y``) with ``model``.
+
+    D_R / D_NR take the start points ``z0``; D_rand / D_det take the ``targets``.
+    """
+    n = x.shape[0]
+    if recipe.kind == "original":
+        return Built(x.cpu().float(), y.cpu(), torch.zeros(n), torch.zeros(n))
+    device = model.device
+    x = x.to(device)
+    if recipe.kind in ("robust", "non-robust"):
+        z, dist, history = invert(model, x, z0.to(device), recipe.layer,
+                                  stage_steps(recipe.steps, len(recipe.step_sizes)), recipe.step_sizes,
+                                  progress=progress, cancel=cancel)
+        return Built(z.detach().float().cpu(), y.cpu(), history[0].float(), dist.float().cpu())
+    res = pgd(model, x, y.to(device), L2Ball(recipe.eps), steps=recipe.steps, step_size=recipe.step_sizes[0],
+              target=targets.to(device), random_start=False, keep_best=True, seed=None, progress=progress,
+              cancel=cancel)
+    return Built(res.x_adv.detach().float().cpu(), res.target.cpu(), torch.zeros(n), res.success.float().cpu())
+
+
+@dataclass
+class ShardInputs:
+    """What shard k is built from: source indices, images, labels, and the random draws
+    (start points and their source indices for D_R / D_NR, targets for D_rand / D_det)."""
+
+    index: torch.Tensor
+    x: torch.Tensor
+    y: torch.Tensor
+    z0: Optional[torch.Tensor] = None
+    start_index: Optional[torch.Tensor] = None
+    targets: Optional[torch.Tensor] = None
+
+
+def shard_inputs(recipe: Recipe, source: data.TensorDataset, positions: torch.Tensor, shard: int,
+                 num_classes: int) -> ShardInputs:
+    """The inputs of shard ``shard``. ``positions`` are the source indices of the whole
+    (sub)set; the shard takes its slice. Random draws come from ``shard_generator(seed, shard)``."""
+    lo = shard * recipe.shard_size
+    idx = positions[lo:lo + recipe.shard_size]
+    inp = ShardInputs(idx, source.float_images(idx), source.labels[idx].clone())
+    g = shard_generator(recipe.seed, shard)
+    if recipe.kind in ("robust", "non-robust"):
+        if recipe.start == "noise":
+            inp.z0 = torch.rand(inp.x.shape, generator=g)
+        else:
+            m = len(positions)
+            if m < 2:
+                raise ConstructError("starting from another image needs at least two images")
+            own = torch.arange(lo, lo + len(idx))
+            other = (own + torch.randint(1, m, (len(idx),), generator=g)) % m  # never the image itself
+            inp.start_index = positions[other]
+            inp.z0 = source.float_images(inp.start_index)
+    elif recipe.kind == "det":
+        inp.targets = (inp.y + 1) % num_classes
+    elif recipe.kind == "rand":
+        inp.targets = (inp.y + torch.randint(1, num_classes, inp.y.shape, generator=g)) % num_classes
+    return inp
+
+
+def _sha256(model_name: str) -> Optional[str]:
+    """The sha256 of a zoo model's weights: its record's, or the file's in checkpoints/."""
+    spec = zoo.get_spec(model_name)
+    if spec.sha256:
+        return spec.sha256
+    try:
+        return zoo.sha256_file(zoo._weights_path(spec, zoo.checkpoints_dir()))
+    except Exception:  # weights outside checkpoints/ (hub caches): the name identifies them
+        return None
+
+
+@dataclass
+class BuildReport:
+    """What one invocation of ``build`` did: shards built here (this rank), skipped as done,
+    images built, seconds, and the final manifest (None on ranks other than 0)."""
+
+    built: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    images: int = 0
+    seconds: float = 0.0
+    manifest: Optional[dict] = None
+
+
+def build(recipe: Recipe, out: str | Path, *, device: torch.device | str | None = None,
+          progress: Optional[Progress] = None, cancel: Cancel = None,
+          stop_after_shards: Optional[int] = None, command: str = "") -> BuildReport:
+    """Build (or finish) ``recipe`` into the folder ``out``; see the module docstring.
+
+    Args:
+        recipe: what to build.
+        out: the output folder; a folder holding another recipe's manifest is refused.
+        device: torch device (default the best one; under torchrun on CUDA, cuda:LOCAL_RANK).
+        progress: ``progress(images done, images to build, {"shard": k})`` after each batch
+            (this rank's images; skipped shards do not count).
+        cancel: checked between optimization steps (raises ``Cancelled``).
+        stop_after_shards: return after building that many shards here (tests; as a kill would).
+        command: the command line to record in the manifest.
+    """
+    out = Path(out)
+    world, rank = D.world_size(), D.rank()
+    device = D.setup(device if device is not None else best_device())
+    model = zoo.load(recipe.source, device=device) if recipe.source else None
+    size = tuple(model.info.input_size) if model is not None else None
+    source = source_dataset(recipe.dataset, size, tuple(model.class_names) if model is not None else None)
+    if model is not None and tuple(source.images.shape[1:]) != size:
+        raise ConstructError(f"{recipe.source} takes {size} images; {recipe.dataset} has "
+                             f"{tuple(source.images.shape[1:])}")
+    num_classes = len(source.class_names)
+    if model is not None and len(model.class_names) != num_classes:
+        raise ConstructError(f"{recipe.source} has {len(model.class_names)} classes, {recipe.dataset} {num_classes}")
+    positions = subset_indices(len(source), recipe.subset, recipe.seed)
+    count = len(positions)
+    num_shards = math.ceil(count / recipe.shard_size)
+    header = {
+        "format": FORMAT, "name": recipe.name, "kind": recipe.kind,
+        "recipe": json.loads(json.dumps(asdict(recipe))),  # as it reads back from JSON (tuples -> lists)
+        "description": recipe.describe(),
+        "source_model": None if model is None else {
+            "name": recipe.source, "sha256": _sha256(recipe.source), "kind": model.info.kind},
+        "dataset": {"name": recipe.dataset, "loaded": source.name, "size": len(source), "subset": recipe.subset},
+        "class_names": list(source.class_names), "input_size": list(source.images.shape[1:]),
+        "seed": recipe.seed, "count": count, "num_shards": num_shards, "shard_size": recipe.shard_size,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    existing = read_manifest(out)
+    if existing is not None and existing.get("recipe") != header["recipe"]:
+        raise ConstructError(f"{out} holds another recipe ({existing.get('description', '?')}); "
+                             "choose another --out or remove it")
+    if existing is not None and existing["source_model"] and header["source_model"] and \
+            existing["source_model"].get("sha256") != header["source_model"]["sha256"]:
+        raise ConstructError(f"{out} was built from other weights of {recipe.source} (sha256 differs)")
+    if rank == 0 and existing is None:
+        write_manifest(out, {**header, "complete": False, "command": command})
+    mine = [k for k in range(num_shards) if k % world == rank]
+    todo = [k for k in mine if not shard_path(out, k).exists()]
+    report = BuildReport(skipped=[k for k in mine if k not in todo])
+    total_images = sum(min(recipe.shard_size, count - k * recipe.shard_size) for k in todo)
+    done_images = 0
+    t0 = time.perf_counter()
+    for k in todo:
+        inp = shard_inputs(recipe, source, positions, k, num_classes)
+        parts = []
+        for i in range(0, len(inp.index), recipe.batch_size):
+            sl = slice(i, i + recipe.batch_size)
+            part = construct_batch(recipe, model, inp.x[sl], inp.y[sl],
+                                   z0=None if inp.z0 is None else inp.z0[sl],
+                                   targets=None if inp.targets is None else inp.targets[sl], cancel=cancel)
+            parts.append(part)
+            done_images += part.labels.shape[0]
+            if progress is not None:
+                progress(done_images, total_images, {"shard": k})
+        n = len(inp.index)
+        tensors = {
+            "images": torch.cat([p.images for p in parts]),
+            "labels": torch.cat([p.labels for p in parts]).to(torch.int64),
+            "source_index": inp.index.to(torch.int64), "source_label": inp.y.to(torch.int64),
+            "start_index": inp.start_index.to(torch.int64) if inp.start_index is not None
+            else torch.full((n,), -1, dtype=torch.int64),
+            "start_distance": torch.cat([p.start_distance for p in parts]).float(),
+            "metric": torch.cat([p.metric for p in parts]).float(),
+        }
+        write_shard(shard_path(out, k), tensors, {"shard": k, "recipe": asdict(recipe)})
+        report.built.append(k)
+        report.images += n
+        if stop_after_shards is not None and len(report.built) >= stop_after_shards and k != todo[-1]:
+            report.seconds = time.perf_counter() - t0
+            return report
+    report.seconds = time.perf_counter() - t0
+    if world > 1:
+        totals = torch.tensor([report.seconds, float(report.images)], dtype=torch.float64)
+        totals = D.all_sum(totals)
+        D.barrier()
+        seconds, images = float(totals[0]) / world, int(totals[1])  # mean rank time, all images
+    else:
+        seconds, images = report.seconds, report.images
+    if rank == 0:
+        report.manifest = finish_manifest(out, header, command, seconds, images)
+    D.barrier()
+    return report
+
+
+def finish_manifest(out: Path, header: dict, command: str, seconds: float, images_here: int) -> dict:
+    """Read every shard back, sum the statistics and write the complete manifest."""
+    labels, metric, start_distance, counts = [], [], [], []
+    for k in range(header["num_shards"]):
+        tensors, _ = read_shard(shard_path(out, k))
+        labels.append(tensors["labels"])
+        metric.append(tensors["metric"])
+        start_distance.append(tensors["start_distance"])
+        counts.append(int(tensors["labels"].shape[0]))
+    labels, metric, start_distance = torch.cat(labels), torch.cat(metric), torch.cat(start_distance)
+    previous = read_manifest(out) or {}
+    history = list(previous.get("runs", []))
+    history.append({"finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                    "images_built": images_here, "seconds": round(seconds, 1),
+                    "images_per_second": round(images_here / seconds, 2) if seconds > 0 else None,
+                    "world_size": D.world_size(), "command": command})
+    stats: dict = {"label_counts": torch.bincount(labels, minlength=len(header["class_names"])).tolist()}
+    kind = header["kind"]
+    if kind in ("rand", "det"):
+        stats["attack_success_rate"] = round(float(metric.mean()), 6)
+    elif kind in ("robust", "non-robust"):
+        stats["final_distance"] = {"mean": round(float(metric.mean()), 6),
+                                   "median": round(float(metric.median()), 6),
+                                   "p90": round(float(metric.quantile(0.9)), 6)}
+        stats["start_distance"] = {"mean": round(float(start_distance.mean()), 6),
+                                   "median": round(float(start_distance.median()), 6)}
+    manifest = {**header, "complete": True, "command": command or previous.get("command", ""),
+                "shards": [{"file": shard_path(out, k).name, "count": c} for k, c in enumerate(counts)],
+                "statistics": stats, "runs": history}
+    write_manifest(out, manifest)
+    return manifest

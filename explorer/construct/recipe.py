@@ -1,0 +1,237 @@
+"""The recipe of a constructed dataset: what it is built from and with which settings.
+
+A ``Recipe`` fixes everything that determines a constructed dataset (Ilyas et al. 2019,
+Section 3 and Appendix C): its kind, the source model, the source set and subset, the
+inversion or PGD settings, the seed, and the shard and batch sizes. ``default_recipe``
+fills in a dataset family's defaults (``DEFAULTS``); this room also draws the source
+images (``source_dataset``, ``subset_indices``) and gives each shard its own RNG
+(``shard_generator``), so a shard depends only on the recipe and its index.
+
+Paper defaults on CIFAR-10: inversion step 0.1 for 1000 iterations; PGD eps 0.5, step
+0.1, 100 iterations. Fashion-MNIST defaults (``DEFAULTS``), measured on the bundled
+models (28 x 28, 784 dims; two Fashion-MNIST images are ~10 apart in L2, a CIFAR pair ~20):
+
+* inversion: 200 normalized steps, 100 of 1.0 then 100 of 0.1 (``inversion``'s schedule,
+  shortened; each stage starts from the best point so far). Measured on 100 training
+  images from another random training image (median relative distance
+  ||g(z) - g(x)|| / ||g(x)||, best so far): on the L2-robust model (its epoch-4 state,
+  three epochs before the end) 0.89 at the start -> 0.057 after 100 steps -> 0.016 after
+  200, where the paper's fixed 0.1 gives 0.15 after 200 steps and needs ~470 to reach
+  0.016 (0.0073 after its 1000); on fmnist-standard 0.96 -> 0.21 -> 0.13, the paper's
+  recipe 0.15 at 200 and 0.10 after 1000. A fifth of the paper's steps for two to three
+  times its final distance on D_NR and about the same on D_R.
+* D_rand / D_det: L2 eps 1.0, 50 steps of 0.05 (2.5 * eps / 50), the smallest eps of the
+  grid 0.5, 1, 1.5, 2 at which the targeted attack on fmnist-standard reaches D_det's
+  target for more than 90% of 500 training images: 52% at eps 0.5 (the CIFAR value, 100
+  steps of 0.1), 98.8% at 1.0, 99.8% at 1.5, 100% at 2.0.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from explorer import data
+from explorer.inversion import stage_steps
+
+KINDS = ("original", "robust", "non-robust", "rand", "det")
+NAMES = {"original": "D", "robust": "D_R", "non-robust": "D_NR", "rand": "D_rand", "det": "D_det"}
+STARTS = ("other", "noise")
+LAYER = "penultimate"
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Per-dataset construction defaults: source models, inversion and PGD settings."""
+
+    standard: str
+    robust: str
+    inversion_steps: int
+    inversion_step_sizes: tuple[float, ...]
+    attack_eps: float
+    attack_steps: int
+    attack_step_size: float
+    why: str = ""
+
+
+DEFAULTS = {
+    "fashion-mnist": Defaults(
+        "fmnist-standard", "fmnist-robust-l2", 200, (1.0, 0.1), 1.0, 50, 0.05,
+        "measured on the bundled models: see FASHION_MNIST_MEASUREMENTS"),
+    "cifar10": Defaults(
+        "madry-cifar10-resnet50-nat", "madry-cifar10-resnet50-l2-0.5", 1000, (0.1,), 0.5, 100, 0.1,
+        "the paper's (Ilyas et al. 2019, Appendix C)"),
+}
+
+#: What the Fashion-MNIST defaults were chosen from (2-core CPU, training images drawn by seed 0).
+#: Inversion: median relative representation distance (best so far) after n steps, 100 images.
+#: PGD: D_det targeted success on fmnist-standard, 500 images.
+FASHION_MNIST_MEASUREMENTS: dict = {
+    "inversion": {
+        "fmnist-robust-l2 (epoch-4 state)": {"1.0 then 0.1, 200 steps": {0: 0.895, 100: 0.057, 200: 0.016},
+                                             "0.1, 1000 steps (paper)": {0: 0.895, 200: 0.152, 500: 0.014,
+                                                                         1000: 0.0073}},
+        "fmnist-standard": {"1.0 then 0.1, 200 steps": {0: 0.959, 100: 0.214, 200: 0.132},
+                            "0.1, 1000 steps (paper)": {0: 0.959, 200: 0.154, 500: 0.120, 1000: 0.102},
+                            "0.5, 200 steps": {200: 0.152}, "1.0, 0.3, 0.1, 300 steps": {300: 0.119}},
+    },
+    "d_det_success_on_fmnist_standard": {0.5: 0.518, 1.0: 0.988, 1.5: 0.998, 2.0: 1.0},
+}
+
+
+def defaults_for(dataset: str) -> Defaults:
+    """The defaults of ``dataset``'s family (image folders take the Fashion-MNIST ones)."""
+    key = "cifar10" if dataset.startswith("cifar10") else "fashion-mnist"
+    return DEFAULTS[key]
+
+
+class ConstructError(ValueError):
+    """Bad construction arguments or an output folder that belongs to another recipe."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that determines a constructed dataset (the manifest's ``recipe``).
+
+    Attributes:
+        kind: ``original``, ``robust`` (D_R), ``non-robust`` (D_NR), ``rand``, ``det``.
+        source: the zoo model g (D_R: robust; the others: standard); None for ``original``.
+        dataset: ``fashion-mnist`` (full when installed, else the bundled subset),
+            ``fashion-mnist-bundled``, ``cifar10`` or ``folder:ROOT`` (ROOT/train/<class>/*).
+        subset: build from this many training images, drawn by ``seed`` (None: all).
+        steps: inversion or PGD steps.
+        step_sizes: inversion: one step size per stage (steps split evenly); PGD: one.
+        eps: the L2 radius of D_rand / D_det.
+        start: D_R / D_NR start: ``other`` (another random image of the set) or ``noise``.
+        layer: the representation g for D_R / D_NR.
+        seed: randomness of the subset, the starts and the targets.
+        shard_size: images per shard file.
+        batch_size: images per optimization batch (part of the recipe: it fixes the
+            arithmetic, so resumed and distributed runs compute the same numbers).
+    """
+
+    kind: str
+    source: Optional[str]
+    dataset: str = "fashion-mnist"
+    subset: Optional[int] = None
+    steps: int = 0
+    step_sizes: tuple[float, ...] = ()
+    eps: Optional[float] = None
+    start: str = "other"
+    layer: str = LAYER
+    seed: int = 0
+    shard_size: int = 500
+    batch_size: int = 250
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ConstructError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        if self.kind != "original" and not self.source:
+            raise ConstructError(f"{self.kind} needs a source model")
+        if self.subset is not None and (isinstance(self.subset, bool) or int(self.subset) < 1):
+            raise ConstructError(f"subset must be >= 1, got {self.subset!r}")
+        if self.start not in STARTS:
+            raise ConstructError(f"start must be one of {STARTS}, got {self.start!r}")
+        if self.shard_size < 1 or self.batch_size < 1:
+            raise ConstructError("shard size and batch size must be >= 1")
+        if self.steps < 0:
+            raise ConstructError(f"steps must be >= 0, got {self.steps}")
+        sizes = (self.step_sizes,) if isinstance(self.step_sizes, (int, float)) else tuple(self.step_sizes)
+        if any(not (math.isfinite(s) and s > 0) for s in sizes):
+            raise ConstructError(f"step sizes must be finite and > 0, got {sizes}")
+        object.__setattr__(self, "step_sizes", tuple(float(s) for s in sizes))
+        if self.kind in ("robust", "non-robust", "rand", "det") and (self.steps < 1 or not self.step_sizes):
+            raise ConstructError(f"{self.kind} needs steps >= 1 and a step size")
+        if self.kind in ("rand", "det"):
+            if self.eps is None or not (math.isfinite(self.eps) and self.eps > 0):
+                raise ConstructError(f"{self.kind} needs eps > 0, got {self.eps!r}")
+            if len(self.step_sizes) != 1:
+                raise ConstructError("PGD takes one step size")
+
+    @property
+    def name(self) -> str:
+        return NAMES[self.kind]
+
+    def describe(self) -> str:
+        """The recipe in one line."""
+        src = f" from {self.source}" if self.source else ""
+        if self.kind in ("robust", "non-robust"):
+            sched = ", ".join(f"{n} x {s:g}" for n, s in zip(stage_steps(self.steps, len(self.step_sizes)),
+                                                            self.step_sizes))
+            how = f"representation inversion ({self.layer}{src}), start {self.start}, steps {sched}"
+        elif self.kind in ("rand", "det"):
+            how = (f"targeted L2 PGD{src}, eps {self.eps:g}, {self.steps} steps of {self.step_sizes[0]:g}, "
+                   f"target {'(y + 1) mod C' if self.kind == 'det' else 'uniform over the other classes'}")
+        else:
+            how = "the images themselves"
+        size = f"{self.subset} images of " if self.subset else ""
+        return f"{self.name}: {how}; {size}{self.dataset} train, seed {self.seed}"
+
+
+def default_recipe(kind: str, dataset: str = "fashion-mnist", **overrides) -> Recipe:
+    """The recipe of ``kind`` with ``dataset``'s defaults; ``overrides`` replace fields
+    (None values are ignored, so CLI options can be passed through)."""
+    d = defaults_for(dataset)
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if kind in ("robust", "non-robust"):
+        base = dict(source=d.robust if kind == "robust" else d.standard, steps=d.inversion_steps,
+                    step_sizes=d.inversion_step_sizes)
+    elif kind in ("rand", "det"):
+        base = dict(source=d.standard, steps=d.attack_steps, step_sizes=(d.attack_step_size,), eps=d.attack_eps)
+    else:
+        base = dict(source=None)
+    return Recipe(kind=kind, dataset=dataset, **{**base, **overrides})
+
+
+def with_overrides(recipe: Recipe, **kw) -> Recipe:
+    """``recipe`` with fields replaced (None values ignored)."""
+    return replace(recipe, **{k: v for k, v in kw.items() if v is not None})
+
+
+# --- the source data ---------------------------------------------------------------------
+
+def source_dataset(dataset: str, input_size: Optional[tuple[int, int, int]] = None,
+                   class_names: Optional[tuple[str, ...]] = None) -> data.TensorDataset:
+    """The training split of ``dataset`` as uint8 tensors (see ``Recipe.dataset``).
+
+    An image folder is read at ``input_size`` (default 3 x 32 x 32); its labels follow
+    ``class_names`` (the source model's) when every class folder is one of them, else the
+    sorted folder names."""
+    if dataset == "fashion-mnist":
+        return data.fashion_mnist("train")
+    if dataset == "fashion-mnist-bundled":
+        return data.bundled_fashion_mnist("train")
+    if dataset == "cifar10":
+        return data.load_cifar10("train")
+    if dataset.startswith("folder:"):
+        root = Path(dataset.split(":", 1)[1])
+        top = root / "train" if (root / "train").is_dir() else root
+        size = tuple(input_size) if input_size else (3, 32, 32)
+        folders = {p.name for p in top.iterdir() if p.is_dir() and not p.name.startswith(".")} if top.is_dir() else set()
+        known = class_names is not None and folders <= set(data.class_folder_names(class_names))
+        ds = data.image_folder(top, size, class_names=class_names if known else None)
+        images = torch.stack([ds[i][0] for i in range(len(ds))])
+        labels = torch.tensor([label for _, label in ds.samples], dtype=torch.int64)
+        return data.TensorDataset(images.mul(255).round_().to(torch.uint8), labels, tuple(ds.class_names),
+                                  f"folder {top}")
+    raise ConstructError(f"unknown dataset {dataset!r}: use fashion-mnist, fashion-mnist-bundled, cifar10 "
+                         "or folder:ROOT (ROOT/train/<class>/<images>)")
+
+
+def subset_indices(n: int, subset: Optional[int], seed: int) -> torch.Tensor:
+    """Positions in the source set, in increasing order: all, or ``subset`` drawn by ``seed``."""
+    if subset is None or subset >= n:
+        return torch.arange(n)
+    g = torch.Generator().manual_seed(int(seed))
+    return torch.randperm(n, generator=g)[: int(subset)].sort().values
+
+
+def shard_generator(seed: int, shard: int) -> torch.Generator:
+    """The RNG of one shard: a function of (seed, shard index) only."""
+    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(shard)]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
