@@ -7,7 +7,7 @@ cache, balanced subsets), ``datasets`` (datasets by name).
 """
 
 from explorer.data.base import DataError, DataIndexError, ImageError, TensorDataset
-from explorer.data.datasets import (ASSETS, BUNDLED_FASHION_MNIST, DEBIAN_FASHION_MNIST, bundled_fashion_mnist,
+from explorer.data.datasets import (ASSETS, BUNDLED_CIFAR10, BUNDLED_FASHION_MNIST, bundled_cifar10, cifar10, DEBIAN_FASHION_MNIST, bundled_fashion_mnist,
                                     cifar10_root, dataset_facts, fashion_mnist, fashion_mnist_roots,
                                     fashion_mnist_sample, folder_root, load_cifar10, load_dataset,
                                     load_fashion_mnist)
@@ -19,7 +19,7 @@ from explorer.data.images import (IMAGE_FORMATS, MAX_PIXELS, MIN_SIDE, decode_im
                                   imagenet_classes, sample_photos, sample_textures, to_model_input)
 
 __all__ = [
-    "ASSETS", "BUNDLED_FASHION_MNIST", "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "DATASETS",
+    "ASSETS", "BUNDLED_CIFAR10", "BUNDLED_FASHION_MNIST", "bundled_cifar10", "cifar10", "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "DATASETS",
     "DEBIAN_FASHION_MNIST", "DataError", "DataIndexError", "DatasetFacts", "EpsRange", "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_MEAN", "FASHION_MNIST_STD", "IMAGENET_LIKE", "IMAGE_FORMATS", "ImageError", "ImageFolderDataset",
     "MAX_PIXELS", "MIN_SIDE", "TensorDataset", "balanced_subset", "bundled_fashion_mnist", "cache_dir",

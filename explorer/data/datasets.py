@@ -21,6 +21,7 @@ from explorer.data.folders import load_image_folder
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 BUNDLED_FASHION_MNIST = ASSETS / "fashion_mnist_subset.npz"
+BUNDLED_CIFAR10 = ASSETS / "cifar10_subset.npz"
 
 _IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -265,11 +266,36 @@ def _folder_split(dataset: str, split: str, progress: bool) -> TensorDataset:
     return TensorDataset(ds.images, ds.labels, ds.class_names, f"{dataset}/{split}")
 
 
+def bundled_cifar10(split: str = "test") -> TensorDataset:
+    """The small CIFAR-10 test subset that ships with the package: the first 100 test images
+    of each class (JPEG re-encodings of the originals, see ../shared/datasets/README.md);
+    ``test_index`` in the npz keeps each image's number within its class folder."""
+    if split != "test":
+        raise DataError("the bundled CIFAR-10 subset has test images only; for training point $CIFAR10_ROOT at "
+                        "CIFAR-10 (torchvision's files or an image-folder tree) or use --dataset folder:ROOT")
+    with np.load(BUNDLED_CIFAR10) as z:
+        images = torch.from_numpy(z["test_images"].copy())
+        labels = torch.from_numpy(z["test_labels"].astype(np.int64))
+    return TensorDataset(images, labels, CIFAR10_CLASSES, "cifar10/test (bundled subset)")
+
+
+def cifar10(split: str = "test", prefer_full: bool = True, progress: bool = True) -> TensorDataset:
+    """The full set when it is here (``$CIFAR10_ROOT``), else, for the test split, the bundled subset."""
+    if prefer_full:
+        try:
+            return load_cifar10(split, progress=progress)
+        except DataError:
+            if split != "test":
+                raise
+    return bundled_cifar10(split)
+
+
 def load_dataset(dataset: str, split: str = "test", *, progress: bool = True) -> TensorDataset:
     """Any dataset the CLI and the pages take, by name.
 
     ``fashion-mnist`` (the full set when installed, else the bundled subset),
-    ``fashion-mnist-bundled``, ``cifar10`` (see :func:`load_cifar10`) and ``folder:ROOT``
+    ``fashion-mnist-bundled``, ``cifar10`` (see :func:`load_cifar10`; the test split falls back to
+    the bundled subset), ``cifar10-bundled`` and ``folder:ROOT``
     (ROOT/train/<class>/* and ROOT/test/<class>/*, decoded once and cached). Constructed
     datasets (``constructed:PATH``) are read by ``explorer.construct.load``, a floor above.
     """
@@ -280,7 +306,9 @@ def load_dataset(dataset: str, split: str = "test", *, progress: bool = True) ->
     if dataset == "fashion-mnist-bundled":
         return bundled_fashion_mnist(split)
     if dataset == "cifar10":
-        return load_cifar10(split, progress=progress)
+        return cifar10(split, progress=progress)
+    if dataset == "cifar10-bundled":
+        return bundled_cifar10(split)
     if dataset.startswith("folder:"):
         return _folder_split(dataset, split, progress)
     raise DataError(f"unknown dataset {dataset!r}: use fashion-mnist, cifar10, folder:ROOT "
