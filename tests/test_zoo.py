@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from explorer import data
 from explorer import fetch as fetch_mod
 from explorer import zoo
 from explorer.fetch import FetchError, fetch
@@ -350,7 +351,7 @@ def test_madry_imagenet_checkpoint_state_dict_variant(root, no_network):
 
 def _madry_record(root: Path, name: str, file: str, **extra) -> None:
     write_manifest(root, {"name": name, "source": "madrylab", "arch": "madry_cifar_resnet18", "dataset": "cifar10",
-                          "mean": list(zoo.CIFAR10_MEAN), "std": list(zoo.CIFAR10_STD), "input_size": [3, 32, 32],
+                          "mean": list(data.CIFAR10_MEAN), "std": list(data.CIFAR10_STD), "input_size": [3, 32, 32],
                           "weights": file, **extra})
 
 
@@ -370,7 +371,7 @@ def test_madry_unknown_key_or_wrong_shape_is_refused(root, cifar18, no_network):
         "outside.pt": (sd, {"module.extra.weight": torch.zeros(2)}, r"unexpected keys .*module\.extra\.weight"),
     }
     for file, (state, outside, message) in cases.items():
-        ckpt = madry_checkpoint(state, zoo.CIFAR10_MEAN, zoo.CIFAR10_STD, share=True)
+        ckpt = madry_checkpoint(state, data.CIFAR10_MEAN, data.CIFAR10_STD, share=True)
         ckpt["model"].update(outside or {})
         torch.save(ckpt, root / file)
         _madry_record(root, "m", file)
@@ -399,7 +400,7 @@ class RunsOnSetstate:
 
 
 def test_pickled_code_is_refused_and_never_runs(root, cifar18, no_network):
-    ckpt = madry_checkpoint(cifar18.state_dict(), zoo.CIFAR10_MEAN, zoo.CIFAR10_STD, share=True)
+    ckpt = madry_checkpoint(cifar18.state_dict(), data.CIFAR10_MEAN, data.CIFAR10_STD, share=True)
     ckpt["args"] = [RunsOnReduce(), RunsOnSetstate()]
     torch.save(ckpt, root / "evil.pt")
     _madry_record(root, "evil", "evil.pt")
@@ -448,7 +449,7 @@ def test_tampered_checkpoint_is_refused(tmp_path, cifar18, no_network):
     good, bad = tmp_path / "good", tmp_path / "bad"
     for r in (good, bad):
         r.mkdir()
-    torch.save(madry_checkpoint(cifar18.state_dict(), zoo.CIFAR10_MEAN, zoo.CIFAR10_STD, share=True), good / "m.pt")
+    torch.save(madry_checkpoint(cifar18.state_dict(), data.CIFAR10_MEAN, data.CIFAR10_STD, share=True), good / "m.pt")
     sha = zoo.sha256_file(good / "m.pt")
     blob = bytearray((good / "m.pt").read_bytes())
     blob[len(blob) // 2] ^= 0x01  # one bit inside the tensor data: still a loadable file
@@ -467,7 +468,7 @@ def test_madry_records_name_the_releases():
     assert spec.size_bytes == 204818947 and spec.train_norm == "linf" and abs(spec.train_eps * 255 - 4) < 1e-9
     cifar = zoo.get_spec("madry-cifar10-resnet50-l2-0.5")
     assert (cifar.arch, cifar.weights, cifar.mean, cifar.input_size) == ("madry_cifar_resnet50", "cifar_l2_0_5.pt",
-                                                                         zoo.CIFAR10_MEAN, (3, 32, 32))
+                                                                         data.CIFAR10_MEAN, (3, 32, 32))
     assert not zoo.get_spec("madry-imagenet-resnet50-nat").robust
     names = {s.name for s in zoo.specs().values() if s.source == "madrylab"}
     assert {"madry-imagenet-resnet50-l2-3", "madry-imagenet-resnet50-linf-8", "madry-imagenet-resnet18-l2-3",

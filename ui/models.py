@@ -31,7 +31,7 @@ class ModelPair:
 
 # --- cached resources (shared by every session of the process) -------------------
 
-@st.cache_resource(show_spinner="Loading the model...", max_entries=16)
+@st.cache_resource(show_spinner="Loading the model...", max_entries=zoo.LOAD_CACHE.max_entries)
 def _load(name: str, root: str, device: str) -> Classifier:
     return zoo.load(name, device=device, root=Path(root))
 

@@ -115,7 +115,7 @@ def _sha256(model_name: str) -> Optional[str]:
     if spec.sha256:
         return spec.sha256
     try:
-        return zoo.sha256_file(zoo._weights_path(spec, zoo.checkpoints_dir()))
+        return zoo.sha256_file(zoo.weights_file(spec))
     except Exception:  # weights outside checkpoints/ (hub caches): the name identifies them
         return None
 
