@@ -2,42 +2,97 @@
 
 Each objective maps a batch of inputs [N, ...] to per-example losses [N]; they add
 (``a + b``), scale (``0.5 * a``) and negate, and are what ``optimize`` consumes.
+
+An objective may read named layers of classifiers (``Objective.reading``): it records which
+layers of which network it needs, and a composite reads them all through ``read_layers``,
+ONE forward pass per network, the way lucent's objectives share one hooked forward. So
+``style + content + tv`` on one network costs one pass, not three.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 
+#: id(network) -> (network, the layer names read from it, in first-requested order).
+Reads = dict[int, tuple[object, tuple[str, ...]]]
+#: id(network) -> that network's layer outputs by name, for one input batch.
+Readings = dict[int, dict[str, torch.Tensor]]
+
+
+def merge_reads(*reads: Reads) -> Reads:
+    """The union of several objectives' reads: per network, every layer once, in first-requested order."""
+    out: Reads = {}
+    for r in reads:
+        for key, (model, layers) in r.items():
+            known = out[key][1] if key in out else ()
+            out[key] = (model, tuple(dict.fromkeys((*known, *layers))))
+    return out
+
+
+def read_layers(reads: Reads, x: torch.Tensor) -> Readings:
+    """The feature accessor: every requested layer of each network from ONE forward pass of it
+    (``model.features(x, layers)``, e.g. ``Classifier.features``)."""
+    return {key: model.features(x, list(layers)) for key, (model, layers) in reads.items()}
+
 
 class Objective:
-    """A per-example loss ``x -> [N]`` that composes with ``+``, ``-`` and scalars."""
+    """A per-example loss ``x -> [N]`` that composes with ``+``, ``-`` and scalars.
+
+    Args:
+        fn: ``x -> [N]`` (an objective that reads no layers, or reads them itself).
+        name: for ``repr``.
+    """
 
     def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], name: str = "objective"):
-        self.fn = fn
         self.name = name
+        self.reads: Reads = {}
+        self._of: Callable[[torch.Tensor, Readings], torch.Tensor] = lambda x, _readings: fn(x)
+
+    @classmethod
+    def reading(cls, model, layers: Sequence[str],
+                fn: Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor], name: str) -> "Objective":
+        """An objective of ``model``'s ``layers``: ``fn(outputs by layer name, x) -> [N]``; in a
+        composite the outputs come from the one shared forward pass of ``model``."""
+        key = id(model)
+        return cls._made(name, {key: (model, tuple(dict.fromkeys(layers)))}, lambda x, got: fn(got[key], x))
+
+    @classmethod
+    def _made(cls, name: str, reads: Reads, of: Callable[[torch.Tensor, Readings], torch.Tensor]) -> "Objective":
+        obj = cls.__new__(cls)
+        obj.name, obj.reads, obj._of = name, reads, of
+        return obj
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fn(x)
+        return self._of(x, read_layers(self.reads, x))
 
     def __add__(self, other: "Objective") -> "Objective":
-        return Objective(lambda x: self(x) + other(x), f"({self.name} + {other.name})")
+        return Objective._made(f"({self.name} + {other.name})", merge_reads(self.reads, other.reads),
+                               lambda x, got: self._of(x, got) + other._of(x, got))
 
     def __sub__(self, other: "Objective") -> "Objective":
-        return Objective(lambda x: self(x) - other(x), f"({self.name} - {other.name})")
+        return Objective._made(f"({self.name} - {other.name})", merge_reads(self.reads, other.reads),
+                               lambda x, got: self._of(x, got) - other._of(x, got))
 
     def __mul__(self, k: float) -> "Objective":
-        return Objective(lambda x: k * self(x), f"{k} * {self.name}")
+        return Objective._made(f"{k} * {self.name}", self.reads, lambda x, got: k * self._of(x, got))
 
     __rmul__ = __mul__
 
     def __neg__(self) -> "Objective":
-        return Objective(lambda x: -self(x), f"-{self.name}")
+        return Objective._made(f"-{self.name}", self.reads, lambda x, got: -self._of(x, got))
 
     def __repr__(self) -> str:
         return f"Objective({self.name})"
+
+
+def evaluate(parts: Mapping[str, Objective], x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each named objective of ``parts`` on ``x``, [N] each, all from one read of the layers they
+    need (a loss whose terms are kept apart, e.g. for their histories, still costs one pass)."""
+    got = read_layers(merge_reads(*(p.reads for p in parts.values())), x)
+    return {name: p._of(x, got) for name, p in parts.items()}
 
 
 def cross_entropy(model: Callable, labels: torch.Tensor) -> Objective:
@@ -141,13 +196,18 @@ def style_distance(features: dict[str, torch.Tensor], target_grams: dict[str, to
     return total
 
 
-def content(features: Callable, target: torch.Tensor) -> Objective:
-    """``content_distance(features(x), target)``: the style-transfer content loss (minimize it)."""
-    return Objective(lambda x: content_distance(features(x), target), "content")
+def content(model, layer: str, target: torch.Tensor) -> Objective:
+    """``content_distance`` of ``model``'s ``layer`` from ``target``: the style-transfer content
+    loss (minimize it)."""
+    return Objective.reading(model, [layer], lambda out, _x: content_distance(out[layer], target), "content")
 
 
-def style(features: Callable[[torch.Tensor], dict[str, torch.Tensor]],
-          target_grams: dict[str, torch.Tensor]) -> Objective:
-    """``style_distance(features(x), target_grams)`` where ``features(x)`` returns the layers'
-    outputs by name (``Classifier.features``): the style loss (minimize it)."""
-    return Objective(lambda x: style_distance(features(x), target_grams), "style")
+def style(model, target_grams: dict[str, torch.Tensor]) -> Objective:
+    """``style_distance`` of ``model``'s layers (the keys of ``target_grams``) from the style
+    image's Gram matrices: the style loss (minimize it)."""
+    return Objective.reading(model, list(target_grams), lambda out, _x: style_distance(out, target_grams), "style")
+
+
+def tv() -> Objective:
+    """``total_variation`` of the input itself (a smoothness prior; minimize it)."""
+    return Objective(total_variation, "tv")

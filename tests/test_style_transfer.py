@@ -13,9 +13,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-from explorer import data, objectives, zoo
+from explorer import data, objectives, surgery, zoo
 from explorer.charts import style as charts_style
 from explorer.classifier import Classifier, ClassifierInfo
+from explorer.experiments import _style_networks as networks
 from explorer.experiments import style_transfer as ST
 from explorer.optimize import Cancelled
 
@@ -67,7 +68,49 @@ def test_style_and_content_distances_are_mean_squared_differences():
     shuffled = t.flatten(2)[:, :, torch.randperm(16, generator=g)].reshape(t.shape)
     assert float(objectives.style_distance({"a": shuffled}, {"a": target})) == pytest.approx(0, abs=1e-12)
     torch.testing.assert_close(objectives.content_distance(f, t), ((f - t) ** 2).flatten(1).mean(1))
-    assert torch.all(objectives.content(lambda x: x, t)(t) == 0)
+    assert torch.all(objectives.content(Identity(), "x", t)(t) == 0)
+
+
+class Identity:
+    """A stand-in network whose layers are the input times a factor; it counts its forward passes."""
+
+    def __init__(self):
+        self.passes = 0
+
+    def features(self, x, layers):
+        self.passes += 1
+        return {l: x * (1 + i) for i, l in enumerate(layers)}
+
+
+def test_a_composite_objective_reads_every_layer_of_a_network_in_one_forward_pass():
+    g = torch.Generator().manual_seed(2)
+    x, t = torch.rand(2, 3, 8, 8, generator=g), torch.rand(1, 3, 8, 8, generator=g)
+    net, other = Identity(), Identity()
+    grams = {"a": objectives.gram_matrix(t), "b": objectives.gram_matrix(2 * t)}
+    loss = (objectives.content(net, "a", t) + 10 * objectives.style(net, grams) + 0.5 * objectives.tv()
+            - objectives.content(other, "c", t))
+    value = loss(x)
+    assert (net.passes, other.passes) == (1, 1)  # four terms, two networks: two passes
+    assert loss.reads[id(net)][1] == ("a", "b")
+    expected = (((x - t) ** 2).flatten(1).mean(1) + 10 * objectives.style_distance({"a": x, "b": 2 * x}, grams)
+                + 0.5 * objectives.total_variation(x) - ((x - t) ** 2).flatten(1).mean(1))
+    torch.testing.assert_close(value, expected)
+    parts = objectives.evaluate({"content": objectives.content(net, "a", t), "style": objectives.style(net, grams)}, x)
+    assert net.passes == 2 and sorted(parts) == ["content", "style"]  # the terms apart, still one pass
+    torch.testing.assert_close(parts["style"], objectives.style_distance({"a": x, "b": 2 * x}, grams))
+
+
+@needs_lite0
+def test_a_style_transfer_step_costs_one_forward_pass_of_the_shared_network(images, monkeypatch):
+    passes = []
+    original = Classifier.features
+    monkeypatch.setattr(Classifier, "features", lambda self, x, layers: passes.append(tuple(layers))
+                        or original(self, x, layers))
+    ST.run(config(images, size=48, iterations=3, optimizer="adam", tv_weight=1.0))
+    # setup: layer sizes, the content target, the style Grams; then 3 steps + the last loss; then the error
+    steps = [p for p in passes if len(p) == 4]
+    assert len(steps) == 3 + 1 + 1  # the style Grams, then one pass per loss evaluation
+    assert set(steps[-1]) == {"blocks.1", "blocks.2", "blocks.4", "blocks.6"}
 
 
 # --- the optimization on EfficientNet-Lite0 ---------------------------------------------
@@ -123,14 +166,14 @@ def test_runs_are_deterministic_for_a_seed(images):
 
 @pytest.fixture(scope="module")
 def resnet18():
-    return ST.random_weights("torchvision:resnet18")
+    return networks.random_weights("torchvision:resnet18")
 
 
 def test_resnet_defaults_are_nakanos_and_the_derived_rule_agrees(resnet18):
     choice = ST.default_layers(resnet18)
     assert choice.style_layers == ("layer1", "layer2", "layer3", "layer4") and choice.content_layer == "layer3"
     assert choice.rule.startswith("Nakano")
-    derived = ST.derived_layers(resnet18)
+    derived = networks.derived_layers(resnet18)
     assert (derived.style_layers, derived.content_layer) == (choice.style_layers, choice.content_layer)
 
 
@@ -173,9 +216,9 @@ def test_vgg_defaults_are_gatys_and_pooling_becomes_average_on_a_copy():
     choice = ST.default_layers(model)
     assert choice.style_layers == ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
     assert choice.content_layer == "relu4_2"
-    assert ST.has_max_pooling_stack(model)
-    avg = ST.with_average_pooling(model)
-    assert not ST.has_max_pooling_stack(avg) and ST.has_max_pooling_stack(model)  # the shared model is untouched
+    assert surgery.has_max_pooling_stack(model)
+    avg = surgery.with_average_pooling(model)
+    assert not surgery.has_max_pooling_stack(avg) and surgery.has_max_pooling_stack(model)  # the shared model is untouched
     assert sum(isinstance(m, nn.AvgPool2d) for m in avg.net.features) == 5
     x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     a, m = avg.features(x, ["relu2_1"])["relu2_1"], model.features(x, ["relu2_1"])["relu2_1"]

@@ -1,4 +1,6 @@
-"""Neural style transfer with a separate content network and style network(s).
+"""Neural style transfer with a separate content network and style network(s): the
+experiment's Config, its run (the loss from ``objectives``, a pixel optimizer) and Result.
+Networks and layers are chosen in ``_style_networks``, images prepared in ``_images``.
 
 Gatys, Ecker & Bethge (2016), "Image Style Transfer Using Convolutional Neural
 Networks": starting from the content image (or noise), optimize the pixels x of an image
@@ -34,7 +36,8 @@ network: style 10 against content 1 keeps the content image's layout and takes o
 texture (checked on EfficientNet-Lite0). ``normalize=False`` gives the raw sums above,
 for Nakano's absolute weights.
 
-Pixels live in [0, 1] and are clamped after each step. L-BFGS runs one iteration (one
+The loss is a sum of ``objectives`` (content, style per layer, TV) read from one forward
+pass per network. Pixels live in [0, 1] and are clamped after each step. L-BFGS runs one iteration (one
 loss-and-gradient evaluation, fixed step ``learning_rate``) per step so progress and
 cancel are checked between iterations; its curvature history carries over. The image
 with the lowest loss seen is returned. Deterministic for a seed on the CPU (for a fixed
@@ -43,7 +46,6 @@ number of threads: the thread count changes the last bits of the sums).
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -51,16 +53,17 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
-from torch import nn
 
-from explorer import objectives, zoo
-from explorer.classifier import Classifier, ClassifierInfo
+from explorer import data, objectives
+from explorer.classifier import Classifier
 from explorer.devices import device_lock
-from explorer.folding import folded_classifier
 from explorer.experiments import Cancel, Progress
 from explorer.experiments import _common as C
+from explorer.experiments._images import resize, rgb_uint8, to_tensor
+from explorer.experiments._style_networks import (LayerChoice, check_layers, default_layers,  # noqa: F401
+                                                   default_networks, load_network, missing_networks, prepare)
 from explorer.optimize import Cancelled
+from explorer.surgery import has_max_pooling_stack
 
 OPTIMIZERS = ("lbfgs", "adam")
 STARTS = ("content", "noise")
@@ -68,186 +71,10 @@ MIN_SIZE, MAX_SIZE = 32, 2048
 MAX_ITERATIONS = 10_000
 LBFGS_HISTORY = 20
 DEFAULT_LEARNING_RATE = {"lbfgs": 1.0, "adam": 0.02}
-#: ``random:<arch>`` builds ``<arch>`` with random (seeded) weights: for timing, never for science.
-RANDOM_PREFIX = "random:"
-
-RESNET_STYLE = ("layer1", "layer2", "layer3", "layer4")
-RESNET_CONTENT = "layer3"
-VGG_STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-VGG_CONTENT = "relu4_2"
-
-
-# --- images -------------------------------------------------------------------------
-
-def rgb_uint8(image) -> np.ndarray:
-    """A PIL image, a uint8 [H, W, 3] / [H, W] array, or floats in [0, 1] ([H, W, 3] or
-    [3, H, W]) -> a contiguous uint8 [H, W, 3] array."""
-    if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-    a = np.asarray(image.detach().cpu() if isinstance(image, torch.Tensor) else image)
-    if a.ndim == 4 and a.shape[0] == 1:
-        a = a[0]
-    if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[2] not in (1, 3):
-        a = a.transpose(1, 2, 0)
-    if a.ndim == 2:
-        a = a[:, :, None]
-    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
-        raise ValueError(f"expected an RGB or grey image, got shape {np.asarray(image).shape}")
-    a = a[:, :, :3]
-    if a.shape[2] == 1:
-        a = np.repeat(a, 3, axis=2)
-    if a.dtype != np.uint8:
-        a = a.astype(np.float64)
-        if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
-            raise ValueError("float images must lie in [0, 1]")
-        a = np.rint(a * 255).astype(np.uint8)
-    return np.ascontiguousarray(a)
-
-
-def fit_size(height: int, width: int, size: int) -> tuple[int, int]:
-    """(H, W) with the longer side ``size`` and the aspect ratio kept."""
-    scale = size / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
-
-
-def resize(image: np.ndarray, size: int) -> np.ndarray:
-    """uint8 [H, W, 3] resized (bicubic, antialiased when shrinking) so its longer side is ``size``."""
-    h, w = fit_size(image.shape[0], image.shape[1], size)
-    if (h, w) == image.shape[:2]:
-        return image
-    return np.asarray(Image.fromarray(image, "RGB").resize((w, h), Image.Resampling.BICUBIC), dtype=np.uint8)
-
-
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """uint8 [H, W, 3] -> float [1, 3, H, W] in [0, 1]."""
-    return torch.from_numpy(np.array(image, dtype=np.float32) / 255.0).permute(2, 0, 1)[None].contiguous()
-
-
-# --- networks and their layers ----------------------------------------------------------
-
-@dataclass(frozen=True)
-class LayerChoice:
-    """Style layers and content layer for one network, and the rule that chose them."""
-
-    style_layers: tuple[str, ...]
-    content_layer: str
-    rule: str
-
-
-def spatial_layers(model: Classifier, size: Optional[int] = None) -> list[tuple[str, tuple[int, int]]]:
-    """(layer, (h, w)) for every named layer with a spatial [N, C, h, w] output, in network
-    order, measured on one grey image of the model's input size (or ``size``)."""
-    c, h, w = model.info.input_size
-    if size is not None:
-        h = w = size
-    with torch.no_grad():
-        out = model.features(torch.full((1, c, h, w), 0.5, device=model.device), model.layer_names)
-    return [(name, tuple(t.shape[-2:])) for name, t in out.items() if t.ndim == 4 and min(t.shape[-2:]) > 1]
-
-
-def derived_layers(model: Classifier) -> LayerChoice:
-    """Style: the last named layer at each resolution from 1/4 of the input down (a ResNet's
-    four stage outputs); content: the third of them (or the last when fewer)."""
-    layers = spatial_layers(model)
-    if not layers:
-        raise ValueError(f"{model.name} has no named layer with a spatial output; name its style layers")
-    height = model.info.input_size[1]
-    last_per_resolution: dict[tuple[int, int], str] = {}
-    for name, hw in layers:
-        last_per_resolution[hw] = name  # network order: the later layer wins
-    style = [name for hw, name in last_per_resolution.items() if hw[0] <= height / 4]
-    rule = "derived: the last named layer at each resolution from 1/4 of the input down; content the third"
-    if not style:
-        style = [name for name, _ in layers]
-        rule = "derived: every named spatial layer (none at 1/4 of the input or below); content the third"
-    content = style[2] if len(style) >= 3 else style[-1]
-    return LayerChoice(tuple(style), content, rule)
-
-
-def default_layers(model: Classifier) -> LayerChoice:
-    """Nakano's layers for ResNets, Gatys' for VGG, else ``derived_layers``."""
-    names = set(model.layer_names)
-    if set(RESNET_STYLE) <= names:
-        return LayerChoice(RESNET_STYLE, RESNET_CONTENT,
-                           "Nakano: the outputs of the four residual stages; content the third")
-    if set(VGG_STYLE) | {VGG_CONTENT} <= names:
-        return LayerChoice(VGG_STYLE, VGG_CONTENT, "Gatys et al.: relu1_1 ... relu5_1; content relu4_2")
-    return derived_layers(model)
-
-
-def random_weights(arch: str, device: torch.device | str = "cpu", seed: int = 0) -> Classifier:
-    """``arch`` (``zoo.build_architecture`` names, e.g. ``torchvision:resnet50``) with random
-    weights drawn by ``seed``, ImageNet-sized and normalized: for timing runs only."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = zoo.build_architecture(arch, 1000, 3, 224)
-    info = ClassifierInfo(name=f"{RANDOM_PREFIX}{arch}", dataset="imagenet",
-                          class_names=zoo.class_names_for("imagenet", 1000), input_size=(3, 224, 224),
-                          extra={"random_weights": True, "arch": arch})
-    layers = zoo.default_layers(arch, net) or None
-    return Classifier(net, info, zoo.IMAGENET_MEAN, zoo.IMAGENET_STD, layers=layers, device=device,
-                      channels_last=any(isinstance(m, nn.Conv2d) for m in net.modules()))
-
-
-def load_network(name: str, device: torch.device) -> Classifier:
-    """The zoo's frozen Classifier, or a random-weights build for ``random:<arch>``."""
-    if name.startswith(RANDOM_PREFIX):
-        return random_weights(name[len(RANDOM_PREFIX):], device)
-    return zoo.load(name, device=device)
-
-
-def has_max_pooling_stack(model: Classifier) -> bool:
-    """A VGG/AlexNet-style ``features`` stack with max-pooling in it."""
-    features = getattr(model.net, "features", None)
-    return isinstance(features, nn.Sequential) and any(isinstance(m, nn.MaxPool2d) for m in features)
-
-
-def with_average_pooling(model: Classifier) -> Classifier:
-    """A copy of ``model`` whose ``features`` stack average-pools where it max-pooled (Gatys
-    et al.; Nakano's VGG-19). The shared model is left as it is."""
-    net = copy.deepcopy(model.net)
-    for i, m in enumerate(net.features):
-        if isinstance(m, nn.MaxPool2d):
-            net.features[i] = nn.AvgPool2d(m.kernel_size, m.stride, m.padding, m.ceil_mode)
-    mean, std = model.mean.flatten().tolist(), model.std.flatten().tolist()
-    return Classifier(net, model.info, mean, std, layers=model.layers, device=model.device,
-                      channels_last=model.channels_last)
-
-
-# --- which networks by default ----------------------------------------------------------
-
-IMAGENET_LIKE = ("imagenet", "restricted-imagenet")
-#: Nakano's networks: MadryLab's L2 eps 3 ResNet-50 (resnet50_l2_eps3.ckpt), torchvision's ResNet-50 and VGG-19.
-NAKANO_NETWORKS = ("madry-imagenet-resnet50-l2-3", "resnet50", "vgg19")
-STANDARD_PREFERENCE = ("resnet50", "madry-imagenet-resnet50-nat", "vgg19", "efficientnet-lite0")
-ROBUST_PREFERENCE = ("madry-imagenet-resnet50-l2-3", "madry-imagenet-resnet50-l2-3-2019",
-                     "madry-imagenet-resnet50-linf-4", "madry-imagenet-resnet50-linf-4-2019",
-                     "madry-imagenet-resnet50-linf-8", "madry-imagenet-resnet50-linf-8-2019")
-
-
-def _is_robust(row: dict) -> bool:
-    return str(row["kind"]).startswith("robust")
-
-
-def default_networks(rows: Sequence[dict], preferred: Sequence[str] = ()) -> tuple[str, ...]:
-    """The style networks to show side by side: a standard and a robust ImageNet network,
-    each the first available of ``preferred`` (the sidebar's pair), else of Nakano's
-    (ResNet-50, then the L2 eps 3 robust ResNet-50), else any; one or none when that is all
-    there is. ``rows`` are ``zoo.list_models()`` rows."""
-    usable = {r["name"]: r for r in rows if r["available"] and r["dataset"] in IMAGENET_LIKE}
-    out = []
-    for robust, preference in ((False, STANDARD_PREFERENCE), (True, ROBUST_PREFERENCE)):
-        names = [n for n in (*preferred, *preference, *usable) if n in usable and _is_robust(usable[n]) == robust]
-        if names:
-            out.append(names[0])
-    return tuple(out)
-
-
-def missing_networks(rows: Sequence[dict]) -> list[tuple[str, str]]:
-    """(name, fetch command) for Nakano's networks that are not here."""
-    available = {r["name"] for r in rows if r["available"]}
-    return [(n, zoo.fetch_command(n)) for n in NAKANO_NETWORKS if n not in available]
-
+#: the ImageNet-like datasets whose networks suit photos (the one table in ``data``).
+IMAGENET_LIKE = data.IMAGENET_LIKE
+# LayerChoice, default_networks and missing_networks (from ``_style_networks``) are this
+# experiment's public face too: its page shows the default networks and layers.
 
 # --- config ------------------------------------------------------------------------------
 
@@ -462,58 +289,53 @@ class Result:
 
 # --- the loss and the optimization --------------------------------------------------------
 
-class StyleLoss:
-    """The weighted loss of one transfer: one forward pass per distinct network per evaluation.
+TERMS = ("content", "style", "tv")
+
+
+def transfer_loss(content_net: Classifier, content_layer: str, content_target: torch.Tensor,
+                  style_net: Classifier, style_grams: dict[str, torch.Tensor],
+                  weights: tuple[float, float, float], normalize: bool) -> dict[str, objectives.Objective]:
+    """The weighted terms of one transfer as ``objectives``, by name (``content``, ``style``,
+    ``tv``; a term whose weight is 0 is left out): a * content + b * sum_l style_l + c * TV.
+    ``objectives.evaluate`` reads every layer they need in one forward pass per network.
 
     Args:
         content_net, content_layer, content_target: F_l and F_l(content).
-        style_net, style_layers, style_grams: the style network and G_l(style).
+        style_net, style_grams: the style network and G_l(style) for each style layer l.
         weights: (content, style, tv).
         normalize: divide the content term by mean F_l(content)^2 and each style layer's by
             mean G_l(style)^2, averaged over the layers.
     """
-
-    def __init__(self, content_net: Classifier, content_layer: str, content_target: torch.Tensor,
-                 style_net: Classifier, style_layers: Sequence[str], style_grams: dict[str, torch.Tensor],
-                 weights: tuple[float, float, float], normalize: bool):
-        self.content_net, self.content_layer, self.content_target = content_net, content_layer, content_target
-        self.style_net, self.style_layers, self.style_grams = style_net, list(style_layers), style_grams
-        self.wc, self.ws, self.wtv = weights
-        if normalize:
-            self.content_scale = 1.0 / float(content_target.pow(2).mean().clamp_min(1e-12))
-            self.layer_scale = {l: 1.0 / (len(self.style_layers) * float(g.pow(2).mean().clamp_min(1e-24)))
-                                for l, g in style_grams.items()}
-        else:
-            self.content_scale, self.layer_scale = 1.0, {l: 1.0 for l in style_grams}
-
-    def features(self, x: torch.Tensor) -> tuple[Optional[torch.Tensor], dict[str, torch.Tensor]]:
-        need_content, need_style = self.wc > 0, self.ws > 0
-        if self.content_net is self.style_net and need_content and need_style:
-            layers = list(dict.fromkeys([self.content_layer, *self.style_layers]))
-            out = self.content_net.features(x, layers)
-            return out[self.content_layer], out
-        content = self.content_net.features(x, [self.content_layer])[self.content_layer] if need_content else None
-        style = self.style_net.features(x, self.style_layers) if need_style else {}
-        return content, style
-
-    def terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The weighted terms for x [1, 3, H, W]: scalars ``content``, ``style``, ``tv``, ``total``."""
-        content_f, style_f = self.features(x)
-        zero = x.new_zeros(())
-        content = (self.wc * self.content_scale * objectives.content_distance(content_f, self.content_target).sum()
-                   if content_f is not None else zero)
-        style = zero
-        if style_f:
-            for l in self.style_layers:
-                d = objectives.style_distance({l: style_f[l]}, {l: self.style_grams[l]}).sum()
-                style = style + self.ws * self.layer_scale[l] * d
-        tv = self.wtv * objectives.total_variation(x).sum() if self.wtv > 0 else zero
-        return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
+    wc, ws, wtv = weights
+    if normalize:
+        content_scale = 1.0 / float(content_target.pow(2).mean().clamp_min(1e-12))
+        layer_scale = {l: 1.0 / (len(style_grams) * float(g.pow(2).mean().clamp_min(1e-24)))
+                       for l, g in style_grams.items()}
+    else:
+        content_scale, layer_scale = 1.0, {l: 1.0 for l in style_grams}
+    terms: dict[str, objectives.Objective] = {}
+    if wc > 0:
+        terms["content"] = wc * content_scale * objectives.content(content_net, content_layer, content_target)
+    if ws > 0:
+        per_layer = [ws * layer_scale[l] * objectives.style(style_net, {l: g}) for l, g in style_grams.items()]
+        terms["style"] = sum(per_layer[1:], per_layer[0])
+    if wtv > 0:
+        terms["tv"] = wtv * objectives.tv()
+    return terms
 
 
-def optimize_image(loss: StyleLoss, x0: torch.Tensor, optimizer: str, iterations: int, lr: float,
+def loss_terms(loss: dict[str, objectives.Objective], x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The scalar terms ``content``, ``style``, ``tv`` (0 where left out) and ``total`` for x [1, 3, H, W]."""
+    got = objectives.evaluate(loss, x)
+    zero = x.new_zeros(())
+    out = {k: got[k].sum() if k in got else zero for k in TERMS}
+    out["total"] = out["content"] + out["style"] + out["tv"]
+    return out
+
+
+def optimize_image(loss: dict[str, objectives.Objective], x0: torch.Tensor, optimizer: str, iterations: int, lr: float,
                    progress=None, cancel: Cancel = None) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
-    """Minimize ``loss`` over the pixels from ``x0`` with L-BFGS or Adam, clamping to [0, 1]
+    """Minimize the sum of the ``loss`` terms over the pixels from ``x0`` with L-BFGS or Adam, clamping to [0, 1]
     after each step. Returns the lowest-loss image seen and the terms' histories
     ([iterations + 1] each: before every iteration and after the last)."""
     x = x0.detach().clone().requires_grad_(True)
@@ -534,7 +356,7 @@ def optimize_image(loss: StyleLoss, x0: torch.Tensor, optimizer: str, iterations
 
     def closure():
         opt.zero_grad()
-        terms = loss.terms(x)
+        terms = loss_terms(loss, x)
         terms["total"].backward()
         record(terms)
         return terms["total"]
@@ -552,7 +374,7 @@ def optimize_image(loss: StyleLoss, x0: torch.Tensor, optimizer: str, iterations
         if cancel is not None and cancel():
             raise Cancelled(f"cancelled after {it + 1} of {iterations} iterations")
     with torch.no_grad():
-        record(loss.terms(x))
+        record(loss_terms(loss, x))
     return best["x"], {k: np.asarray(v, dtype=np.float64) for k, v in history.items()}
 
 
@@ -562,20 +384,6 @@ def start_image(config: Config, content: torch.Tensor) -> torch.Tensor:
         return content.clone()
     g = torch.Generator().manual_seed(int(config.seed))
     return torch.rand(content.shape, generator=g)
-
-
-def _prepare(model: Classifier, average_pooling: bool) -> Classifier:
-    if model.info.input_size[0] != 3:
-        raise ValueError(f"{model.name} takes {model.info.input_size[0]}-channel images; style transfer "
-                         "needs an RGB (ImageNet-like) network")
-    net = with_average_pooling(model) if average_pooling and has_max_pooling_stack(model) else model
-    return folded_classifier(net)  # BatchNorm folded into the convolutions: same features, less work (bench/)
-
-
-def _check_layers(model: Classifier, layers: Sequence[str], what: str) -> None:
-    unknown = [l for l in layers if l not in model.layer_names]
-    if unknown:
-        raise ValueError(f"{model.name} has no {what} layer(s) {unknown}; it has {model.layer_names}")
 
 
 def resolve_content_model(config: Config, style_nets: Sequence[Classifier]) -> str:
@@ -595,10 +403,10 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
     content_name = resolve_content_model(config, list(loaded.values()))
     if content_name not in loaded:
         loaded[content_name] = load_network(content_name, device)
-    nets = {name: _prepare(m, config.average_pooling) for name, m in loaded.items()}
+    nets = {name: prepare(m, config.average_pooling) for name, m in loaded.items()}
     content_net = nets[content_name]
     content_layer = config.content_layer or default_layers(content_net).content_layer
-    _check_layers(content_net, [content_layer], "content")
+    check_layers(content_net, [content_layer], "content")
 
     plans, rules = [], []
     for i, name in enumerate(config.style_models):
@@ -609,7 +417,7 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
         else:
             d = default_layers(net)
             layers, rule = d.style_layers, d.rule
-        _check_layers(net, layers, "style")
+        check_layers(net, layers, "style")
         rules.append(rule)
         if config.single_layer:
             plans.extend((name, (l,)) for l in layers)
@@ -634,8 +442,8 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
                     feats = net.features(style_x, all_layers)
                 grams_by_net[name] = {l: objectives.gram_matrix(feats[l]) for l in all_layers}
             grams = {l: grams_by_net[name][l] for l in layers}
-            loss = StyleLoss(content_net, content_layer, content_target, net, layers, grams,
-                             (config.content_weight, config.style_weight, config.tv_weight), config.normalize)
+            loss = transfer_loss(content_net, content_layer, content_target, net, grams,
+                                 (config.content_weight, config.style_weight, config.tv_weight), config.normalize)
 
             def step_progress(step, _total, metrics, k=k, name=name, layers=layers):
                 if progress is not None:
@@ -662,7 +470,7 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
     for name, net in nets.items():
         if net.info.extra.get("random_weights"):
             notes.append(f"{name} has random weights: its images time the computation and show nothing learned.")
-        elif net.info.dataset not in ("imagenet", "restricted-imagenet"):
+        elif net.info.dataset not in data.IMAGENET_LIKE:
             notes.append(f"{name} was trained on {net.info.dataset}, not on ImageNet photos.")
     for name in config.style_models:
         if config.average_pooling and has_max_pooling_stack(loaded[name]):
