@@ -556,6 +556,55 @@ def test_list_models_says_why_not_offline(root, torch_home, no_network):
         assert row["available"] or row["why"] == f"not downloaded: python -m explorer fetch {name}"
 
 
+
+def test_weights_file_and_sha256_are_public(root, torch_home, no_network):
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    net = zoo.build_architecture("mlp")
+    save_file(net.state_dict(), str(root / "mine.safetensors"))
+    blob = hashlib.sha256((root / "mine.safetensors").read_bytes()).hexdigest()
+    write_manifest(root, {"name": "mine", "source": "file", "arch": "mlp", "dataset": "fashion-mnist",
+                          "mean": [0.5], "std": [0.5], "input_size": [1, 28, 28], "weights": "mine.safetensors"},
+                   {"name": "gone", "source": "file", "arch": "mlp", "dataset": "fashion-mnist", "mean": [0.5],
+                    "std": [0.5], "input_size": [1, 28, 28], "weights": "gone.safetensors"})
+    assert zoo.weights_file("mine", root) == (root / "mine.safetensors").resolve()
+    assert zoo.weights_file(zoo.get_spec("mine", root), root) == (root / "mine.safetensors").resolve()
+    assert zoo.weights_sha256("mine", root) == blob  # no sha256 in the record: the file's
+    assert zoo.weights_sha256("gone", root) is None  # not on this machine
+    assert zoo.weights_sha256("madry-imagenet-resnet50-linf-4", root).startswith("9e622169")  # the record's
+    with pytest.raises(ZooError, match="fetch madry-imagenet-resnet50-linf-4"):
+        zoo.weights_file("madry-imagenet-resnet50-linf-4", root)
+    with pytest.raises(ZooError, match="unknown model"):
+        zoo.weights_sha256("no-such-model", root)
+
+
+def test_load_cache_is_a_bounded_lru(root, no_network, monkeypatch):
+    from safetensors.torch import save_file
+
+    from explorer.zoo import factory
+
+    entries = []
+    for i in range(3):
+        torch.manual_seed(i)
+        save_file(zoo.build_architecture("mlp").state_dict(), str(root / f"m{i}.safetensors"))
+        entries.append({"name": f"m{i}", "source": "file", "arch": "mlp", "dataset": "fashion-mnist", "mean": [0.5],
+                        "std": [0.5], "input_size": [1, 28, 28], "weights": f"m{i}.safetensors"})
+    write_manifest(root, *entries)
+    assert zoo.LOAD_CACHE.max_entries == zoo.MAX_LOADED == 16  # the bound of ui/models.py's st.cache_resource
+    cache = zoo.LoadCache(max_entries=2)
+    monkeypatch.setattr(factory, "LOAD_CACHE", cache)  # the process-wide cache keeps its models
+    m0, m1 = zoo.load("m0", "cpu", root), zoo.load("m1", "cpu", root)
+    assert zoo.load("m0", "cpu", root) is m0  # a hit, and m0 is now the most recently used
+    zoo.load("m2", "cpu", root)  # evicts m1, the least recently used
+    assert len(cache) == 2
+    assert zoo.load("m0", "cpu", root) is m0 and zoo.load("m1", "cpu", root) is not m1
+    cache.max_entries = 1  # shrinking evicts at once
+    assert len(cache) == 1
+    with pytest.raises(ValueError):
+        cache.max_entries = 0
+
+
 def test_cmd_fetch_list_prints_the_table(root, torch_home, no_network, capsys):
     parser = argparse.ArgumentParser()
     fetch_mod.add_fetch_arguments(parser)
