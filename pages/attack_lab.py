@@ -1,6 +1,6 @@
 """Attack lab: one image, PGD on the standard and the robust model side by side.
 
-Widgets -> attack_lab.Config -> cached attack_lab.run -> charts. The result stays in
+Widgets -> ``ui.configs.attack_lab`` -> cached attack_lab.run -> charts. The result stays in
 session state, so moving a widget redraws it without recomputing.
 """
 
@@ -10,47 +10,49 @@ from typing import Optional
 
 import streamlit as st
 
-from explorer import charts, zoo
+from explorer import charts
 from explorer.charts import attack_lab as charts_attack
 from explorer.experiments import attack_lab
-from ui import export, links, models, widgets
+from ui import configs, export, links, page, registry, routing, widgets
+
+routing.through_app()  # a deep link to a fresh server runs the page inside app.py
 
 KEY = "attack_lab"
 
 
 # --- widgets -> parameters -------------------------------------------------------
 
-def attack_form(info, picked: Optional[widgets.PickedImage], names: tuple[str, ...]) -> Optional[attack_lab.Config]:
-    """The threat model and PGD settings; a Config when Run is pressed, else None."""
+def attack_form(info, picked: Optional[widgets.PickedImage], names: tuple[str, ...]):
+    """The threat model and PGD settings; when Run is pressed (or a link autoruns), the builder of
+    the Config (``ui.configs.attack_lab`` on these settings), else None."""
     norm = widgets.norm_picker(KEY)
     classes = info.class_names
+    d = configs.ATTACK_LAB_DEFAULTS
     with st.form(f"{KEY}.form"):
         eps = widgets.eps_slider(info.dataset, norm, KEY)
         left, right = st.columns(2)
-        steps = left.slider("Steps", 1, 200, 20, key=f"{KEY}.steps", bind=links.BIND)
-        step_size = right.number_input("Step size", min_value=1e-6, max_value=100.0, value=None, format="%.5f",
-                                       placeholder="2.5 × eps / steps", key=f"{KEY}.step_size", bind=links.BIND,
+        steps = left.slider("Steps", 1, 200, d["steps"], key=f"{KEY}.steps", bind=links.BIND)
+        step_size = right.number_input("Step size", min_value=1e-6, max_value=100.0, value=d["step_size"],
+                                       format="%.5f", placeholder="2.5 × eps / steps", key=f"{KEY}.step_size",
+                                       bind=links.BIND,
                                        help="Empty: 2.5 × eps / steps, the evaluation convention of Madry et al.")
         target = st.selectbox("Target class", [None, *range(len(classes))], key=f"{KEY}.target", bind=links.BIND,
                               format_func=lambda c: "none (untargeted)" if c is None else f"{c}: {classes[c]}",
                               help="Untargeted pushes away from the true class (or the model's own prediction "
                                    "when the label is unknown); targeted pulls toward the chosen class.")
         a, b, c = st.columns(3)
-        random_start = a.checkbox("Random start", False, key=f"{KEY}.random_start", bind=links.BIND)
-        restarts = int(b.number_input("Restarts", 1, attack_lab.MAX_RESTARTS, 1, key=f"{KEY}.restarts",
+        random_start = a.checkbox("Random start", d["random_start"], key=f"{KEY}.random_start", bind=links.BIND)
+        restarts = int(b.number_input("Restarts", 1, attack_lab.MAX_RESTARTS, d["restarts"], key=f"{KEY}.restarts",
                                       bind=links.BIND))
-        seed = int(c.number_input("Seed", 0, 2**31 - 1, 0, key=f"{KEY}.seed", bind=links.BIND))
+        seed = int(c.number_input("Seed", 0, 2**31 - 1, d["seed"], key=f"{KEY}.seed", bind=links.BIND))
         submitted = st.form_submit_button("Run", type="primary", disabled=picked is None)
     submitted = submitted or links.autorun(KEY)  # a shared link computes its view again
     if not submitted or picked is None:
         return None
-    try:
-        return attack_lab.Config.for_image(picked.image, names, label=picked.label, norm=norm, eps=eps, steps=steps,
-                                           step_size=step_size, target=target, random_start=random_start,
-                                           restarts=restarts, seed=seed)
-    except ValueError as e:
-        st.error(str(e))
-        return None
+    params = {f"{KEY}.norm": norm, configs.eps_key(KEY, info.dataset, norm): eps, f"{KEY}.steps": steps,
+              f"{KEY}.step_size": step_size, f"{KEY}.target": target, f"{KEY}.random_start": random_start,
+              f"{KEY}.restarts": restarts, f"{KEY}.seed": seed}
+    return lambda: configs.attack_lab(params, names, picked.image, picked.label, info.dataset)
 
 
 # --- drawing results -----------------------------------------------------------------
@@ -104,7 +106,7 @@ def draw_result(result: attack_lab.Result) -> None:
     config = widgets.kept_config(KEY)
     if config is not None:
         export.export(KEY, "attack_lab", config, f"attack-lab-{'-vs-'.join(a.model for a in result.attacks)}",
-                      png=charts_attack.attack_png(result), page="pages/attack_lab.py")
+                      png=charts_attack.attack_png(result), page=registry.ATTACK_LAB)
 
 
 # --- the page ------------------------------------------------------------------------------
@@ -114,25 +116,14 @@ st.markdown("PGD (Madry et al. 2018) on one image, against the standard and the 
             "sidebar. A standard model flips under a perturbation you can barely see; a robust one holds, and "
             "what it takes to move it starts to look like the other class (Ilyas et al. 2019).")
 
-pair = models.current_pair()
-if not pair.names:
-    st.warning("No model is available. See the Model zoo page for what to fetch.")
-    st.stop()
-try:
-    info = models.load_model(pair.names[0]).info
-except zoo.ZooError as e:
-    st.error(str(e))
-    st.stop()
-if pair.robust is None:
-    st.info(f"No robust {info.dataset} model is available: attacking {pair.standard} alone.")
+pair, model = page.pair_or_stop(alone="attacking")
+info = model.info
 
 # Test image 1 (a pullover): at the default Linf 0.1 the bundled standard model flips and the
 # robust one holds, the page's point at first sight (image 0 fools both; tests/e2e checks it).
 picked = widgets.image_picker(info, KEY, default_index=1)
-config = attack_form(info, picked, pair.names)
-if config is not None:
-    widgets.keep(KEY, widgets.run_experiment("attack_lab", config, f"Attacking {' and '.join(config.models)}"),
-                 config)
+page.run_view(KEY, "attack_lab", attack_form(info, picked, pair.names),
+              lambda config: f"Attacking {' and '.join(config.models)}")
 
 if widgets.kept(KEY) is not None:
     draw_result(widgets.kept(KEY))

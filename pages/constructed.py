@@ -9,14 +9,15 @@ numbers; and a small live version (a few hundred images) through
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import streamlit as st
 
 from explorer import construct, data, zoo
 from explorer.charts import constructed as charts_constructed
 from explorer.experiments import constructed_table as CT
-from ui import links, models, widgets
+from ui import links, models, page, routing, widgets
+
+routing.through_app()  # a deep link to a fresh server runs the page inside app.py
 
 KEY = "constructed"
 MAX_BROWSE = 16
@@ -142,8 +143,8 @@ def table_tab() -> None:
 
 # --- 3. the live version -------------------------------------------------------------------------
 
-def live_form(pair: models.ModelPair, dataset: str) -> Optional[CT.Config]:
-    """Widgets -> a small Config when Run is pressed."""
+def live_form(pair: models.ModelPair, dataset: str):
+    """Widgets -> the builder of a small Config when Run is pressed (or a link autoruns), else None."""
     with st.form(f"{KEY}.live.form"):
         a, b, c = st.columns(3)
         subset = int(a.number_input("Training images", 20, 2000, 300, 20, key=f"{KEY}.live.subset", bind=links.BIND,
@@ -166,14 +167,11 @@ def live_form(pair: models.ModelPair, dataset: str) -> Optional[CT.Config]:
     if not submitted or not kinds:
         return None
     d = construct.defaults_for(dataset)
-    try:
-        return CT.Config(dataset=dataset, standard=pair.standard, robust=pair.robust, kinds=tuple(kinds), subset=subset,
-                         inversion_steps=inv_steps, attack_steps=attack_steps,
-                         attack_step_size=2.5 * d.attack_eps / attack_steps, epochs=epochs, test_limit=test_limit,
-                         eval_steps=eval_steps, seed=seed, shard_size=max(subset, 1), batch_size_construct=250)
-    except ValueError as e:
-        st.error(str(e))
-        return None
+    return lambda: CT.Config(dataset=dataset, standard=pair.standard, robust=pair.robust, kinds=tuple(kinds),
+                             subset=subset, inversion_steps=inv_steps, attack_steps=attack_steps,
+                             attack_step_size=2.5 * d.attack_eps / attack_steps, epochs=epochs,
+                             test_limit=test_limit, eval_steps=eval_steps, seed=seed, shard_size=max(subset, 1),
+                             batch_size_construct=250)
 
 
 def draw_live(result: CT.Result) -> None:
@@ -196,10 +194,8 @@ def live_tab(pair: models.ModelPair) -> None:
         st.warning(f"The live version builds from Fashion-MNIST or CIFAR-10; the sidebar's models are {dataset}.")
     elif pair.robust is None:
         st.warning("Pick a robust model in the sidebar: D_R needs one.")
-    config = live_form(pair, dataset)
-    if config is not None:
-        widgets.keep(f"{KEY}.live", widgets.run_experiment("constructed_table", config,
-                                                           "Building, training and testing"), config, tag=pair.names)
+    page.run_view(f"{KEY}.live", "constructed_table", live_form(pair, dataset), "Building, training and testing",
+                  tag=pair.names)
     if widgets.kept(f"{KEY}.live", tag=pair.names) is not None:
         draw_live(widgets.kept(f"{KEY}.live", tag=pair.names))
 

@@ -15,7 +15,9 @@ from explorer.charts import discussion as CD
 from explorer import zoo
 from explorer.experiments import _discussion as D
 from explorer.experiments import leakage, mislabeled, nontransferable, squares, transfer_learnability
-from ui import models, widgets
+from ui import models, routing, widgets
+
+routing.through_app()  # a deep link to a fresh server runs the page inside app.py
 
 KEY = "discussion"
 

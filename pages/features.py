@@ -16,21 +16,16 @@ from explorer.charts import features as charts_features
 from explorer.classifier import ClassifierInfo
 from explorer.experiments import (class_synthesis, feature_visualization, fourier_heatmap, frequency, inversion,
                                   linear_features, perturbation_spectrum)
-from ui import export, links, models, widgets
+from ui import configs, export, links, page, registry, routing, widgets
+
+routing.through_app()  # a deep link to a fresh server runs the page inside app.py
 
 KEY = "features"
 TABS = ("What PGD changes", "Class synthesis", "Representation inversion", "Frequency", "Linear features")
-#: Default L2 radius of class synthesis per dataset (an image of flat grey is sqrt(C H W) / 2 away from black).
-SYNTHESIS_EPS = {"fashion-mnist": 8.0, "cifar10": 10.0}
-SYNTHESIS_EPS_DEFAULT = 40.0  # Santurkar et al.'s ImageNet radius
 
 
 def _key(*parts: str) -> str:
     return ".".join((KEY, *parts))
-
-
-def _store(name: str, names: tuple[str, ...], result, config=None) -> None:
-    widgets.keep(_key(name), result, config, tag=names)
 
 
 def _stored(name: str, names: tuple[str, ...]):
@@ -43,7 +38,7 @@ def _export(name: str, experiment: str, png: bytes) -> None:
     config = widgets.kept_config(_key(name))
     if config is not None:
         export.export(_key(name), experiment, config, f"{experiment.replace('_', '-')}", png=png,
-                      page="pages/features.py")
+                      page=registry.FEATURES)
 
 
 def _caption_pair(names: tuple[str, ...]) -> str:
@@ -65,14 +60,10 @@ def perturbation_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
         submitted = st.form_submit_button("Attack both", type="primary", disabled=picked is None)
     submitted = submitted or links.autorun(_key("pgd"))
     if submitted and picked is not None:
-        try:
-            config = perturbation_spectrum.Config.for_image(picked.image, names, label=picked.label, norm=norm,
-                                                            eps=eps, steps=steps)
-        except ValueError as e:
-            st.error(str(e))
-        else:
-            _store("pgd", names, widgets.run_experiment("perturbation_spectrum", config,
-                                                 f"Attacking {_caption_pair(names)}"), config)
+        page.run_view(_key("pgd"), "perturbation_spectrum",
+                      lambda: perturbation_spectrum.Config.for_image(picked.image, names, label=picked.label,
+                                                                     norm=norm, eps=eps, steps=steps),
+                      f"Attacking {_caption_pair(names)}", tag=names)
     result = _stored("pgd", names)
     if result is not None:
         draw_perturbations(result)
@@ -111,28 +102,26 @@ def synthesis_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
                      key=_key("synthesis", "start"), bind=links.BIND)
     picked = widgets.image_picker(info, _key("synthesis")) if start == "image" else None
     size = math.sqrt(math.prod(info.input_size))
-    default = SYNTHESIS_EPS.get(info.dataset, SYNTHESIS_EPS_DEFAULT)
+    d = configs.SYNTHESIS_DEFAULTS
     with st.form(_key("synthesis", "form")):
         left, mid, right = st.columns(3)
-        eps = left.slider("eps (L2 radius)", 0.5, float(math.floor(size)), min(default, math.floor(size)), 0.5,
+        eps = left.slider("eps (L2 radius)", 0.5, float(math.floor(size)),
+                          configs.synthesis_eps_default(info.dataset, info.input_size), 0.5,
                           key=_key("synthesis", "eps"), bind=links.BIND,
                           help=f"A {info.input_size} image of flat grey has L2 norm {size / 2:.1f}.")
-        steps = mid.slider("Steps", 5, 300, 60, key=_key("synthesis", "steps"), bind=links.BIND)
-        seed = int(right.number_input("Seed (noise)", 0, 2**31 - 1, 0, key=_key("synthesis", "seed"), bind=links.BIND))
+        steps = mid.slider("Steps", 5, 300, d["steps"], key=_key("synthesis", "steps"), bind=links.BIND)
+        seed = int(right.number_input("Seed (noise)", 0, 2**31 - 1, d["seed"], key=_key("synthesis", "seed"),
+                                      bind=links.BIND))
         submitted = st.form_submit_button("Synthesize every class", type="primary",
                                           disabled=start == "image" and picked is None)
     submitted = submitted or links.autorun(_key("synthesis"))
     if submitted:
-        try:
-            if start == "image":
-                config = class_synthesis.Config.for_image(picked.image, names, eps=eps, steps=steps, seed=seed)
-            else:
-                config = class_synthesis.Config(names, start=start, eps=eps, steps=steps, seed=seed)
-        except ValueError as e:
-            st.error(str(e))
-        else:
-            _store("synthesis", names, widgets.run_experiment("class_synthesis", config, "Synthesizing every class"),
-                   config)
+        params = {_key("synthesis", "start"): start, _key("synthesis", "eps"): eps,
+                  _key("synthesis", "steps"): steps, _key("synthesis", "seed"): seed}
+        page.run_view(_key("synthesis"), "class_synthesis",
+                      lambda: configs.class_synthesis(params, names, info.dataset, info.input_size,
+                                                      picked.image if picked is not None else None),
+                      "Synthesizing every class", tag=names)
     result = _stored("synthesis", names)
     if result is not None:
         st.image(charts_features.synthesis_figure(result))
@@ -180,16 +169,10 @@ def inversion_tab(info: ClassifierInfo, names: tuple[str, ...], layers: list[str
                                           disabled=target is None or (start == "image" and start_image is None))
     submitted = submitted or links.autorun(_key("inversion"))
     if submitted and target is not None:
-        try:
-            config = inversion.Config.for_images(
-                target.image, names, start_image=start_image.image if start_image is not None else None,
-                label=target.label, start=start, start_label=start_image.label if start_image else None,
-                layer=layer, steps=steps, step_sizes=step_sizes, seed=seed)
-        except ValueError as e:
-            st.error(str(e))
-        else:
-            _store("inversion", names, widgets.run_experiment("inversion", config, "Inverting the representation"),
-                   config)
+        page.run_view(_key("inversion"), "inversion", lambda: inversion.Config.for_images(
+            target.image, names, start_image=start_image.image if start_image is not None else None,
+            label=target.label, start=start, start_label=start_image.label if start_image else None,
+            layer=layer, steps=steps, step_sizes=step_sizes, seed=seed), "Inverting the representation", tag=names)
     result = _stored("inversion", names)
     if result is not None:
         draw_inversion(result)
@@ -229,13 +212,9 @@ def visualization_form(names: tuple[str, ...], layers: list[str]) -> None:
         submitted = st.form_submit_button("Maximize", type="primary")
     submitted = submitted or links.autorun(_key("units"))
     if submitted:
-        try:
-            config = feature_visualization.Config(names, n_units=n_units, layer=layer, steps=steps, start=start)
-        except ValueError as e:
-            st.error(str(e))
-        else:
-            _store("units", names, widgets.run_experiment("feature_visualization", config, "Maximizing units"),
-                   config)
+        page.run_view(_key("units"), "feature_visualization",
+                      lambda: feature_visualization.Config(names, n_units=n_units, layer=layer, steps=steps,
+                                                           start=start), "Maximizing units", tag=names)
     result = _stored("units", names)
     if result is not None:
         st.image(charts_features.visualization_figure(result))
@@ -283,8 +262,8 @@ def frequency_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
         submitted = st.form_submit_button("Measure", type="primary")
     submitted = submitted or links.autorun(_key("curve"))
     if submitted:
-        _store("curve", names, widgets.run_experiment("frequency", frequency.Config(names, n_images=n_images),
-                                               "Classifying filtered test images"))
+        page.run_view(_key("curve"), "frequency", lambda: frequency.Config(names, n_images=n_images),
+                      "Classifying filtered test images", tag=names)
     curve = _stored("curve", names)
     if curve is not None:
         st.altair_chart(charts_features.cutoff_accuracy_chart(curve.rows()), width="stretch")
@@ -330,8 +309,9 @@ def heatmap_section(info: ClassifierInfo, names: tuple[str, ...]) -> None:
         submitted = st.form_submit_button("Compute the heat maps", type="primary")
     submitted = submitted or links.autorun(_key("heatmap"))
     if submitted:
-        config = fourier_heatmap.Config(names, noise_norm=r, n_images=n_images, max_frequency=max_frequency)
-        _store("heatmap", names, widgets.run_experiment("fourier_heatmap", config, "Adding Fourier noise"))
+        page.run_view(_key("heatmap"), "fourier_heatmap",
+                      lambda: fourier_heatmap.Config(names, noise_norm=r, n_images=n_images,
+                                                     max_frequency=max_frequency), "Adding Fourier noise", tag=names)
     result = _stored("heatmap", names)
     if result is not None:
         st.altair_chart(charts_features.heatmap_chart(result.rows()))
@@ -454,18 +434,8 @@ st.markdown("What the standard and the robust model of the sidebar pay attention
             "perturbations, what their gradients draw, what their representations keep, which frequencies they "
             "use, and, for linear features, the closed form (Ilyas et al. 2019 and its Distill discussion).")
 
-pair = models.current_pair()
-if not pair.names:
-    st.warning("No model is available. See the Model zoo page for what to fetch.")
-    st.stop()
-try:
-    model = models.load_model(pair.names[0])
-except zoo.ZooError as e:
-    st.error(str(e))
-    st.stop()
+pair, model = page.pair_or_stop(alone="showing")
 info = model.info
-if pair.robust is None:
-    st.info(f"No robust {info.dataset} model is available: showing {pair.standard} alone.")
 
 tabs = st.tabs(list(TABS), key=_key("tab"), bind=links.BIND)
 with tabs[0]:

@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from ui import registry, tour, warmup
+from ui import registry, routing, tour, warmup
+
+routing.through_app()  # a deep link to a fresh server runs the page inside app.py
 
 st.title("Features, not bugs")
 st.markdown(
@@ -37,7 +39,7 @@ def tour_section() -> None:
     if warm:
         st.caption("Every tour step is computed: its first click answers from the cache.")
     for step in tour.STEPS:
-        st.page_link(step.page, label=step.title, icon=":material/play_circle:", query_params=step.query_params)
+        st.page_link(step.page.path, label=step.title, icon=":material/play_circle:", query_params=step.query_params)
         st.caption(step.caption)
         fact = tour.measured(step) if warm else None
         if fact is not None:

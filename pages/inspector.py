@@ -12,9 +12,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import charts, zoo
+from explorer import charts
 from explorer.experiments import inspector as I
-from ui import export, links, models, widgets
+from ui import configs, export, links, models, page, registry, routing, widgets
+
+routing.through_app()  # a deep link to a fresh server runs the page inside app.py
 
 KEY = "inspector"
 
@@ -33,23 +35,24 @@ def dataset_picker(rows: Sequence[dict]) -> Optional[str]:
                     help="Every available model of this dataset can look at the image.")
 
 
-def run_form(names: list[str], picked: Optional[widgets.PickedImage]) -> Optional[I.Config]:
+def run_form(names: list[str], picked: Optional[widgets.PickedImage]):
+    """Models, PGD steps and bisection halvings; the builder of the Config (``ui.configs.inspector``)
+    when Inspect is pressed (or a link autoruns), else None."""
+    d = configs.INSPECTOR_DEFAULTS
     chosen = st.multiselect("Models", names, default=names, key=f"{KEY}.models", bind=links.BIND)
     with st.form(f"{KEY}.form"):
         a, b = st.columns(2)
-        steps = int(a.number_input("PGD steps per try", 1, I.MAX_STEPS, 20, key=f"{KEY}.steps", bind=links.BIND))
-        iterations = int(b.number_input("Bisection halvings", 1, I.MAX_ITERATIONS, 8, key=f"{KEY}.iterations",
-                                        bind=links.BIND, help="The smallest eps is found within eps_max / 2^n."))
+        steps = int(a.number_input("PGD steps per try", 1, I.MAX_STEPS, d["steps"], key=f"{KEY}.steps",
+                                   bind=links.BIND))
+        iterations = int(b.number_input("Bisection halvings", 1, I.MAX_ITERATIONS, d["iterations"],
+                                        key=f"{KEY}.iterations", bind=links.BIND,
+                                        help="The smallest eps is found within eps_max / 2^n."))
         submitted = st.form_submit_button("Inspect", type="primary", disabled=picked is None or not chosen)
     submitted = submitted or links.autorun(KEY)
     if not submitted or picked is None or not chosen:
         return None
-    try:
-        return I.Config.for_image(picked.image, tuple(chosen), label=picked.label, steps=steps,
-                                  iterations=iterations)
-    except ValueError as e:
-        st.error(str(e))
-        return None
+    params = {f"{KEY}.steps": steps, f"{KEY}.iterations": iterations}
+    return lambda: configs.inspector(params, chosen, picked.image, picked.label)
 
 
 # --- drawing results -----------------------------------------------------------------
@@ -105,7 +108,7 @@ def draw_result(result: I.Result) -> None:
                                            (saliency_image(v.saliency), f"edges {v.edge_alignment:.2f}")])
                                 for v in result.views], min_tile=112)
         export.export(KEY, "inspector", config, "inspector", png=charts.png_bytes(figure),
-                      summary={"rows": result.rows()}, page="pages/inspector.py")
+                      summary={"rows": result.rows()}, page=registry.INSPECTOR)
 
 
 # --- the page ------------------------------------------------------------------------------
@@ -118,19 +121,12 @@ st.markdown("One image through every available model of its kind at once: the to
 rows = models.zoo_rows()
 dataset = dataset_picker(rows)
 if dataset is None:
-    st.warning("No model is available. See the Model zoo page for what to fetch.")
+    st.warning(page.NO_MODEL)
     st.stop()
 names = [r["name"] for r in rows if r["available"] and r["dataset"] == dataset]
-try:
-    info = models.load_model(names[0]).info
-except zoo.ZooError as e:
-    st.error(str(e))
-    st.stop()
+info = page.load_or_stop(names[0]).info
 picked = widgets.image_picker(info, KEY)
-config = run_form(names, picked)
-if config is not None:
-    widgets.keep(KEY, widgets.run_experiment("inspector", config, f"Inspecting with {', '.join(config.models)}"),
-                 config)
+page.run_view(KEY, "inspector", run_form(names, picked), lambda config: f"Inspecting with {', '.join(config.models)}")
 if widgets.kept(KEY) is not None:
     draw_result(widgets.kept(KEY))
 links.share_note()

@@ -1,19 +1,21 @@
 """Layer robustness: R per layer for several models (the authors' reply to Nakano).
 
-Widgets -> layer_robustness.Config -> cached layer_robustness.run -> charts_layers.
+Widgets -> ``ui.configs.layer_robustness`` -> cached layer_robustness.run -> charts_layers.
 The result stays in session state, so moving a widget redraws it without recomputing.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import pandas as pd
 import streamlit as st
 
 from explorer.charts import layers as charts_layers
 from explorer.experiments import layer_robustness as LR
-from ui import export, links, models, widgets
+from ui import configs, export, links, models, page, registry, routing, widgets
+
+routing.through_app()  # a deep link to a fresh server runs the page inside app.py
 
 KEY = "layer_robustness"
 MAX_IMAGES = 512
@@ -35,32 +37,35 @@ def model_picker(rows: Sequence[dict], default: Sequence[str]) -> list[str]:
     return chosen
 
 
-def run_form(names: list[str], dataset: str) -> Optional[LR.Config]:
-    """eps, number of images, steps and the finer settings; a Config when Run is pressed."""
+def run_form(names: list[str], dataset: str):
+    """eps, number of images, steps and the finer settings; the builder of the Config
+    (``ui.configs.layer_robustness``) when Run is pressed (or a link autoruns), else None."""
+    d = configs.LAYER_ROBUSTNESS_DEFAULTS
     norm = widgets.norm_picker(KEY)
     with st.form(f"{KEY}.form"):
         eps = widgets.eps_slider(dataset, norm, KEY)
         left, right = st.columns(2)
-        n_images = int(left.number_input("Images", 2, MAX_IMAGES, 64, 8, key=f"{KEY}.n_images", bind=links.BIND,
+        n_images = int(left.number_input("Images", 2, MAX_IMAGES, d["n_images"], 8, key=f"{KEY}.n_images",
+                                         bind=links.BIND,
                                          help="Test images, drawn by the seed; the pairs are drawn among them."))
-        steps = int(right.number_input("Steps", 1, 200, 20, key=f"{KEY}.steps", bind=links.BIND,
+        steps = int(right.number_input("Steps", 1, 200, d["steps"], key=f"{KEY}.steps", bind=links.BIND,
                                        help="Gradient steps of each layer's maximization (step 2.5 × eps / steps)."))
         with st.expander("More settings"):
             a, b, c = st.columns(3)
-            restarts = int(a.number_input("Restarts", 1, LR.MAX_RESTARTS, 1, key=f"{KEY}.restarts", bind=links.BIND))
-            pairs = int(b.number_input("Pairs per image", 1, 64, 4, key=f"{KEY}.pairs", bind=links.BIND))
-            seed = int(c.number_input("Seed", 0, 2**31 - 1, 0, key=f"{KEY}.seed", bind=links.BIND))
-            include_logits = st.checkbox("Include the logits layer", False, key=f"{KEY}.logits", bind=links.BIND)
+            restarts = int(a.number_input("Restarts", 1, LR.MAX_RESTARTS, d["restarts"], key=f"{KEY}.restarts",
+                                          bind=links.BIND))
+            pairs = int(b.number_input("Pairs per image", 1, 64, d["pairs"], key=f"{KEY}.pairs", bind=links.BIND))
+            seed = int(c.number_input("Seed", 0, 2**31 - 1, d["seed"], key=f"{KEY}.seed", bind=links.BIND))
+            include_logits = st.checkbox("Include the logits layer", d["logits"], key=f"{KEY}.logits",
+                                         bind=links.BIND)
         submitted = st.form_submit_button("Run", type="primary", disabled=not names)
     submitted = submitted or links.autorun(KEY)
     if not submitted or not names:
         return None
-    try:
-        return LR.Config(models=tuple(names), norm=norm, eps=eps, n_images=n_images, steps=steps,
-                         restarts=restarts, pairs_per_image=pairs, include_logits=include_logits, seed=seed)
-    except ValueError as e:
-        st.error(str(e))
-        return None
+    params = {f"{KEY}.norm": norm, configs.eps_key(KEY, dataset, norm): eps, f"{KEY}.n_images": n_images,
+              f"{KEY}.steps": steps, f"{KEY}.restarts": restarts, f"{KEY}.pairs": pairs, f"{KEY}.seed": seed,
+              f"{KEY}.logits": include_logits}
+    return lambda: configs.layer_robustness(params, names, dataset)
 
 
 # --- drawing results -----------------------------------------------------------------
@@ -92,7 +97,7 @@ def draw_result(result: LR.Result) -> None:
         st.caption(f"{m.model} ({m.kind}): images from {m.images}.")
     if widgets.kept_config(KEY) is not None:
         export.export(KEY, "layer_robustness", widgets.kept_config(KEY), "layer-robustness",
-                      summary={"rows": result.rows()}, page="pages/layer_robustness.py")
+                      summary={"rows": result.rows()}, page=registry.LAYER_ROBUSTNESS)
 
 
 # --- the page ------------------------------------------------------------------------------
@@ -107,10 +112,8 @@ st.markdown("How far can a layer's output be pushed inside a small ball, compare
 rows = models.zoo_rows()
 chosen = model_picker(rows, models.current_pair().names)
 dataset = next((r["dataset"] for r in rows if chosen and r["name"] == chosen[0]), "fashion-mnist")
-config = run_form(chosen, dataset)
-if config is not None:
-    widgets.keep(KEY, widgets.run_experiment("layer_robustness", config, f"Measuring {', '.join(config.models)}"),
-                 config)
+page.run_view(KEY, "layer_robustness", run_form(chosen, dataset),
+              lambda config: f"Measuring {', '.join(config.models)}")
 
 if widgets.kept(KEY) is not None:
     draw_result(widgets.kept(KEY))

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import streamlit as st
 
 from explorer import charts, zoo
 from explorer.experiments import zoo_report
-from ui import export, links, models, widgets
+from ui import export, links, models, page, registry, routing, widgets
+
+routing.through_app()  # a deep link to a fresh server runs the page inside app.py
 
 KEY = "model_zoo"
 TABLE_COLUMNS = ["name", "dataset", "kind", "source", "available", "clean accuracy", "robust accuracy",
@@ -24,8 +25,9 @@ def _table(root: str) -> list[dict]:
 
 # --- widgets -> parameters -------------------------------------------------------
 
-def quick_eval_form(names: tuple[str, ...], dataset: str) -> Optional[zoo_report.Config]:
-    """Models, norm, largest eps, number of eps points and of test images; a Config on Run."""
+def quick_eval_form(names: tuple[str, ...], dataset: str):
+    """Models, norm, largest eps, number of eps points and of test images; the builder of the
+    Config when Evaluate is pressed (or a link autoruns), else None."""
     norm = widgets.norm_picker(KEY)
     with st.form(f"{KEY}.form"):
         chosen = st.multiselect("Models", names, default=list(names), key=f"{KEY}.models", bind=links.BIND)
@@ -42,11 +44,7 @@ def quick_eval_form(names: tuple[str, ...], dataset: str) -> Optional[zoo_report
         st.error("Choose at least one model.")
         return None
     eps = tuple(float(e) for e in np.linspace(eps_max / points, eps_max, points))
-    try:
-        return zoo_report.Config(models=tuple(chosen), norm=norm, eps=eps, n=n, steps=steps)
-    except ValueError as e:
-        st.error(str(e))
-        return None
+    return lambda: zoo_report.Config(models=tuple(chosen), norm=norm, eps=eps, n=n, steps=steps)
 
 
 # --- the page ------------------------------------------------------------------------------
@@ -77,15 +75,9 @@ if unevaluated:
 st.header("Quick evaluation")
 st.markdown("Clean and PGD accuracy of the sidebar's models on the first N test images, here and now.")
 if pair.names:
-    try:
-        dataset = models.load_model(pair.names[0]).info.dataset
-    except zoo.ZooError as e:
-        st.error(str(e))
-        st.stop()
-    config = quick_eval_form(pair.names, dataset)
-    if config is not None:
-        widgets.keep(KEY, widgets.run_experiment("zoo_report", config, f"Evaluating {' and '.join(config.models)}"),
-                     config)
+    dataset = page.load_or_stop(pair.names[0]).info.dataset
+    page.run_view(KEY, "zoo_report", quick_eval_form(pair.names, dataset),
+                  lambda config: f"Evaluating {' and '.join(config.models)}")
     result = widgets.kept(KEY)
     if result is not None:
         st.altair_chart(charts.accuracy_curve(result.rows(), title=f"first {result.n} test images"))
@@ -93,6 +85,6 @@ if pair.names:
         st.caption(f"{result.seconds:.1f} s")
         if widgets.kept_config(KEY) is not None:
             export.export(KEY, "zoo_report", widgets.kept_config(KEY), "quick-evaluation",
-                          summary={"rows": result.rows()}, page="pages/model_zoo.py")
+                          summary={"rows": result.rows()}, page=registry.MODEL_ZOO)
 else:
     st.info("Choose models in the sidebar.")

@@ -15,7 +15,9 @@ import streamlit as st
 from explorer import charts, data, devices
 from explorer.charts import style as charts_style
 from explorer.experiments import style_transfer as ST
-from ui import export, links, models, widgets
+from ui import export, links, models, page, registry, routing, widgets
+
+routing.through_app()  # a deep link to a fresh server runs the page inside app.py
 
 KEY = "style_transfer"
 SAMPLE, UPLOAD = "Sample", "Upload"
@@ -63,11 +65,12 @@ def layer_defaults(name: str) -> tuple[list[str], ST.LayerChoice]:
 def network_pickers(rows: Sequence[dict]) -> tuple[list[str], Optional[str]]:
     """Style networks (default: the sidebar pair when ImageNet models, else the best pair here)
     and the content network (default: the standard one)."""
-    names = [r["name"] for r in rows if r["available"] and r["dataset"] in ST.IMAGENET_LIKE]
+    names = [r["name"] for r in rows if r["available"] and r["dataset"] in data.IMAGENET_LIKE]
     defaults = list(ST.default_networks(rows, models.current_pair().names))
     missing = ST.missing_networks(rows)
     if missing:
-        robust_here = any(r["available"] and r["dataset"] in ST.IMAGENET_LIKE and models.is_robust(r) for r in rows)
+        robust_here = any(r["available"] and r["dataset"] in data.IMAGENET_LIKE and models.is_robust(r)
+                          for r in rows)
         commands = "\n".join(f"    {cmd}" for _, cmd in missing)
         st.info(("No robust ImageNet network is here yet, so the page runs with what is: "
                  f"{', '.join(names) or 'nothing'}. " if not robust_here else "")
@@ -92,8 +95,9 @@ def network_pickers(rows: Sequence[dict]) -> tuple[list[str], Optional[str]]:
 
 
 def run_form(content: np.ndarray, style: np.ndarray, style_models: list[str],
-             content_model: Optional[str]) -> Optional[ST.Config]:
-    """Resolution, iterations, optimizer, start, weights, layers; a Config when Run is pressed."""
+             content_model: Optional[str]):
+    """Resolution, iterations, optimizer, start, weights, layers; the builder of the Config when Run
+    is pressed (or a link autoruns), else None."""
     gpu = devices.best_device().type != "cpu"
     with st.form(f"{KEY}.form"):
         a, b, c = st.columns(3)
@@ -144,16 +148,12 @@ def run_form(content: np.ndarray, style: np.ndarray, style_models: list[str],
     submitted = submitted or links.autorun(KEY)
     if not submitted or not style_models:
         return None
-    try:
-        return ST.Config.for_images(
-            content, style, tuple(style_models), size=size, content_model=content_model,
-            content_layer=content_layer, style_layers=tuple(style_layers) if any(style_layers) else (),
-            single_layer=single_layer, style_weight=style_weight, content_weight=content_weight,
-            tv_weight=tv_weight, normalize=normalize, optimizer=optimizer, learning_rate=lr or None,
-            iterations=iterations, start=start, seed=seed)
-    except ValueError as e:
-        st.error(str(e))
-        return None
+    return lambda: ST.Config.for_images(
+        content, style, tuple(style_models), size=size, content_model=content_model,
+        content_layer=content_layer, style_layers=tuple(style_layers) if any(style_layers) else (),
+        single_layer=single_layer, style_weight=style_weight, content_weight=content_weight,
+        tv_weight=tv_weight, normalize=normalize, optimizer=optimizer, learning_rate=lr or None,
+        iterations=iterations, start=start, seed=seed)
 
 
 # --- drawing results ---------------------------------------------------------------------
@@ -177,7 +177,7 @@ def draw_result(result: ST.Result) -> None:
     if widgets.kept_config(KEY) is not None:
         export.export(KEY, "style_transfer", widgets.kept_config(KEY), "style-transfer",
                       png=charts_style.transfer_png(result), summary={"rows": result.rows()},
-                      page="pages/style_transfer.py")
+                      page=registry.STYLE_TRANSFER)
     for note in result.notes:
         st.info(note)
     st.altair_chart(charts_style.loss_chart(result), width="stretch")
@@ -209,10 +209,8 @@ with right:
                                f"{KEY}.style")
 style_models, content_model = network_pickers(rows)
 if content_image is not None and style_image is not None:
-    config = run_form(content_image, style_image, style_models, content_model)
-    if config is not None:
-        label = f"Stylizing with {', '.join(config.style_models)}"
-        widgets.keep(KEY, widgets.run_experiment("style_transfer", config, label), config)
+    page.run_view(KEY, "style_transfer", run_form(content_image, style_image, style_models, content_model),
+                  lambda config: f"Stylizing with {', '.join(config.style_models)}")
 
 if widgets.kept(KEY) is not None:
     draw_result(widgets.kept(KEY))

@@ -16,6 +16,8 @@ from PIL import Image
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from ui import registry  # noqa: E402
+
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 120
 # A Fashion-MNIST test image (a sneaker, in the bundled subset too) that PGD-20 at Linf 0.1
@@ -23,23 +25,18 @@ TIMEOUT = 120
 FLIPS_STANDARD_ONLY = 12
 
 
-@pytest.fixture(autouse=True)
-def navigation_runs_app_py(monkeypatch):
-    """Run app.py on every rerun, as a server does once st.navigation has been called.
-
-    AppTest starts each run with a fresh PagesManager, which sees the pages/ folder and
-    takes the multipage-v1 path: a rerun on a page would execute pages/x.py alone,
-    without app.py and its sidebar. A server process sets the flag to False for good at
-    its first st.navigation call."""
+def test_a_page_streamlit_runs_alone_goes_through_app_py(app):
+    """AppTest starts every run with a fresh PagesManager, which sees the pages/ folder and takes
+    Streamlit's old-style multipage path (a page file run alone, as on a fresh server's deep link):
+    ``ui.routing.through_app`` runs app.py instead, so the page has app.py's sidebar and navigation."""
     from streamlit.runtime.pages_manager import PagesManager
 
-    init = PagesManager.__init__
-
-    def patched(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", patched)
+    assert hasattr(PagesManager, "uses_pages_directory")  # the switch ui.routing reads (a Streamlit upgrade)
+    at = app.switch_page(registry.ATTACK_LAB.path).run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Attack lab" and len(at.title) == 1
+    assert at.sidebar.selectbox(key="pair_standard").value == "tiny-standard"
+    assert at.sidebar.toggle(key="presenter") is not None
 
 
 @pytest.fixture
@@ -74,10 +71,10 @@ def test_home_renders_with_the_zoo_and_the_pair(app):
     assert "CPU" in _texts(app.sidebar.caption)
     assert app.session_state["model_pair"].names == ("tiny-standard", "tiny-robust")
     # the sidebar is drawn by app.py, so it is there on every page and keeps its choice
-    at = app.switch_page("pages/model_zoo.py").run()
+    at = app.switch_page(registry.MODEL_ZOO.path).run()
     assert at.sidebar.selectbox(key="pair_standard").value == "tiny-standard"
     at.sidebar.selectbox(key="pair_standard").set_value("efficientnet-lite0").run()
-    at.switch_page("pages/home.py").run()
+    at.switch_page(registry.HOME.path).run()
     assert not at.exception, at.exception
     assert at.sidebar.selectbox(key="pair_standard").value == "efficientnet-lite0"
     assert at.session_state["model_pair"].names == ("efficientnet-lite0",)
@@ -89,7 +86,7 @@ def test_attack_lab_runs_both_models_and_keeps_the_result(app, monkeypatch):
     calls = []
     real_run = attack_lab.run
     monkeypatch.setattr(attack_lab, "run", lambda *a, **k: calls.append(1) or real_run(*a, **k))
-    at = app.switch_page("pages/attack_lab.py").run()
+    at = app.switch_page(registry.ATTACK_LAB.path).run()
     assert not at.exception, at.exception
     at.number_input(key="attack_lab.index").set_value(FLIPS_STANDARD_ONLY).run()
     at.slider(key="attack_lab.eps.fashion-mnist.linf").set_value(0.1)
@@ -163,7 +160,7 @@ UPLOADS = {  # name -> (content, usable)
 
 @pytest.mark.parametrize("name, content, ok", [(k, *v) for k, v in UPLOADS.items()], ids=list(UPLOADS))
 def test_attack_lab_upload_gives_a_message_or_an_image(app, name, content, ok):
-    at = app.switch_page("pages/attack_lab.py").run()
+    at = app.switch_page(registry.ATTACK_LAB.path).run()
     at.radio(key="attack_lab.source").set_value("Upload").run()
     at.file_uploader(key="attack_lab.upload").upload(name, content, "application/octet-stream").run()
     assert not at.exception, at.exception
@@ -185,7 +182,7 @@ def test_model_zoo_page_shows_cards_and_curves(tiny_root, tmp_path, monkeypatch)
     monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(root))
     monkeypatch.setenv("EXPLORER_DEVICE", "cpu")
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-    at.switch_page("pages/model_zoo.py").run()
+    at.switch_page(registry.MODEL_ZOO.path).run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value.set_index("name")
     assert table.loc["tiny-standard", "clean accuracy"] == pytest.approx(0.81)
@@ -210,7 +207,7 @@ def test_attack_lab_with_the_offline_imagenet_model_and_a_photo(app):
         pytest.skip(f"efficientnet-lite0 not available: {why}")
     app.sidebar.selectbox(key="pair_standard").set_value("efficientnet-lite0").run()
     assert app.sidebar.selectbox(key="pair_robust").value == "(none available)"
-    at = app.switch_page("pages/attack_lab.py").run()
+    at = app.switch_page(registry.ATTACK_LAB.path).run()
     assert not at.exception, at.exception
     assert "attacking efficientnet-lite0 alone" in _texts(at.info)
     assert at.radio(key="attack_lab.source").value == "Sample photo"
@@ -282,7 +279,7 @@ def test_attack_lab_on_the_bundled_pair(bundled_app):
             index, label = i, data.FASHION_MNIST_CLASSES[y]
             break
     assert index is not None, "no test image among the first 20 where the standard model flips and the robust holds"
-    at = bundled_app.switch_page("pages/attack_lab.py").run()
+    at = bundled_app.switch_page(registry.ATTACK_LAB.path).run()
     at.number_input(key="attack_lab.index").set_value(index).run()
     at.slider(key="attack_lab.eps.fashion-mnist.linf").set_value(0.1)
     at.slider(key="attack_lab.steps").set_value(20)

@@ -192,19 +192,13 @@ def test_attack_lab_uploader_shows_a_message_or_the_image_never_a_traceback(tiny
     """One file of every category through the attack lab's uploader in one session,
     one after the other: an st.error that names the file, or the image, and no exception."""
     pytest.importorskip("streamlit")
-    from streamlit.runtime.pages_manager import PagesManager
     from streamlit.testing.v1 import AppTest
 
-    init = PagesManager.__init__
+    from ui import registry
 
-    def v2_only(self, *args, **kwargs):  # as in test_app.py: a server routes through app.py
-        init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", v2_only)
     monkeypatch.setenv("EXPLORER_DEVICE", "cpu")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    at.switch_page("pages/attack_lab.py").run()
+    at.switch_page(registry.ATTACK_LAB.path).run()
     at.radio(key="attack_lab.source").set_value("Upload").run()
     cases = _one_per_category()
     assert len(cases) >= 15

@@ -11,26 +11,14 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from ui import registry  # noqa: E402
+
 from explorer import cli, data, views  # noqa: E402
 from explorer.experiments import attack_lab, inspector  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 TIMEOUT = 300
-
-
-@pytest.fixture(autouse=True)
-def navigation_runs_app_py(monkeypatch):
-    """As in tests/test_app.py: every rerun goes through app.py, as on a server."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    init = PagesManager.__init__
-
-    def patched(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", patched)
 
 
 @pytest.fixture
@@ -60,7 +48,7 @@ def test_a_link_restores_the_settings_and_computes_the_view_once(app, monkeypatc
     calls = []
     real = attack_lab.run
     monkeypatch.setattr(attack_lab, "run", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
-    at = open_link(app, "pages/attack_lab.py", LINK)
+    at = open_link(app, registry.ATTACK_LAB.path, LINK)
     assert at.number_input(key="attack_lab.index").value == 12
     assert at.radio(key="attack_lab.norm").value == "l2"
     assert at.slider(key="attack_lab.eps.fashion-mnist.l2").value == pytest.approx(0.7)
@@ -83,13 +71,13 @@ def test_a_link_restores_the_settings_and_computes_the_view_once(app, monkeypatc
 def test_a_link_without_run_restores_settings_but_waits_for_the_button(app, monkeypatch):
     calls = []
     monkeypatch.setattr(attack_lab, "run", lambda *a, **k: calls.append(1))
-    at = open_link(app, "pages/attack_lab.py", {k: v for k, v in LINK.items() if k != "run"})
+    at = open_link(app, registry.ATTACK_LAB.path, {k: v for k, v in LINK.items() if k != "run"})
     assert at.slider(key="attack_lab.steps").value == 7 and calls == []
     assert "attack_lab.result" not in at.session_state
 
 
 def test_the_upload_is_not_part_of_the_link(app):
-    at = open_link(app, "pages/inspector.py", {"inspector.source": "Upload"})
+    at = open_link(app, registry.INSPECTOR.path, {"inspector.source": "Upload"})
     captions = " ".join(c.value for c in at.caption)
     assert "uploaded image stays out of a shared link" in captions
     assert "sample image is part of the link; an uploaded file is not" in captions
@@ -98,7 +86,7 @@ def test_the_upload_is_not_part_of_the_link(app):
 def test_the_inspector_from_a_link(app):
     params = {"inspector.source": "Test image", "inspector.index": "12", "inspector.models": ["tiny-standard",
               "tiny-robust"], "inspector.steps": "5", "inspector.iterations": "4", "run": "inspector"}
-    at = open_link(app, "pages/inspector.py", params)
+    at = open_link(app, registry.INSPECTOR.path, params)
     result = at.session_state["inspector.result"]
     assert [v.model for v in result.views] == ["tiny-standard", "tiny-robust"]
     assert result.steps == 5 and result.iterations == 4
@@ -110,7 +98,7 @@ def test_the_inspector_from_a_link(app):
 def test_the_exported_json_reproduces_the_view_from_the_cli(tiny_root, tmp_path, fmnist_test, capsys):
     x = fmnist_test.float_images(slice(3, 4))[0].numpy()
     config = inspector.Config.for_image(x, ("tiny-standard", "tiny-robust"), steps=5, iterations=4, device="cpu")
-    record = views.view_record("inspector", config, page="pages/inspector.py", url_query="run=inspector")
+    record = views.view_record("inspector", config, page=registry.INSPECTOR.path, url_query="run=inspector")
     text = json.dumps(record, default=float)
     back = json.loads(text)
     assert [m["name"] for m in back["models"]] == ["tiny-standard", "tiny-robust"]

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from explorer import zoo  # noqa: E402
 from explorer.experiments import layer_robustness as LR  # noqa: E402
+from ui import registry  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "layer_robustness.py")
@@ -103,14 +104,12 @@ def test_one_model_and_no_model(page):
 
 def test_page_in_the_app_reads_the_sidebar_pair(tiny_root, monkeypatch):
     """In the navigation, the page defaults to the pair chosen in the sidebar."""
-    from ui import registry
-
     monkeypatch.setenv("EXPLORER_DEVICE", "cpu")
-    assert "pages/layer_robustness.py" in [p.path for p in registry.PAGES]
+    assert registry.LAYER_ROBUSTNESS in registry.PAGES
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
-    at = at.switch_page("pages/layer_robustness.py").run()
+    at = at.switch_page(registry.LAYER_ROBUSTNESS.path).run()
     assert not at.exception, at.exception
     assert at.multiselect(key=f"{KEY}.models").value == list(at.session_state["model_pair"].names) == list(PAIR)
 

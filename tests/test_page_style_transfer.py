@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from explorer import data, zoo  # noqa: E402
 from explorer.experiments import style_transfer as ST  # noqa: E402
+from ui import registry  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "style_transfer.py")
@@ -95,17 +96,13 @@ def test_result_survives_a_rerun_without_recomputing(page, monkeypatch):
 
 def test_page_in_the_app_falls_back_from_the_fashion_mnist_pair(monkeypatch):
     """In the app the sidebar holds the Fashion-MNIST pair; the page takes ImageNet networks instead."""
-    from ui import registry
-
     monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(zoo.DEFAULT_CHECKPOINTS))
     monkeypatch.setenv("EXPLORER_DEVICE", "cpu")
-    if not any(p.path == "pages/style_transfer.py" for p in registry.PAGES):
-        monkeypatch.setattr(registry, "PAGES", [*registry.PAGES, registry.PageInfo(
-            "pages/style_transfer.py", "Style transfer", ":material/brush:", "Style transfer.")])
+    assert registry.STYLE_TRANSFER in registry.PAGES
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
-    at = at.switch_page("pages/style_transfer.py").run()
+    at = at.switch_page(registry.STYLE_TRANSFER.path).run()
     assert not at.exception, at.exception
     chosen = at.multiselect(key=f"{KEY}.style_models").value
     assert chosen and all(zoo.get_spec(n).dataset == "imagenet" for n in chosen)

@@ -19,6 +19,8 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from ui import registry  # noqa: E402
+
 from bundled_models import require  # noqa: E402
 from explorer.experiments import tour as facts  # noqa: E402
 from ui import tour, widgets  # noqa: E402
@@ -62,7 +64,7 @@ def open_step(at, step: tour.Step, query_string: str):
     at.query_params.clear()
     for k, v in parse_qs(query_string).items():
         at.query_params[k] = v if len(v) > 1 else v[0]
-    at.switch_page(step.page).run()
+    at.switch_page(step.page.path).run()
     assert not at.exception, (step.title, at.exception)
     return at
 
@@ -132,7 +134,7 @@ def test_walk_the_tour_on_the_bundled_models(home):
     assert "D_det" in seen["det"].text and "0% of them correct" in seen["det"].text
     # back home, with every step computed, the tour shows each step's fact on the measured numbers
     at.query_params.clear()
-    at.switch_page("pages/home.py").run()
+    at.switch_page(registry.HOME.path).run()
     for step in tour.STEPS[:5]:
         measured = tour.measured(step)
         assert measured is not None and measured.holds, step.title

@@ -9,6 +9,7 @@ from typing import Optional
 import streamlit as st
 
 from explorer import views
+from ui.registry import PageInfo
 
 
 def _query() -> str:
@@ -18,9 +19,11 @@ def _query() -> str:
 
 
 def export(key: str, experiment: str, config, name: str, png: Optional[bytes] = None,
-           summary: Optional[dict] = None, page: str = "") -> None:
-    """Two download buttons: the figure (when there is one) and the view's JSON record."""
-    record = views.view_record(experiment, config, page=page, url_query=_query(), summary=summary)
+           summary: Optional[dict] = None, page: Optional[PageInfo] = None) -> None:
+    """Two download buttons: the figure (when there is one) and the view's JSON record (``page``: the
+    page it was made on, a ``ui.registry`` constant)."""
+    record = views.view_record(experiment, config, page=page.path if page else "", url_query=_query(),
+                               summary=summary)
     left, right = st.columns(2)
     if png is not None:
         left.download_button("Download the figure (PNG)", png, file_name=f"{name}.png", mime="image/png",

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 
 import streamlit as st
 
-from ui import links
+from ui import links, registry
 
 STANDARD, ROBUST_LINF, ROBUST_L2 = "fmnist-standard", "fmnist-robust-linf", "fmnist-robust-l2"
 MODELS = (STANDARD, ROBUST_LINF, ROBUST_L2)
@@ -29,7 +29,7 @@ class Step:
 
     Attributes:
         title, caption: what the home page shows (the caption is two sentences).
-        page: the page script it opens.
+        page: the page it opens (a ``ui.registry`` constant).
         params: URL parameters (widget keys -> values; ``run`` names the views to compute).
         experiment: the ``explorer.experiments`` module the page runs, or None (nothing to compute).
         fact: the name of the ``explorer.experiments.tour`` function that checks the claim.
@@ -37,7 +37,7 @@ class Step:
 
     title: str
     caption: str
-    page: str
+    page: registry.PageInfo
     params: dict = field(default_factory=dict)
     experiment: Optional[str] = None
     fact: Optional[str] = None
@@ -57,10 +57,10 @@ class Step:
     def config(self):
         """The Config the page builds from ``params`` (None when the step computes nothing)."""
         builder = _CONFIGS.get(self.experiment)
-        return builder(self) if builder else None
+        return builder(self, _configs()) if builder else None
 
 
-def _pair(robust: str) -> dict:
+def _models(robust: str) -> dict:
     return {"pair_standard": STANDARD, "pair_robust": robust}
 
 
@@ -68,41 +68,48 @@ STEPS: tuple[Step, ...] = (
     Step("1. A standard model is fooled, a robust one is not",
          "PGD changes this pullover by at most 0.1 per pixel, too little to notice, and the standard model now "
          "sees another class. The adversarially trained model still sees a pullover.",
-         "pages/attack_lab.py",
-         {**_pair(ROBUST_LINF), "attack_lab.source": "Test image", "attack_lab.index": IMAGE,
+         registry.ATTACK_LAB,
+         {**_models(ROBUST_LINF), "attack_lab.source": "Test image", "attack_lab.index": IMAGE,
           links.RUN: "attack_lab"}, "attack_lab", "flip"),
     Step("2. The robust model's perturbation draws the target class",
          "Targeted PGD in a large L2 ball pulls the average image toward every class: the robust model's change "
          "paints a shoe, a bag, a trouser. The standard model reaches the same classes with noise.",
-         "pages/features.py",
-         {**_pair(ROBUST_LINF), "features.tab": "Class synthesis", links.RUN: "features.synthesis"},
+         registry.FEATURES,
+         {**_models(ROBUST_LINF), "features.tab": "Class synthesis", links.RUN: "features.synthesis"},
          "class_synthesis", "synthesis"),
     Step("3. Robust input gradients follow the object's edges",
          "One image through all three bundled models: the robust models' input gradients outline the garment, "
          "the standard model's is speckle. The inspector also bisects the smallest ball in which PGD flips each.",
-         "pages/inspector.py",
+         registry.INSPECTOR,
          {"inspector.source": "Test image", "inspector.index": IMAGE, "inspector.models": list(MODELS),
           links.RUN: "inspector"}, "inspector", "saliency"),
     Step("4. Wrong labels, right answers: D_det",
          "Every training image is nudged toward class (y + 1) mod 10 and relabelled with it, so every label looks "
          "wrong. A model trained only on them beats chance on the real test set: the features PGD adds are real.",
-         "pages/constructed.py", {"constructed.tab": "Table 1"}, None, "det_generalizes"),
+         registry.CONSTRUCTED, {"constructed.tab": "Table 1"}, None, "det_generalizes"),
     Step("5. Robust layers move less",
          "How far can each layer's output be pushed inside an L2 ball of radius 1.5, relative to how far apart "
          "two images' outputs are? Every layer of the L2-robust model moves less than the standard model's.",
-         "pages/layer_robustness.py",
-         {**_pair(ROBUST_L2), "layer_robustness.models": [STANDARD, ROBUST_L2], "layer_robustness.norm": "L2",
+         registry.LAYER_ROBUSTNESS,
+         {**_models(ROBUST_L2), "layer_robustness.models": [STANDARD, ROBUST_L2], "layer_robustness.norm": "L2",
           "layer_robustness.n_images": 16, "layer_robustness.steps": 10, links.RUN: "layer_robustness"},
          "layer_robustness", "layers"),
     Step("6. Style transfer: robust against standard features",
          "Nakano found that style transfer works with a robust ResNet-50's features and fails with a standard "
          "one's. Offline only the standard EfficientNet-Lite0 is here: fetch the robust ResNet-50 (the page "
          "names the command) to see both.",
-         "pages/style_transfer.py", {"style_transfer.size": 128, "style_transfer.iterations": 50}),
+         registry.STYLE_TRANSFER, {"style_transfer.size": 128, "style_transfer.iterations": 50}),
 )
 
 
 # --- the configs the pages build from the steps' settings -------------------------------------------
+
+def _configs():
+    # ui.configs imports the experiments (torch): not before the home page's first paint
+    from ui import configs
+
+    return configs
+
 
 def _test_image(index: int):
     from explorer import data
@@ -111,39 +118,29 @@ def _test_image(index: int):
     return x[0].numpy(), int(y)
 
 
-def _attack_lab(step: Step):
-    from explorer.experiments import attack_lab
+def _pair(step: Step) -> tuple[str, str]:
+    return step.params["pair_standard"], step.params["pair_robust"]
 
+
+def _attack_lab(step: Step, configs):
     image, label = _test_image(step.params["attack_lab.index"])
-    return attack_lab.Config.for_image(image, (step.params["pair_standard"], step.params["pair_robust"]),
-                                       label=label, norm="linf", eps=0.1, steps=20, step_size=None, target=None,
-                                       random_start=False, restarts=1, seed=0)
+    return configs.attack_lab(step.params, _pair(step), image, label, "fashion-mnist")
 
 
-def _class_synthesis(step: Step):
-    from explorer.experiments import class_synthesis
-
-    return class_synthesis.Config((step.params["pair_standard"], step.params["pair_robust"]), start="mean",
-                                  eps=8.0, steps=60, seed=0)
+def _class_synthesis(step: Step, configs):
+    return configs.class_synthesis(step.params, _pair(step), "fashion-mnist", (1, 28, 28))
 
 
-def _inspector(step: Step):
-    from explorer.experiments import inspector
-
+def _inspector(step: Step, configs):
     image, label = _test_image(step.params["inspector.index"])
-    return inspector.Config.for_image(image, tuple(step.params["inspector.models"]), label=label)
+    return configs.inspector(step.params, (), image, label)
 
 
-def _layer_robustness(step: Step):
-    from explorer.experiments import layer_robustness as LR
-
-    p = step.params
-    return LR.Config(models=tuple(p["layer_robustness.models"]), norm="l2", eps=1.5,
-                     n_images=p["layer_robustness.n_images"], steps=p["layer_robustness.steps"], restarts=1,
-                     pairs_per_image=4, include_logits=False, seed=0)
+def _layer_robustness(step: Step, configs):
+    return configs.layer_robustness(step.params, (), "fashion-mnist")
 
 
-_CONFIGS: dict[Optional[str], Callable[[Step], object]] = {
+_CONFIGS: dict[Optional[str], Callable[[Step, object], object]] = {
     "attack_lab": _attack_lab, "class_synthesis": _class_synthesis, "inspector": _inspector,
     "layer_robustness": _layer_robustness,
 }
@@ -175,10 +172,10 @@ def banner() -> None:
                     f"{step.caption}")
         if step.number < len(STEPS):
             nxt = STEPS[step.number]
-            st.page_link(nxt.page, label=f"Next: {nxt.title}", icon=":material/arrow_forward:",
+            st.page_link(nxt.page.path, label=f"Next: {nxt.title}", icon=":material/arrow_forward:",
                          query_params=nxt.query_params)
         else:
-            st.page_link("pages/home.py", label="End of the tour: back to the start", icon=":material/home:")
+            st.page_link(registry.HOME.path, label="End of the tour: back to the start", icon=":material/home:")
 
 
 def measured(step: Step):

@@ -19,14 +19,13 @@ from explorer import charts, data, zoo
 from explorer.classifier import ClassifierInfo
 from explorer.experiments import attack_lab
 from explorer.optimize import Cancelled
-from ui import links
+from ui import configs, links
 
 # --- images ----------------------------------------------------------------------
 
 TEST_IMAGE = "Test image"
 PHOTO = "Sample photo"
 UPLOAD = "Upload"
-IMAGENET_LIKE = ("imagenet", "restricted-imagenet")
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ def image_sources(dataset: str) -> list[str]:
     sources = []
     if dataset == "fashion-mnist" or (dataset == "cifar10" and _cifar10_available()):
         sources.append(TEST_IMAGE)
-    if dataset in IMAGENET_LIKE:
+    if dataset in data.IMAGENET_LIKE:
         sources.append(PHOTO)
     return sources + [UPLOAD]
 
@@ -122,7 +121,7 @@ def image_picker(info: ClassifierInfo, key: str, default_index: int = 0) -> Opti
 
 # --- threat model ---------------------------------------------------------------------
 
-NORM_LABELS = {"linf": "L∞", "l2": "L2"}
+NORM_LABELS = configs.NORM_LABELS
 
 
 def norm_picker(key: str) -> str:

@@ -24,11 +24,6 @@ from e2e_browser import (alerts, exceptions, main_text, open_page, screenshot, s
 from ui import registry
 
 
-def url_path(info: registry.PageInfo) -> str:
-    """The URL path st.navigation gives a page: the file's stem, and "" for the default page."""
-    return "" if info is registry.HOME else Path(info.path).stem
-
-
 def _shrink_style_transfer(page) -> None:
     # 300 L-BFGS iterations at 256 px take minutes on a 2-core CPU; 5 iterations at 64 px show the same page
     page.get_by_label("Iterations").fill("5")
@@ -77,34 +72,34 @@ class Plan:
 
 
 PLANS = {
-    "pages/home.py": Plan(None, "Model zoo", (r"Features, not bugs", r"\d+ of \d+\s+models work offline now",
+    registry.HOME: Plan(None, "Model zoo", (r"Features, not bugs", r"\d+ of \d+\s+models work offline now",
                                                r"CPU")),
-    "pages/attack_lab.py": Plan("Run", "Does the perturbation transfer?",
+    registry.ATTACK_LAB: Plan("Run", "Does the perturbation transfer?",
                                 # the default image: the standard model is fooled, the robust one holds
                                 (r"Result", r"PGD, untargeted, linf eps", r"fmnist-standard",
                                  r"Fooled", r"Holds", r"perturbation ×"), shows_pair=True),
-    "pages/model_zoo.py": Plan("Evaluate", "first 100 test images",
+    registry.MODEL_ZOO: Plan("Evaluate", "first 100 test images",
                                (r"Quick evaluation", r"fmnist-standard", r"\d+\.\d s")),
-    "pages/style_transfer.py": Plan("Run", "Download the figure (PNG)",
+    registry.STYLE_TRANSFER: Plan("Run", "Download the figure (PNG)",
                                     (r"Result", r"efficientnet-lite0", r"Content error"),
                                     prepare=_shrink_style_transfer),
-    "pages/layer_robustness.py": Plan("Run", "Download the table (CSV)", (r"Result", r"fmnist-standard", r"R = "),
+    registry.LAYER_ROBUSTNESS: Plan("Run", "Download the table (CSV)", (r"Result", r"fmnist-standard", r"R = "),
                                       prepare=_shrink_layer_robustness),
     # the default tab browses what `python -m explorer construct` built; the live build takes minutes
-    "pages/constructed.py": Plan(None, "Browse a dataset", (r"Constructed datasets", r"D_R")),
-    "pages/discussion.py": Plan(None, "live run,", (r"The discussion's experiments", r"live run, \d+ s",
+    registry.CONSTRUCTED: Plan(None, "Browse a dataset", (r"Constructed datasets", r"D_R")),
+    registry.DISCUSSION: Plan(None, "live run,", (r"The discussion's experiments", r"live run, \d+ s",
                                                      r"\d+ labels flipped", r"sign\(mean x\)"),
                                 prepare=_run_squares),
-    "pages/features.py": Plan("Attack both", "Perturbations shown as 0.5 + scale",
+    registry.FEATURES: Plan("Attack both", "Perturbations shown as 0.5 + scale",
                               (r"Non-robust features", r"PGD linf eps 0.1, 20 steps"), shows_pair=True),
 }
 
 
-@pytest.mark.parametrize("info", registry.PAGES, ids=[Path(p.path).stem for p in registry.PAGES])
+@pytest.mark.parametrize("info", registry.PAGES, ids=[p.url_path or "home" for p in registry.PAGES])
 def test_page_runs_its_default_action(server, page, artifacts, info):
-    plan = PLANS.get(info.path, Plan("", "", ()))
+    plan = PLANS.get(info, Plan("", "", ()))
     t0 = time.monotonic()
-    open_page(page, f"{server.url}/{url_path(info)}")
+    open_page(page, f"{server.url}/{info.url_path}")
     assert not exceptions(page), exceptions(page)
     # the page of the URL is the one shown, inside app.py's navigation and sidebar
     assert page.locator('[data-testid="stSidebar"]').get_by_text("Standard model").count() == 1
@@ -133,5 +128,5 @@ def test_page_runs_its_default_action(server, page, artifacts, info):
             assert name in text, f"{info.title}: {name}, chosen in the sidebar, is not in the result"
     errors = [e for e in alerts(page, "Error") if not e.startswith("Fooled")]
     assert not errors, f"{info.title}: error boxes {errors}"
-    screenshot(page, artifacts / f"{url_path(info) or 'home'}.png")
+    screenshot(page, artifacts / f"{info.url_path or 'home'}.png")
     print(f"{info.title}: {time.monotonic() - t0:.1f} s")

@@ -1,0 +1,124 @@
+"""From a page's URL parameters to its experiment's Config: one pure function per view.
+
+A page's widgets carry their values in the URL (``ui.links``: a widget's key is its
+parameter). The page calls the function below with its widgets' values, the guided tour
+(``ui.tour``) with a step's parameters, and the warm-up with the tour's: so a tour link, the
+page it opens and the warm-up's cache entry build the same Config. A parameter a link leaves
+out takes the widget's default, from the ``*_DEFAULTS`` here, which the page's widgets use as
+their defaults too. No streamlit here; images and the models are arguments (what a link
+names, the page and the tour load).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+from explorer.experiments import attack_lab as AL
+from explorer.experiments import class_synthesis as CS
+from explorer.experiments import inspector as I
+from explorer.experiments import layer_robustness as LR
+
+Params = Mapping[str, Any]
+
+#: The threat model's norms as the widgets show them (and as a link writes them).
+NORM_LABELS = {"linf": "L∞", "l2": "L2"}
+
+
+def norm_of(value: str) -> str:
+    """``linf`` / ``l2`` from either the code or its label (a link holds the label)."""
+    by_label = {label: code for code, label in NORM_LABELS.items()}
+    return by_label.get(value, value)
+
+
+def _settings(prefix: str, defaults: Params, params: Params) -> dict[str, Any]:
+    """The page's defaults overlaid with the parameters under ``prefix.`` (prefix removed)."""
+    out = dict(defaults)
+    out.update({k[len(prefix) + 1:]: v for k, v in params.items() if k.startswith(prefix + ".")})
+    return out
+
+
+def eps_key(prefix: str, dataset: str, norm: str) -> str:
+    """The eps slider's parameter: one per dataset and norm, so a link keeps each one's value."""
+    return f"{prefix}.eps.{dataset}.{norm}"
+
+
+def eps_or_default(prefix: str, params: Params, dataset: str, norm: str) -> float:
+    """The link's eps for ``dataset`` and ``norm``, else the dataset's default radius (its facts)."""
+    return float(params.get(eps_key(prefix, dataset, norm), AL.eps_range(dataset, norm).default))
+
+
+# --- the attack lab --------------------------------------------------------------------------
+
+ATTACK_LAB = "attack_lab"
+ATTACK_LAB_DEFAULTS = {"norm": "linf", "steps": 20, "step_size": None, "target": None, "random_start": False,
+                       "restarts": 1, "seed": 0}
+
+
+def attack_lab(params: Params, models: Sequence[str], image: np.ndarray, label: Optional[int],
+               dataset: str) -> AL.Config:
+    """The attack lab's Config: PGD on ``image`` against ``models`` with the link's settings."""
+    s = _settings(ATTACK_LAB, ATTACK_LAB_DEFAULTS, params)
+    norm = norm_of(s["norm"])
+    return AL.Config.for_image(image, tuple(models), label=label, norm=norm,
+                               eps=eps_or_default(ATTACK_LAB, params, dataset, norm), steps=int(s["steps"]),
+                               step_size=s["step_size"], target=s["target"], random_start=bool(s["random_start"]),
+                               restarts=int(s["restarts"]), seed=int(s["seed"]))
+
+
+# --- the features page: class synthesis ------------------------------------------------------
+
+SYNTHESIS = "features.synthesis"
+#: Default L2 radius of class synthesis per dataset (an image of flat grey is sqrt(C H W) / 2 away from black).
+SYNTHESIS_EPS = {"fashion-mnist": 8.0, "cifar10": 10.0}
+SYNTHESIS_EPS_DEFAULT = 40.0  # Santurkar et al.'s ImageNet radius
+SYNTHESIS_DEFAULTS = {"start": "mean", "steps": 60, "seed": 0}
+
+
+def synthesis_eps_default(dataset: str, input_size: Sequence[int]) -> float:
+    """The class-synthesis radius a page opens with: the dataset's, at most the image's own size."""
+    return min(SYNTHESIS_EPS.get(dataset, SYNTHESIS_EPS_DEFAULT), math.floor(math.sqrt(math.prod(input_size))))
+
+
+def class_synthesis(params: Params, models: Sequence[str], dataset: str, input_size: Sequence[int],
+                    image: Optional[np.ndarray] = None) -> CS.Config:
+    """Class synthesis from the link's start (``image`` when the start is an image)."""
+    s = _settings(SYNTHESIS, SYNTHESIS_DEFAULTS, params)
+    eps = float(s.get("eps", synthesis_eps_default(dataset, input_size)))
+    if s["start"] == "image":
+        if image is None:
+            raise ValueError("class synthesis from an image needs the image")
+        return CS.Config.for_image(image, tuple(models), eps=eps, steps=int(s["steps"]), seed=int(s["seed"]))
+    return CS.Config(tuple(models), start=s["start"], eps=eps, steps=int(s["steps"]), seed=int(s["seed"]))
+
+
+# --- the inspector -----------------------------------------------------------------------------
+
+INSPECTOR = "inspector"
+INSPECTOR_DEFAULTS = {"steps": 20, "iterations": 8}
+
+
+def inspector(params: Params, models: Sequence[str], image: np.ndarray, label: Optional[int]) -> I.Config:
+    """The inspector's Config: ``image`` through ``models`` (the link's ``inspector.models``, when it names them)."""
+    s = _settings(INSPECTOR, INSPECTOR_DEFAULTS, params)
+    return I.Config.for_image(image, tuple(s.get("models", models)), label=label, steps=int(s["steps"]),
+                              iterations=int(s["iterations"]))
+
+
+# --- layer robustness ------------------------------------------------------------------------
+
+LAYER_ROBUSTNESS = "layer_robustness"
+LAYER_ROBUSTNESS_DEFAULTS = {"norm": "linf", "n_images": 64, "steps": 20, "restarts": 1, "pairs": 4, "seed": 0,
+                             "logits": False}
+
+
+def layer_robustness(params: Params, models: Sequence[str], dataset: str) -> LR.Config:
+    """R per layer of ``models`` (the link's ``layer_robustness.models``, when it names them)."""
+    s = _settings(LAYER_ROBUSTNESS, LAYER_ROBUSTNESS_DEFAULTS, params)
+    norm = norm_of(s["norm"])
+    return LR.Config(models=tuple(s.get("models", models)), norm=norm,
+                     eps=eps_or_default(LAYER_ROBUSTNESS, params, dataset, norm), n_images=int(s["n_images"]),
+                     steps=int(s["steps"]), restarts=int(s["restarts"]), pairs_per_image=int(s["pairs"]),
+                     include_logits=bool(s["logits"]), seed=int(s["seed"]))
