@@ -1,4 +1,4 @@
-"""``python -m explorer bench``: run the rows, print the tables, save JSON and markdown.
+"""``python -m bench``: run the rows, print the tables, save JSON and markdown.
 
 A full run (not ``--quick``) merges its groups into bench/results/latest.json and
 rewrites the tables of bench/README.md between its ``bench:start`` / ``bench:end``
@@ -152,7 +152,7 @@ def command_line(args) -> str:
         parts += ["--device", args.device]
     if args.out is not None:
         parts += ["--out", args.out]
-    return " ".join(["python -m explorer bench", *(shlex.quote(p) for p in parts)])
+    return " ".join(["python -m bench", *(shlex.quote(p) for p in parts)])
 
 
 # --- tables -------------------------------------------------------------------------------

@@ -79,3 +79,46 @@ learning_rate = float_in(0.0, 10.0, lo_open=True)
 fraction = float_in(0.0, 1.0)
 weight = float_in(0.0, MAX_WEIGHT)
 seconds = float_in(0.0, 86_400.0, lo_open=True)
+
+
+# --- names that become paths --------------------------------------------------------------
+
+#: dataset names that carry a path by design: the path after the prefix is the user's own folder
+PATH_PREFIXES = ("folder:", "constructed:")
+
+
+class _Name:
+    """An argparse ``type`` for a name that becomes part of a path (a model, dataset or output
+    name): one with a path separator or ``..`` would write or read outside its folder, so it
+    stops with one line. ``folder:PATH`` / ``constructed:PATH`` datasets keep their path."""
+
+    def __init__(self, what: str, path_prefixes: tuple[str, ...] = ()):
+        self.what, self.path_prefixes = what, path_prefixes
+        self.__name__ = what
+
+    def __call__(self, text: str) -> str:
+        if self.path_prefixes and text.startswith(self.path_prefixes) and text.split(":", 1)[1]:
+            return text
+        check_name(text, self.what)
+        return text
+
+    def __repr__(self) -> str:
+        return f"<{self.__name__}>"
+
+
+def check_name(text: str, what: str = "name") -> str:
+    """``text`` when it is a plain name: not empty, no path separator (``/``, ``\\``), no ``..``,
+    no NUL; else an ``argparse.ArgumentTypeError`` that says so in one line."""
+    if not text or "/" in text or "\\" in text or ".." in text or "\0" in text or text.strip() != text:
+        raise argparse.ArgumentTypeError(
+            f"must be a plain {what} (no path separator, no '..'), got {text!r}")
+    return text
+
+
+def is_name(argtype) -> bool:
+    """Whether an argparse type is one of the name checks."""
+    return isinstance(argtype, _Name)
+
+
+name = _Name("name")
+dataset = _Name("dataset name", PATH_PREFIXES)

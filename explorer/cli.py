@@ -1,15 +1,38 @@
-"""``python -m explorer ...``: train, evaluate, fetch, list.
+"""``python -m explorer ...``: argument parsing; every command calls a library function.
 
-Bad arguments stop with a one-line message (exit status 2), never a traceback.
+Commands: train, evaluate, list, layer-robustness, style, construct, table, rerun, the
+discussion's experiments, fetch and convert. Bad arguments stop with a one-line message
+(exit status 2), never a traceback. Benchmarks are ``python -m bench`` (the repository's bench/).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import dataclasses
+import importlib
+import io
+import json
+import shlex
 import sys
+import time
+from pathlib import Path
 from typing import Sequence
 
+from tqdm import tqdm
+
 from explorer import bounds as B
+from explorer import cards, data, fetch, views, zoo
+from explorer import construct as K
+from explorer import distributed as D
+from explorer import train as T
+from explorer.charts import style as charts_style
+from explorer.experiments import attack_lab
+from explorer.experiments import constructed_table as CT
+from explorer.experiments import layer_robustness as LR
+from explorer.experiments import style_transfer as ST
+from explorer.experiments._discussion import jsonable, results_dir
+from explorer.files import atomic_write_json, atomic_write_text
 
 COMMANDS = {}
 
@@ -36,8 +59,6 @@ _nonneg_float = B.float_in(0.0, B.MAX_WEIGHT)
 
 
 def _tqdm_progress(total_desc: str):
-    from tqdm import tqdm
-
     bar = {"bar": None}
 
     def progress(done: int, total: int, metrics: dict):
@@ -52,12 +73,22 @@ def _tqdm_progress(total_desc: str):
     return progress
 
 
+def _csv_text(rows: list[dict]) -> str:
+    """``rows`` as CSV text (a header from the first row's keys; csv's own line ends)."""
+    out = io.StringIO(newline="")
+    w = csv.DictWriter(out, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    return out.getvalue()
+
+
 # --- train -------------------------------------------------------------------------
 
 def _add_train(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--name", required=True, help="output name: NAME.safetensors and NAME.json")
+    p.add_argument("--name", required=True, type=B.name, help="output name: NAME.safetensors and NAME.json")
     p.add_argument("--arch", default="stage_cnn", help="stage_cnn, mlp, torchvision:<name>, timm:<name>")
-    p.add_argument("--dataset", default="fashion-mnist", help="fashion-mnist, cifar10, constructed:PATH")
+    p.add_argument("--dataset", default="fashion-mnist", type=B.dataset,
+                   help="fashion-mnist, cifar10, constructed:PATH")
     p.add_argument("--epochs", type=B.epochs, default=10)
     p.add_argument("--batch-size", type=B.batch_size, default=128)
     p.add_argument("--lr", type=B.learning_rate, default=0.1)
@@ -85,10 +116,6 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
 @command("train", "standard or PGD adversarial training", _add_train)
 def cmd_train(args) -> int:
-    import os
-
-    from explorer import train as T
-
     cfg = T.TrainConfig(name=args.name, arch=args.arch, dataset=args.dataset, epochs=args.epochs,
                         batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                         weight_decay=args.weight_decay, schedule=args.schedule, warmup_epochs=args.warmup_epochs,
@@ -100,23 +127,12 @@ def cmd_train(args) -> int:
         cfg.validate()
     except T.TrainError as e:
         raise CLIError(str(e)) from e
-    rank = int(os.environ.get("RANK", "0"))
-    progress = _tqdm_progress(f"train {cfg.name}") if rank == 0 else None
+    main_rank = D.is_main()
+    progress = _tqdm_progress(f"train {cfg.name}") if main_rank else None
     card = T.train(cfg, resume=args.resume, device=args.device, progress=progress)
-    if rank == 0:
+    if main_rank:
         if args.register:
-            from explorer import zoo
-
-            spec = zoo.ModelSpec(
-                name=cfg.name, source="bundled", arch=cfg.arch, dataset=cfg.dataset,
-                mean=tuple(card["mean"]), std=tuple(card["std"]), input_size=tuple(card["input_size"]),
-                num_classes=len(card["class_names"]), robust=cfg.adv_norm is not None,
-                train_norm=cfg.adv_norm, train_eps=cfg.eps if cfg.adv_norm else None,
-                weights=f"{cfg.name}.safetensors", card=f"{cfg.name}.json",
-                sha256=zoo.sha256_file(zoo.Path(cfg.out_dir) / f"{cfg.name}.safetensors"),
-                paper="Madry et al. 2018 (adversarial training)" if cfg.adv_norm else "",
-                licence="MIT (trained here on Fashion-MNIST, MIT)", description=args.description)
-            zoo.write_manifest_entry(spec, zoo.Path(cfg.out_dir))
+            cards.register_trained(cfg, card, args.description)
         h = card["history"][-1]
         print(f"{cfg.name}: {len(card['history'])} epochs in {card['training_seconds']:.0f} s, "
               f"last train loss {h['train_loss']:.4f} acc {h['train_acc']:.4f}")
@@ -128,7 +144,7 @@ def cmd_train(args) -> int:
 
 
 def _add_evaluate(p: argparse.ArgumentParser) -> None:
-    p.add_argument("names", nargs="+", help="zoo model names")
+    p.add_argument("names", nargs="+", type=B.name, help="zoo model names")
     p.add_argument("--norms", nargs="+", choices=["l2", "linf"], default=["linf", "l2"])
     p.add_argument("--eps-linf", nargs="+", type=B.eps, default=None, help="default: per dataset")
     p.add_argument("--eps-l2", nargs="+", type=B.eps, default=None, help="default: per dataset")
@@ -142,121 +158,28 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
                    help="print only: leave the model card and NAME.eval.json/.csv as they are")
 
 
-def _test_set(dataset: str):
-    from explorer import data
-
-    if dataset == "fashion-mnist":
-        return data.fashion_mnist("test")
-    if dataset == "cifar10" and hasattr(data, "load_cifar10"):
-        return data.load_cifar10("test")
-    raise CLIError(f"no test set for dataset {dataset!r} here (evaluate supports fashion-mnist and cifar10)")
-
-
-def evaluate_model(name: str, norms, eps_by_norm: dict, steps: int, restarts: int, limit, batch_size: int,
-                   device, seed: int, progress=None) -> dict:
-    """Clean and PGD robust accuracy of one zoo model on its test set (this rank's share
-    under torchrun; counts are summed over ranks)."""
-    import os
-    import time
-
-    import torch
-    import torch.distributed as dist
-
-    from explorer import attacks, zoo
-    from explorer.train import code_version, hardware
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    model = zoo.load(name, device=device)
-    ds = _test_set(model.info.dataset)
-    n = len(ds) if limit is None else min(limit, len(ds))
-    mine = list(range(rank, n, world))
-    idx = torch.tensor(mine, dtype=torch.long)
-
-    def batches():
-        for i in range(0, len(idx), batch_size):
-            j = idx[i:i + batch_size]
-            yield ds.float_images(j), ds.labels[j]
-
-    t0 = time.time()
-    rows = []
-    for norm in norms:
-        eps_list = [0.0] + list(eps_by_norm[norm])
-        counts, total = attacks.robust_counts(model, batches(), norm, eps_list, steps, restarts=restarts,
-                                              random_start=True, seed=seed, progress=progress)
-        keys = sorted(counts)
-        vec = torch.tensor([counts[k] for k in keys] + [total], dtype=torch.float64)
-        if world > 1:
-            dist.all_reduce(vec)
-        total_all = int(vec[-1])
-        for k, c in zip(keys, vec[:-1].tolist()):
-            if k == 0 and rows and rows[0]["eps"] == 0:
-                continue  # clean accuracy once
-            rows.append({"norm": "none" if k == 0 else norm, "eps": k, "accuracy": round(c / total_all, 4),
-                         "correct": int(c), "n": total_all})
-    return {
-        "model": name, "dataset": model.info.dataset, "test_set": ds.name, "n": rows[0]["n"],
-        "attack": f"PGD, {steps} steps, step 2.5*eps/{steps}, random start, {restarts} restart(s), keep-best",
-        "results": rows, "seconds": round(time.time() - t0, 1), "device": hardware(model.device, world),
-        "code_version": code_version(), "command": "python -m explorer evaluate " + name,
-    }
-
-
 @command("evaluate", "clean and PGD robust accuracy over eps lists; writes NAME.eval.json/.csv", _add_evaluate)
 def cmd_evaluate(args) -> int:
-    import csv
-    import json
-    import os
-
-    import torch.distributed as dist
-
-    from explorer import data, zoo
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo" if (args.device or "cpu").startswith("cpu") else "nccl")
+    main_rank, world = D.is_main(), D.world_size()
     for name in args.names:
         spec = zoo.get_spec(name)
         facts = data.dataset_facts(spec.dataset)
         eps_by_norm = {"linf": args.eps_linf or list(facts.evaluation_eps("linf")),
                        "l2": args.eps_l2 or list(facts.evaluation_eps("l2"))}
-        progress = None
-        if rank == 0:
-            from tqdm import tqdm
-
-            n = args.limit or 10000
-            bar = tqdm(total=len(args.norms) * n // world, desc=f"evaluate {name}", dynamic_ncols=True)
-            progress = bar.update
-        res = evaluate_model(name, args.norms, eps_by_norm, args.steps, args.restarts, args.limit, args.batch_size,
-                             args.device, args.seed, progress)
-        if rank == 0:
-            bar.close()
-            cmdline = ["python -m explorer evaluate", name, "--norms", *args.norms, "--steps", str(args.steps)]
-            if args.limit:
-                cmdline += ["--limit", str(args.limit)]
-            if args.restarts > 1:
-                cmdline += ["--restarts", str(args.restarts)]
-            for norm in args.norms:
-                cmdline += [f"--eps-{norm}", *[f"{e:g}" for e in eps_by_norm[norm]]]
-            res["command"] = " ".join(cmdline)
-            root = zoo.checkpoints_dir()
-            if not args.no_card:  # a quick check on a subset must not overwrite the card's full-test-set table
-                (root / f"{name}.eval.json").write_text(json.dumps(res, indent=2) + "\n")
-                with open(root / f"{name}.eval.csv", "w", newline="") as f:
-                    w = csv.DictWriter(f, fieldnames=["norm", "eps", "accuracy", "correct", "n"])
-                    w.writeheader()
-                    w.writerows(res["results"])
-            if spec.card and not args.no_card and (root / spec.card).exists():
-                card_path = root / spec.card
-                card = json.loads(card_path.read_text())
-                card["evaluation"] = res
-                tmp = card_path.with_name(f".{card_path.name}.tmp")
-                tmp.write_text(json.dumps(card, indent=2) + "\n")
-                os.replace(tmp, card_path)
-            for r in res["results"]:
-                label = "clean" if r["norm"] == "none" else f"{r['norm']} eps {r['eps']:g}"
-                print(f"{name}: {label}: {100 * r['accuracy']:.2f}% ({r['correct']}/{r['n']})")
+        bar = tqdm(total=len(args.norms) * (args.limit or 10000) // world, desc=f"evaluate {name}",
+                   dynamic_ncols=True) if main_rank else None
+        res = cards.evaluate_model(name, args.norms, eps_by_norm, args.steps, args.restarts, args.limit,
+                                   args.batch_size, args.device, args.seed, bar.update if bar else None)
+        if not main_rank:
+            continue
+        bar.close()
+        res["command"] = cards.evaluation_command(name, args.norms, eps_by_norm, args.steps, args.limit,
+                                                  args.restarts)
+        if not args.no_card:  # a quick check on a subset must not overwrite the card's full-test-set table
+            cards.write_evaluation(spec, res, zoo.checkpoints_dir())
+        for r in res["results"]:
+            label = "clean" if r["norm"] == "none" else f"{r['norm']} eps {r['eps']:g}"
+            print(f"{name}: {label}: {100 * r['accuracy']:.2f}% ({r['correct']}/{r['n']})")
     return 0
 
 
@@ -264,8 +187,6 @@ def cmd_evaluate(args) -> int:
 
 @command("list", "the zoo: every model, available offline or not, and why")
 def cmd_list(args) -> int:
-    from explorer import zoo
-
     rows = zoo.list_models()
     width = max([len(r["name"]) for r in rows] + [4])
     for r in rows:
@@ -277,7 +198,7 @@ def cmd_list(args) -> int:
 # --- layer robustness ----------------------------------------------------------------
 
 def _add_layer_robustness(p: argparse.ArgumentParser) -> None:
-    p.add_argument("models", nargs="+", help="zoo model names; every named layer of each is measured")
+    p.add_argument("models", nargs="+", type=B.name, help="zoo model names; every named layer of each is measured")
     p.add_argument("--eps", type=B.eps, default=None,
                    help="radius of the ball (default: the first robust model's training eps in --norm, "
                         "else the dataset's usual one)")
@@ -302,15 +223,6 @@ def _add_layer_robustness(p: argparse.ArgumentParser) -> None:
 @command("layer-robustness", "R per layer (the authors' reply to Nakano); writes a CSV/JSON table",
          _add_layer_robustness)
 def cmd_layer_robustness(args) -> int:
-    import csv
-    import json
-    import time
-    from pathlib import Path
-
-    from explorer import zoo
-    from explorer.experiments import attack_lab
-    from explorer.experiments import layer_robustness as LR
-
     eps = args.eps
     if eps is None:
         specs = [zoo.get_spec(m) for m in args.models]
@@ -336,11 +248,8 @@ def cmd_layer_robustness(args) -> int:
            "models": [{"model": m.model, "kind": m.kind, "dataset": m.dataset, "layers": list(m.layers),
                        "images": m.images, "seconds": round(m.seconds, 2)} for m in result.models],
            "seconds": round(seconds, 2), "rows": rows}
-    Path(f"{out}.json").write_text(json.dumps(doc, indent=2) + "\n")
-    with open(f"{out}.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    atomic_write_json(Path(f"{out}.json"), doc)
+    atomic_write_text(Path(f"{out}.csv"), _csv_text(rows))
     width = max(len(r["model"]) for r in rows)
     for r in rows:
         print(f"{r['model']:<{width}}  {r['layer']:<12} R {r['R']:.4f}  [{r['ci_low']:.4f}, {r['ci_high']:.4f}]  "
@@ -383,10 +292,6 @@ def _add_style(p: argparse.ArgumentParser) -> None:
 
 
 def _style_input(text: str):
-    from pathlib import Path
-
-    from explorer import data
-
     if Path(text).is_file():
         return data.decode_image_file(text)
     samples = {**data.sample_photos(), **data.sample_textures()}
@@ -397,11 +302,6 @@ def _style_input(text: str):
 
 @command("style", "neural style transfer with separate style and content networks; writes a PNG", _add_style)
 def cmd_style(args) -> int:
-    from pathlib import Path
-
-    from explorer.charts import style as charts_style
-    from explorer.experiments import style_transfer as ST
-
     n = len(args.style_model)
     config = ST.Config.for_images(
         _style_input(args.content), _style_input(args.style), tuple(args.style_model), size=args.size,
@@ -432,15 +332,15 @@ def cmd_style(args) -> int:
 
 # --- construct / table (explorer/construct.py, explorer/experiments/constructed_table.py) ----
 
-_KINDS = ["original", "robust", "non-robust", "rand", "det"]  # explorer.construct.KINDS, without importing torch
+_KINDS = list(K.KINDS)
 
 
 def _add_construct(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", choices=_KINDS,
                    help="D_R, D_NR (representation inversion), D_rand, D_det (targeted L2 PGD), or D itself")
-    p.add_argument("--source", default=None, help="zoo model (default: the dataset's robust model for robust, "
+    p.add_argument("--source", type=B.name, default=None, help="zoo model (default: the dataset's robust model for robust, "
                                                   "its standard model otherwise)")
-    p.add_argument("--dataset", default="fashion-mnist",
+    p.add_argument("--dataset", default="fashion-mnist", type=B.dataset,
                    help="fashion-mnist, fashion-mnist-bundled, cifar10, folder:ROOT (ROOT/train/<class>/*.png|jpg)")
     p.add_argument("--subset", type=B.n_images, default=None, help="this many training images, drawn by --seed")
     p.add_argument("--steps", type=B.steps, default=None, help="inversion or PGD steps (default: per dataset)")
@@ -460,44 +360,35 @@ def _add_construct(p: argparse.ArgumentParser) -> None:
 
 def _constructed_root(dataset: str, subset):
     """artifacts/constructed/DATASET[-subsetN]: where construct and table write by default."""
-    from pathlib import Path
-
     stem = dataset.replace(":", "-").replace("/", "_").strip("_") + (f"-subset{subset}" if subset else "")
     return Path("artifacts") / "constructed" / stem
 
 
 @command("construct", "build D_R, D_NR, D_rand or D_det in resumable shards (also under torchrun)", _add_construct)
 def cmd_construct(args) -> int:
-    import os
-    import shlex
-
-    from tqdm import tqdm
-
-    from explorer import construct as K
-
     recipe = K.default_recipe(args.kind, args.dataset, source=args.source, subset=args.subset, steps=args.steps,
                               step_sizes=tuple(args.step_size) if args.step_size else None, eps=args.eps,
                               start=args.start, layer=args.layer, seed=args.seed, shard_size=args.shard_size,
                               batch_size=args.batch_size)
     out = args.out or _constructed_root(args.dataset, args.subset) / args.kind
-    rank = int(os.environ.get("RANK", "0"))
+    main_rank = D.is_main()
     bar = {}
 
     def progress(done: int, total: int, metrics: dict) -> None:
-        if rank != 0:
+        if not main_rank:
             return
         if "bar" not in bar:
             bar["bar"] = tqdm(total=total, desc=f"construct {recipe.name}", unit="img", dynamic_ncols=True)
         bar["bar"].update(done - bar["bar"].n)
 
-    if rank == 0:
+    if main_rank:
         print(recipe.describe())
     command_line = "python -m explorer construct " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
         if sys.argv[1:2] == ["construct"] else ""
     report = K.build(recipe, out, device=args.device, progress=progress, command=command_line)
     if "bar" in bar:
         bar["bar"].close()
-    if rank == 0:
+    if main_rank:
         m = report.manifest
         stats = m["statistics"]
         extra = ""
@@ -518,9 +409,9 @@ def cmd_construct(args) -> int:
 
 
 def _add_table(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="fashion-mnist", help="as for construct")
-    p.add_argument("--standard", default=None, help="source of D_NR, D_rand, D_det (default: per dataset)")
-    p.add_argument("--robust", default=None, help="source of D_R; its eps is the evaluation's (default: per dataset)")
+    p.add_argument("--dataset", default="fashion-mnist", type=B.dataset, help="as for construct")
+    p.add_argument("--standard", type=B.name, default=None, help="source of D_NR, D_rand, D_det (default: per dataset)")
+    p.add_argument("--robust", type=B.name, default=None, help="source of D_R; its eps is the evaluation's (default: per dataset)")
     p.add_argument("--kinds", nargs="+", choices=_KINDS, default=_KINDS)
     p.add_argument("--subset", type=B.n_images, default=None, help="training images (default: all)")
     p.add_argument("--steps", type=B.steps, default=None, help="inversion steps")
@@ -544,15 +435,6 @@ def _add_table(p: argparse.ArgumentParser) -> None:
 
 @command("table", "Table 1: train on D, D_R, D_NR, D_rand, D_det; test on the real test set", _add_table)
 def cmd_table(args) -> int:
-    import csv
-    import json
-    import os
-    import shlex
-    from dataclasses import asdict
-
-    from explorer import construct as K
-    from explorer.experiments import constructed_table as CT
-
     d = K.defaults_for(args.dataset)
     out = args.out or str(_constructed_root(args.dataset, args.subset) / "table")
     config = CT.Config(dataset=args.dataset, standard=args.standard or d.standard, robust=args.robust or d.robust,
@@ -562,27 +444,22 @@ def cmd_table(args) -> int:
                        arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                        augment=not args.no_augment, test_limit=args.test_limit, eval_steps=args.eval_steps,
                        shard_size=args.shard_size, seed=args.seed, out_dir=out, device=args.device)
-    rank = int(os.environ.get("RANK", "0"))
+    main_rank = D.is_main()
     command_line = "python -m explorer table " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
         if sys.argv[1:2] == ["table"] else ""
-    result = CT.run(config, progress=_tqdm_progress("table") if rank == 0 else None, command=command_line)
-    if rank != 0:
+    result = CT.run(config, progress=_tqdm_progress("table") if main_rank else None, command=command_line)
+    if not main_rank:
         return 0
     md = CT.markdown(result)
     rows = result.table()
-    doc = {"command": command_line, "config": asdict(config), "eval": {"norm": result.eval_norm,
+    doc = {"command": command_line, "config": dataclasses.asdict(config), "eval": {"norm": result.eval_norm,
            "eps": result.eval_eps, "steps": result.eval_steps, "n_test": result.rows[0].n_test},
-           "rows": rows, "details": [asdict(r) for r in result.rows], "seconds": round(result.seconds, 1),
+           "rows": rows, "details": [dataclasses.asdict(r) for r in result.rows], "seconds": round(result.seconds, 1),
            "device": result.device, "paper": CT.PAPER_NOTE, "markdown": md}
-    from pathlib import Path
-
     Path(out).mkdir(parents=True, exist_ok=True)
-    Path(out, "table.json").write_text(json.dumps(doc, indent=2) + "\n")
-    Path(out, "table.md").write_text(md + "\n")
-    with open(Path(out, "table.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    atomic_write_json(Path(out, "table.json"), doc)
+    atomic_write_text(Path(out, "table.md"), md + "\n")
+    atomic_write_text(Path(out, "table.csv"), _csv_text(rows))
     print(md)
     for r in result.rows:
         reused = f" ({' and '.join(r.reused)} reused: recorded times)" if r.reused else ""
@@ -601,13 +478,6 @@ def _add_rerun(p: argparse.ArgumentParser) -> None:
 @command("rerun", "compute a view exported from the dashboard again (its JSON file: experiment + exact Config)",
          _add_rerun)
 def rerun_cmd(args) -> int:
-    import dataclasses
-    import importlib
-    import json
-    from pathlib import Path
-
-    from explorer import views
-
     record = json.loads(Path(args.view).read_text())
     experiment, config = views.config_from_record(record)
     for note in views.check_models(record):
@@ -638,8 +508,7 @@ DISCUSSION = {
 
 def _bounded_type(name: str, kind: type):
     """The ``explorer.bounds`` type of a Config field, by its name and type."""
-    from explorer import bounds
-
+    bounds = B
     if kind is float:
         if "eps" in name:
             return bounds.eps
@@ -659,11 +528,7 @@ def _config_arguments(module_name: str):
     --subset, --out."""
 
     def add(p: argparse.ArgumentParser) -> None:
-        import dataclasses
-        import importlib
-
-        from explorer import bounds
-
+        bounds = B
         config = importlib.import_module(f"explorer.experiments.{module_name}").Config
         for f in dataclasses.fields(config):
             t = str(f.type)
@@ -683,14 +548,6 @@ def _config_arguments(module_name: str):
 
 
 def _run_discussion(module_name: str, args) -> int:
-    import dataclasses
-    import importlib
-    import json
-    import shlex
-    from pathlib import Path
-
-    from explorer.experiments._discussion import jsonable
-
     module = importlib.import_module(f"explorer.experiments.{module_name}")
     names = {f.name for f in dataclasses.fields(module.Config)}
     given = {k: (tuple(v) if isinstance(v, list) else v) for k, v in vars(args).items() if k in names and v is not None}
@@ -698,16 +555,12 @@ def _run_discussion(module_name: str, args) -> int:
         given["n_train"] = args.subset
     config = module.Config.full(**given) if args.full else module.Config(**given)
     result = module.run(config, progress=_tqdm_progress(module_name))
-    from explorer.experiments._discussion import results_dir
-
     out = Path(args.out) if args.out else results_dir() / f"{module_name}.json"
     command_line = "python -m explorer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     doc = {"experiment": module_name, "command": command_line, "config": jsonable(config),
            "commenter": jsonable(module.COMMENTER), "result": jsonable(result)}
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    tmp.replace(out)
+    atomic_write_json(out, doc, indent=1)
     print(json.dumps(doc["result"], indent=1))
     print(f"wrote {out} ({result.seconds:.0f} s)")
     return 0
@@ -717,31 +570,9 @@ for _name, (_module, _help) in DISCUSSION.items():
     command(_name, _help, _config_arguments(_module))(lambda args, m=_module: _run_discussion(m, args))
 
 
-# --- bench (bench/, a dev tool of the repository) -----------------------------------
-
-def _add_bench(p: argparse.ArgumentParser) -> None:
-    try:
-        from bench import run as bench_run
-    except ImportError:  # an installed package without the repository's bench/ folder
-        return
-    bench_run.add_arguments(p)
-
-
-@command("bench", "ours vs torchattacks (PGD), layer robustness, style transfer, app timings; "
-                  "writes bench/results and bench/README.md's tables", _add_bench)
-def cmd_bench(args) -> int:
-    try:
-        from bench import run as bench_run
-    except ImportError as e:
-        raise CLIError(f"bench/ is not importable ({e}): run this from the repository root") from e
-    return bench_run.main(args)
-
-
 # --- fetch / convert (explorer/fetch.py) -------------------------------------------
 
 def _register_fetch() -> None:
-    from explorer import fetch
-
     command("fetch", "download a canonical model into checkpoints/ (progress, resume, sha256)",
             fetch.add_fetch_arguments)(fetch.cmd_fetch)
     command("convert", "opt-in one-time conversion of a trusted pickled checkpoint to safetensors",
@@ -764,27 +595,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from explorer.data import DataError
-    from explorer.train import TrainError
-    from explorer.zoo import ZooError
-
     try:
         rc = args.func(args)
-        _leave_process_group()  # on success only: after a rank failed, others may sit in a collective
+        D.leave()  # on success only: after a rank failed, others may sit in a collective
         return rc
-    except (CLIError, TrainError, ZooError, DataError, ValueError, FileNotFoundError) as e:
+    except (CLIError, T.TrainError, zoo.ZooError, data.DataError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-def _leave_process_group() -> None:
-    """Under torchrun, tear the process group down before the interpreter does: left to the
-    interpreter's exit, gloo's worker threads can abort a rank with SIGABRT after its work is
-    done, and torchrun then fails the whole run (pytorch/pytorch#179291)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()

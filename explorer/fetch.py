@@ -26,6 +26,7 @@ import torch
 
 from explorer import bounds as B
 from explorer import zoo
+from explorer.files import atomic_write
 from explorer.zoo import ModelSpec, ZooError
 
 CONNECT_TIMEOUT = 5.0  # seconds to reach the server and get its headers; offline fails this fast
@@ -254,17 +255,17 @@ def convert_trusted(path: str | Path, out: str | Path | None = None) -> Path:
         tensors = {k: v for k, v in tensors.items() if not k.removeprefix("module.").startswith("attacker.")}
     if not tensors:
         raise FetchError(f"convert: {path.name} holds no tensors")
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    save_file({k: v.detach().contiguous().clone() for k, v in tensors.items()}, str(tmp),
-              metadata={"format": "pt", "converted_from": path.name, "source_sha256": source_sha256})
-    os.replace(tmp, out)
+    atomic_write(out, lambda tmp: save_file({k: v.detach().contiguous().clone() for k, v in tensors.items()}, str(tmp),
+                                            metadata={"format": "pt", "converted_from": path.name,
+                                                      "source_sha256": source_sha256}))
     return out
 
 
 # --- CLI: wired into explorer/cli.py as `fetch` and `convert` ---------------------------
 
 def add_fetch_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("names", nargs="*", metavar="NAME", help="models to download; none: list the models")
+    parser.add_argument("names", nargs="*", metavar="NAME", type=B.name,
+                        help="models to download; none: list the models")
     parser.add_argument("--list", action="store_true", help="list every model, whether it is available offline, "
                                                              "and what to run if not")
     parser.add_argument("--root", default=None, help="checkpoints folder (default: checkpoints/ or "

@@ -1,6 +1,6 @@
 """The benchmark command on the tiny models, and the fast path it measures.
 
-``python -m explorer bench --quick`` must produce its table (JSON + markdown) with a
+``python -m bench --quick`` must produce its table (JSON + markdown) with a
 ratio for every row, and ours and torchattacks must reach the same robust accuracy on
 the same batch (within one point: at 16 images, the same count). The fast-path pieces
 are checked for what they must not change: BatchNorm folding keeps the logits, bf16 is
@@ -19,8 +19,9 @@ from torch import nn
 
 pytest.importorskip("torchattacks")
 
+from bench import __main__ as bench_main  # noqa: E402
 from bench import run as bench_run  # noqa: E402
-from explorer import attacks, cli, folding  # noqa: E402
+from explorer import attacks, folding  # noqa: E402
 
 PGD_KEYS = {"model", "norm", "eps", "batch", "steps", "ours_s", "peer_s", "ours_ips", "peer_ips", "ratio", "repeats",
             "ours_acc", "peer_acc", "acc_diff", "same_acc"}
@@ -29,7 +30,7 @@ PGD_KEYS = {"model", "norm", "eps", "batch", "steps", "ours_s", "peer_s", "ours_
 @pytest.fixture(scope="module")
 def quick(tiny_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    status = cli.main(["bench", "--quick", "--rows", "pgd,layers", "--models", "tiny-standard", "tiny-robust",
+    status = bench_main.main(["--quick", "--rows", "pgd,layers", "--models", "tiny-standard", "tiny-robust",
                        "--out", str(out)])
     assert status == 0
     (path,) = out.glob("quick-*.json")
@@ -40,7 +41,7 @@ def quick(tiny_root, tmp_path_factory):
 def test_quick_bench_table_has_every_row_with_a_ratio(quick):
     result, md = quick
     assert result["quick"] and result["device"] == "cpu"
-    assert result["command"].startswith("python -m explorer bench --quick --rows pgd,layers --models tiny-standard")
+    assert result["command"].startswith("python -m bench --quick --rows pgd,layers --models tiny-standard")
     pgd = [r for r in result["rows"] if r["group"] == "pgd"]
     # two models x batches 1 and 16 x two norms
     assert sorted((r["model"], r["batch"], r["norm"]) for r in pgd) == sorted(

@@ -50,12 +50,12 @@ def test_card_holds_a_full_test_set_evaluation_that_meets_the_floors(name):
 @pytest.mark.parametrize("name", sorted(FLOORS))
 def test_clean_accuracy_reproduces_exactly_on_the_full_test_set(name, monkeypatch):
     require(monkeypatch, name)
-    from explorer import cli, data
+    from explorer import cards, data
 
     if len(data.fashion_mnist("test")) < 10000:
         pytest.skip("the full Fashion-MNIST test set is not installed (apt-get install dataset-fashion-mnist)")
-    res = cli.evaluate_model(name, ["linf"], {"linf": []}, steps=1, restarts=1, limit=None, batch_size=1000,
-                             device="cpu", seed=0)
+    res = cards.evaluate_model(name, ["linf"], {"linf": []}, steps=1, restarts=1, limit=None, batch_size=1000,
+                               device="cpu", seed=0)
     assert res["results"][0]["correct"] == _row(_card(name), "none", 0.0)["correct"]
 
 
@@ -64,11 +64,11 @@ def test_robust_accuracy_on_500_images_agrees_with_the_card(name, monkeypatch):
     """PGD-20 on the first 500 test images lands within 3 binomial standard errors of the card's
     full-test-set robust accuracy (a much weaker or broken attack, or other weights, would not)."""
     require(monkeypatch, name)
-    from explorer import cli
+    from explorer import cards
 
     _, (norm, eps, _, _) = FLOORS[name]
     p = _row(_card(name), norm, eps)["accuracy"]
-    res = cli.evaluate_model(name, [norm], {norm: [eps]}, steps=20, restarts=1, limit=500, batch_size=250,
-                             device="cpu", seed=0)
+    res = cards.evaluate_model(name, [norm], {norm: [eps]}, steps=20, restarts=1, limit=500, batch_size=250,
+                               device="cpu", seed=0)
     got = [r for r in res["results"] if r["norm"] == norm][0]["accuracy"]
     assert abs(got - p) <= 3 * math.sqrt(p * (1 - p) / 500), (got, p)

@@ -17,7 +17,8 @@ def _numeric_options():
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for name, p in sub.choices.items():
         for action in p._actions:
-            if action.type is not None and action.option_strings and action.type not in (str,):
+            if action.type is not None and action.option_strings and action.type not in (str,) \
+                    and not bounds.is_name(action.type):
                 yield name, action
 
 
@@ -73,3 +74,64 @@ def test_the_command_line_says_one_line_and_exits_2(argv, option):
     err = [line for line in r.stderr.splitlines() if line.strip()]
     assert "Traceback" not in r.stderr
     assert err[-1].startswith("python -m explorer") and f"argument {option}: must be" in err[-1], r.stderr
+
+
+# --- names that become paths (issue 18, item 6) ----------------------------------------------
+
+ESCAPES = ["../escape", "a/b", "..", "x\\y", "", "/abs"]
+
+
+def _named_options():
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, p in sub.choices.items():
+        for action in p._actions:
+            if bounds.is_name(action.type):
+                yield name, action
+
+
+NAMED = list(_named_options())
+
+
+def test_every_name_that_becomes_a_path_is_checked():
+    """The options and arguments that name a model, dataset or output carry the name check."""
+    found = {(c, a.option_strings[-1] if a.option_strings else a.dest) for c, a in NAMED}
+    assert {("train", "--name"), ("train", "--dataset"), ("evaluate", "names"), ("fetch", "names"),
+            ("construct", "--source"), ("construct", "--dataset"), ("table", "--standard"), ("table", "--robust"),
+            ("table", "--dataset"), ("layer-robustness", "models")} <= found
+
+
+@pytest.mark.parametrize("bad", ESCAPES)
+def test_a_name_with_a_path_separator_or_dotdot_is_refused_in_one_line(bad):
+    for check in (bounds.name, bounds.dataset):
+        with pytest.raises(argparse.ArgumentTypeError, match=r"^must be a plain (dataset )?name \(no path separator"):
+            check(bad)
+
+
+@pytest.mark.parametrize("good", ["fmnist-robust-l2", "madry-cifar10-resnet50-l2-0.5", "random:torchvision:resnet50",
+                                  "cifar10-standard"])
+def test_plain_names_are_accepted(good):
+    assert bounds.name(good) == good and bounds.dataset(good) == good
+
+
+@pytest.mark.parametrize("dataset", ["folder:../shared/datasets/cifar10", "constructed:/tmp/x/det"])
+def test_a_dataset_that_names_a_folder_keeps_its_path(dataset):
+    assert bounds.dataset(dataset) == dataset
+
+
+@pytest.mark.parametrize("argv,option", [
+    (["train", "--name", "../escape"], "--name"),
+    (["train", "--name", "ok", "--dataset", "../x"], "--dataset"),
+    (["evaluate", "../fmnist-standard"], "names"),
+    (["fetch", "a/b"], "NAME"),
+    (["table", "--robust", "../r"], "--robust"),
+])
+def test_the_command_line_refuses_an_escaping_name_before_writing(argv, option, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "explorer", *argv], capture_output=True, text=True, timeout=120,
+                       cwd=tmp_path, env={**__import__("os").environ,
+                                          "PYTHONPATH": str(__import__("pathlib").Path(cli.__file__).parents[1])})
+    assert r.returncode == 2
+    err = [line for line in r.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in r.stderr and sum("error" in line for line in err) == 1, r.stderr  # usage + one line
+    assert f"argument {option}: must be a plain" in err[-1], r.stderr
+    assert list(tmp_path.iterdir()) == [] and not (tmp_path.parent / "escape.json").exists()

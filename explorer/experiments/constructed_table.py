@@ -16,7 +16,6 @@ the CLI's ``table`` command keeps it, so a killed run continues where it stopped
 from __future__ import annotations
 
 import math
-import os
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -27,7 +26,10 @@ import numpy as np
 import torch
 
 from explorer import construct as K
-from explorer.experiments import Cancel, Progress
+from explorer import distributed as D
+from explorer.evaluation import sharded_robust_counts
+from explorer.files import atomic_write_json
+from explorer.optimize import Cancel, Progress
 
 #: Ilyas et al. 2019 on CIFAR-10 (percent): D 95.3, D_rand 63.3, D_det 43.7 (Table 1, ResNet-50);
 #: the released datasets D_R 84 / 48 (robust at L2 0.25) and D_NR 88 / 0 (Figure 2).
@@ -306,7 +308,7 @@ def _evaluation_key(weights: Path, test, norm: str, eps: float, config: Config, 
     return {"weights_sha256": zoo.sha256_file(weights) if weights.exists() else None,
             "test": {"dataset": config.dataset, "n": len(test), "sha256": h.hexdigest()},
             "norm": norm, "eps": float(eps), "steps": config.eval_steps, "limit": config.test_limit,
-            "seed": config.seed, "world": int(os.environ.get("WORLD_SIZE", "1")),
+            "seed": config.seed, "world": D.world_size(),
             "device": torch.device(device).type}
 
 
@@ -328,9 +330,7 @@ def _saved_evaluation(path: Path, key: dict) -> Optional[dict]:
 
 
 def _save_evaluation(path: Path, key: dict, result: dict) -> None:
-    import json
-
-    K.atomic_write_bytes(path, (json.dumps({"key": key, "result": result}, indent=1) + "\n").encode())
+    atomic_write_json(path, {"key": key, "result": result}, indent=1)
 
 
 def real_test_set(dataset: str, input_size=None):
@@ -356,25 +356,9 @@ def evaluate(model, dataset, norm: str, eps: float, steps: int, limit: Optional[
              batch_size: int = 500) -> tuple[float, float, float, int]:
     """(clean accuracy, robust accuracy at eps, at eps / 2, n) on the real test set; under
     torchrun each rank takes every world-th image and the counts are summed."""
-    import torch.distributed as dist
-
-    from explorer import attacks
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    n = len(dataset) if limit is None else min(limit, len(dataset))
-    idx = torch.arange(rank, n, world)
-
-    def batches():
-        for i in range(0, len(idx), batch_size):
-            j = idx[i:i + batch_size]
-            yield dataset.float_images(j), dataset.labels[j]
-
-    counts, total = attacks.robust_counts(model, batches(), norm, [0.0, eps / 2, eps], steps, seed=seed)
-    vec = torch.tensor([counts[0.0], counts[float(eps)], counts[float(eps / 2)], total], dtype=torch.float64)
-    if world > 1 and dist.is_initialized():
-        dist.all_reduce(vec)
-    return float(vec[0] / vec[3]), float(vec[1] / vec[3]), float(vec[2] / vec[3]), int(vec[3])
+    counts, total = sharded_robust_counts(model, dataset, norm, [0.0, eps / 2, eps], steps, limit=limit,
+                                          batch_size=batch_size, seed=seed)
+    return counts[0.0] / total, counts[float(eps)] / total, counts[float(eps / 2)] / total, total
 
 
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None,
@@ -432,7 +416,7 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
                 clean, robust, robust_half, n_test = evaluate(model, test, norm, eps, config.eval_steps,
                                                               config.test_limit, config.seed)
                 eval_seconds = time.perf_counter() - t0
-                if kept and int(os.environ.get("RANK", "0")) == 0:
+                if kept and D.is_main():
                     _save_evaluation(cache, key, dict(clean=clean, robust=robust, robust_half=robust_half,
                                                       n_test=n_test, seconds=eval_seconds))
             else:
