@@ -28,7 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorer import __version__, data
+from explorer import distributed as D
 from explorer.attacks import pgd
+from explorer.files import atomic_torch_save, atomic_write, atomic_write_json
 from explorer.threat import make_threat
 
 
@@ -201,12 +203,6 @@ def _eps_at(cfg: TrainConfig, epoch_progress: float) -> float:
     return cfg.eps * min(1.0, epoch_progress / cfg.eps_warmup_epochs)
 
 
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def code_version() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
@@ -236,20 +232,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, device: torch.device | str 
     from explorer.zoo import build_architecture
 
     cfg.validate()
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
+    world, rank = D.world_size(), D.rank()
     distributed = world > 1
     if device is None:
         from explorer.devices import best_device
 
         device = best_device()
-    device = torch.device(device)
-    if distributed and not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend)
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-            torch.cuda.set_device(device)
+    device = D.setup(device)  # under torchrun: the process group, and cuda:LOCAL_RANK on CUDA
     torch.manual_seed(cfg.seed)
     td = load_train_data(cfg)
     c, h, _ = td.input_size
@@ -331,7 +320,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, device: torch.device | str 
         history.append({"epoch": epoch + 1, "train_loss": float(stats[0] / stats[2]),
                         "train_acc": float(stats[1] / stats[2]), "seconds": round(time.time() - t0, 2)})
         if rank == 0:
-            _atomic_save({"config": asdict(cfg), "net": net.state_dict(), "optimizer": opt.state_dict(),
+            atomic_torch_save({"config": asdict(cfg), "net": net.state_dict(), "optimizer": opt.state_dict(),
                           "epoch": epoch + 1, "elapsed": elapsed, "history": history}, state_path)
         if distributed:
             dist.barrier()
@@ -359,15 +348,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, device: torch.device | str 
     if rank == 0:
         from safetensors.torch import save_file
 
-        weights = out_dir / f"{cfg.name}.safetensors"
-        tmp = weights.with_name(f".{weights.name}.tmp")
-        save_file({k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}, str(tmp),
-                  metadata={"name": cfg.name, "arch": cfg.arch})
-        os.replace(tmp, weights)
-        card_path = out_dir / f"{cfg.name}.json"
-        tmp = card_path.with_name(f".{card_path.name}.tmp")
-        tmp.write_text(json.dumps(card, indent=2) + "\n")
-        os.replace(tmp, card_path)
+        state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
+        atomic_write(out_dir / f"{cfg.name}.safetensors",
+                     lambda tmp: save_file(state, str(tmp), metadata={"name": cfg.name, "arch": cfg.arch}))
+        atomic_write_json(out_dir / f"{cfg.name}.json", card)
     if distributed:
         dist.barrier()
     return card
