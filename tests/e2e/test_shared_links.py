@@ -1,7 +1,7 @@
 """Shareable views in a real browser: a copied link with settings in the URL gives the same view.
 
-The shared ``server`` fixture has served / once, so app.py's st.navigation owns routing
-(a deep link as a fresh server's very first request is the known bug of test_routing.py).
+The shared ``server`` fixture has served / once; a deep link as a fresh server's very first
+request is test_routing.py's.
 """
 
 from __future__ import annotations
