@@ -167,3 +167,13 @@ def make_threat(norm: str, eps: float | torch.Tensor = math.inf) -> Threat:
     if key not in THREATS:
         raise ValueError(f"unknown threat model {norm!r}; choose one of {sorted(THREATS)}")
     return THREATS[key](eps)
+
+
+def eps_text(norm: str | None, eps: float | None) -> str:
+    """A radius for people: ``4/255`` for Linf radii on the 1/255 grid, else 3 significant digits;
+    ``-`` for no eps. The one formatting of eps (charts, pages, the zoo's model list)."""
+    if eps is None:
+        return "-"
+    if norm == "linf" and eps > 0 and abs(eps * 255 - round(eps * 255)) < 1e-6:
+        return f"{round(eps * 255)}/255"
+    return f"{eps:.3g}"

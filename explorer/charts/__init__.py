@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
+from explorer.threat import eps_text  # noqa: F401  (re-exported: charts.eps_text)
+
 #: Small images (Fashion-MNIST, CIFAR) are upscaled with nearest neighbours to at least this size.
 MIN_TILE = 168
 PAD = 8
@@ -217,15 +219,6 @@ def accuracy_curve(rows: Iterable[dict], title: str = "") -> alt.Chart:
 
 
 # --- text ----------------------------------------------------------------------------
-
-def eps_text(norm: str | None, eps: float | None) -> str:
-    """``4/255`` for Linf radii on the 1/255 grid, else 3 significant digits; ``-`` for no eps."""
-    if eps is None:
-        return "-"
-    if norm == "linf" and eps > 0 and abs(eps * 255 - round(eps * 255)) < 1e-6:
-        return f"{round(eps * 255)}/255"
-    return f"{eps:.3g}"
-
 
 def top_class_text(names: Sequence[str], probs: np.ndarray) -> str:
     """The most probable class and its probability, e.g. ``Pullover 93%``."""

@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from explorer.threat import eps_text  # noqa: F401  (re-exported: zoo.eps_text)
 from explorer.zoo.specs import ModelSpec, ZooError, checkpoints_dir
 
 MANIFEST = "manifest.json"
@@ -40,15 +41,6 @@ def write_manifest_entry(spec: ModelSpec, root: Path | None = None) -> None:
         tmp = root / f".{MANIFEST}.tmp{os.getpid()}"
         tmp.write_text(text)
         os.replace(tmp, root / MANIFEST)
-
-
-def eps_text(norm: str | None, eps: float | None) -> str:
-    """``4/255`` for Linf eps on the 1/255 grid, else ``%g``."""
-    if eps is None:
-        return "-"
-    if norm == "linf" and eps > 0 and abs(eps * 255 - round(eps * 255)) < 1e-6:
-        return f"{round(eps * 255)}/255"
-    return f"{eps:g}"
 
 
 def kind_text(spec: ModelSpec) -> str:
