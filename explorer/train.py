@@ -20,7 +20,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 import torch
 import torch.distributed as dist
@@ -31,6 +31,7 @@ from explorer import __version__, data
 from explorer import distributed as D
 from explorer.attacks import pgd
 from explorer.files import atomic_torch_save, atomic_write, atomic_write_json
+from explorer.optimize import Cancelled
 from explorer.threat import make_threat
 
 
@@ -221,6 +222,84 @@ def hardware(device: torch.device, world: int) -> str:
     return f"{world} process(es) x CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
+def make_optimizer(params, name: str, lr: float, momentum: float = 0.9,
+                   weight_decay: float = 5e-4) -> torch.optim.Optimizer:
+    """SGD with Nesterov momentum (``sgd``) or Adam (``adam``): the optimizers of every training here."""
+    params = list(params)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=True)
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
+@dataclass
+class EpochTotals:
+    """Running sums over one epoch's batches, and the last batch's loss and accuracy."""
+
+    loss_sum: float = 0.0
+    correct: int = 0
+    n: int = 0
+    batch_loss: float = math.nan
+    batch_acc: float = math.nan
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / self.n
+
+    @property
+    def acc(self) -> float:
+        return self.correct / self.n
+
+
+def fit_epoch(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *,
+              lr_at: Callable[[int], float], device: torch.device | str,
+              forward: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+              adversary: Optional[Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]] = None,
+              clean_weight: float = 0.0, after_batch: Optional[Callable[[int, EpochTotals], None]] = None,
+              cancel: Optional[Callable[[], bool]] = None, what: str = "the model") -> EpochTotals:
+    """One epoch of standard or adversarial training in memory: THE training step of
+    ``train`` (files, resume, DDP) and of the discussion experiments' small models.
+
+    Per batch i: the learning rate ``lr_at(i)``; the batch on ``device``; with an
+    ``adversary(x, y, i)`` (Madry et al. 2018) the adversarial batch, and with
+    ``clean_weight`` w > 0 the loss (1-w) CE(adv) + w CE(clean) from one pass; else
+    CE(forward(x), y); one optimizer step with ``model`` in train mode; ``after_batch(i,
+    totals)``; then ``cancel()`` stops with ``Cancelled``.
+
+    Args:
+        forward: what runs the training pass (a DDP wrapper of ``model``); ``model`` when None.
+    """
+    forward = forward or model
+    totals = EpochTotals()
+    for i, (x, y) in enumerate(batches):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(i)
+        x, y = x.to(device), y.to(device)
+        x_clean = x
+        if adversary is not None:
+            x = adversary(x, y, i)
+        model.train()
+        if adversary is not None and clean_weight > 0:
+            both = forward(torch.cat([x, x_clean]))  # one pass, so BN sees clean and adversarial together
+            logits, logits_clean = both[:len(y)], both[len(y):]
+            loss = (1 - clean_weight) * F.cross_entropy(logits, y) + clean_weight * F.cross_entropy(logits_clean, y)
+        else:
+            logits = forward(x)
+            loss = F.cross_entropy(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        correct = int((logits.argmax(1) == y).sum())
+        totals.batch_loss, totals.batch_acc = float(loss.detach()), correct / len(y)
+        totals.loss_sum += totals.batch_loss * len(y)
+        totals.correct += correct
+        totals.n += len(y)
+        if after_batch is not None:
+            after_batch(i, totals)
+        if cancel is not None and cancel():
+            raise Cancelled(f"cancelled while training {what}")
+    return totals
+
+
 def train(cfg: TrainConfig, *, resume: bool = False, device: torch.device | str | None = None,
           progress: Optional[Callable[[int, int, dict], None]] = None,
           stop_after_epochs: Optional[int] = None) -> dict:
@@ -253,12 +332,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, device: torch.device | str 
     net = net.to(device)
     model = Normalized(net, td.mean, td.std).to(device)
     model = model.to(memory_format=torch.channels_last)  # faster convs on CPU and GPU
-    params = [p for p in model.parameters()]
-    if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                              nesterov=True)
-    else:
-        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path = out_dir / f"{cfg.name}.state.pt"
@@ -281,38 +355,26 @@ def train(cfg: TrainConfig, *, resume: bool = False, device: torch.device | str 
     for epoch in range(start_epoch, cfg.epochs):
         torch.manual_seed(cfg.seed * 1000003 + epoch * 97 + rank)  # attack random starts: same after --resume
         t0 = time.time()
-        tot_loss, tot_correct, tot_n = 0.0, 0, 0
-        for i, (x, y) in enumerate(epoch_batches(td.train, cfg, epoch, rank, world, td.augment_pad or None)):
-            frac = (epoch + i / steps_per_epoch) / cfg.epochs
-            for group in opt.param_groups:
-                group["lr"] = _lr_at(cfg, frac)
-            x, y = x.to(device), y.to(device)
-            x_clean = x
-            if threat_name:
-                eps = _eps_at(cfg, epoch + i / steps_per_epoch)
-                if eps > 0:
-                    model.eval()  # attack with frozen BN statistics, as the MadryLab attacker does
-                    step = cfg.attack_step_size * eps / cfg.eps if cfg.attack_step_size else None
-                    x = pgd(model, x, y, make_threat(threat_name, eps), steps=cfg.attack_steps, step_size=step,
-                            random_start=True, keep_best=False, seed=None).x_adv
-            model.train()
-            if threat_name and cfg.clean_weight > 0:
-                both = ddp_model(torch.cat([x, x_clean]))  # one pass, so BN sees clean and adversarial together
-                logits, logits_clean = both[:len(y)], both[len(y):]
-                loss = ((1 - cfg.clean_weight) * F.cross_entropy(logits, y)
-                        + cfg.clean_weight * F.cross_entropy(logits_clean, y))
-            else:
-                logits = ddp_model(x)
-                loss = F.cross_entropy(logits, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            tot_loss += float(loss.detach()) * len(y)
-            tot_correct += int((logits.argmax(1) == y).sum())
-            tot_n += len(y)
+
+        def adversary(x, y, i, epoch=epoch):
+            eps = _eps_at(cfg, epoch + i / steps_per_epoch)
+            if eps <= 0:
+                return x
+            model.eval()  # attack with frozen BN statistics, as the MadryLab attacker does
+            step = cfg.attack_step_size * eps / cfg.eps if cfg.attack_step_size else None
+            return pgd(model, x, y, make_threat(threat_name, eps), steps=cfg.attack_steps, step_size=step,
+                       random_start=True, keep_best=False, seed=None).x_adv
+
+        def after_batch(i, totals, epoch=epoch):
             if progress is not None:
                 progress(epoch * steps_per_epoch + i + 1, cfg.epochs * steps_per_epoch,
-                         {"epoch": epoch + 1, "loss": tot_loss / tot_n, "acc": tot_correct / tot_n})
+                         {"epoch": epoch + 1, "loss": totals.loss, "acc": totals.acc})
+
+        totals = fit_epoch(model, opt, epoch_batches(td.train, cfg, epoch, rank, world, td.augment_pad or None),
+                           lr_at=lambda i, epoch=epoch: _lr_at(cfg, (epoch + i / steps_per_epoch) / cfg.epochs),
+                           device=device, forward=ddp_model, adversary=adversary if threat_name else None,
+                           clean_weight=cfg.clean_weight, after_batch=after_batch)
+        tot_loss, tot_correct, tot_n = totals.loss_sum, totals.correct, totals.n
         stats = torch.tensor([tot_loss, tot_correct, tot_n], dtype=torch.float64, device=device)
         if distributed:
             dist.all_reduce(stats)

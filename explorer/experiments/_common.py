@@ -18,9 +18,6 @@ from explorer.classifier import Classifier
 from explorer.devices import best_device
 from explorer.threat import ball_norm
 
-NORMS = ("linf", "l2")
-
-
 check_norm = ball_norm  # ``linf`` or ``l2``; the threat module owns the names
 
 
@@ -93,6 +90,16 @@ def load_models(names: Sequence[str], device: torch.device,
     return models
 
 
+def offline_split(dataset: str, split: str = "test") -> Optional[data.TensorDataset]:
+    """The ``split`` of ``dataset`` that can be read offline: Fashion-MNIST (the full set when
+    installed, else the bundled subset) or CIFAR-10 from disk; None for any other dataset."""
+    if dataset == "fashion-mnist":
+        return data.fashion_mnist(split)
+    if dataset == "cifar10":
+        return data.load_cifar10(split)
+    return None
+
+
 def sample_test_images(dataset: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, str]:
     """``n`` test images of ``dataset`` drawn without replacement by ``seed``:
     (float images [n, C, H, W], labels [n], where they came from).
@@ -100,11 +107,8 @@ def sample_test_images(dataset: str, n: int, seed: int) -> tuple[torch.Tensor, t
     Fashion-MNIST uses the full test set when installed, else the bundled subset;
     CIFAR-10 needs its test set on disk.
     """
-    if dataset == "fashion-mnist":
-        ds = data.fashion_mnist("test")
-    elif dataset == "cifar10":
-        ds = data.load_cifar10("test")
-    else:
+    ds = offline_split(dataset, "test")
+    if ds is None:
         raise data.DataError(f"no test set for {dataset!r} here: this view needs Fashion-MNIST or CIFAR-10 models")
     n = min(int(n), len(ds))
     g = torch.Generator().manual_seed(int(seed))

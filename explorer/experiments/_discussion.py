@@ -1,8 +1,9 @@
 """Pieces the Distill-discussion experiments share (not an experiment itself).
 
-Small in-memory training (the recipe of ``explorer.train`` without its files: SGD with
-Nesterov momentum or Adam, cosine learning rate, one seeded permutation per epoch), the
-Fashion-MNIST subsets every experiment draws, accuracy, D_det construction through
+The settings their Configs share (image counts, the D_det attack), small in-memory
+training (``explorer.train``'s optimizers and training step, ``train.fit_epoch``, without
+its files: cosine learning rate, one seeded permutation per epoch), the Fashion-MNIST
+subsets every experiment draws, accuracy, D_det construction through
 ``construct.construct_batch``, progress split into phases, and the JSON form of a Result.
 """
 
@@ -10,21 +11,23 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from dataclasses import dataclass
+import json
 import math
-from typing import Callable, Optional, Sequence
+import os
+from pathlib import Path
+from typing import Callable, ClassVar, Optional, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from explorer import construct, data
+from explorer import construct, data, zoo
+from explorer.attacks import choose_targets
 from explorer.classifier import Classifier, ClassifierInfo
 from explorer.experiments import Cancel, Progress
-from explorer.optimize import Cancelled
-from explorer.train import Normalized
-
-FMNIST_MEAN, FMNIST_STD = (0.2860,), (0.3530,)
-
+from explorer.experiments import _common as C
+from explorer.train import Normalized, fit_epoch, make_optimizer
+from explorer.zoo import build_architecture
 
 # --- data -------------------------------------------------------------------------------------
 
@@ -36,49 +39,95 @@ def fmnist(split: str, n: Optional[int], seed: int) -> tuple[torch.Tensor, torch
     return ds.float_images(idx), ds.labels[idx].clone(), tuple(ds.class_names), f"{len(idx)} of {ds.name}"
 
 
-class AttackSizes:
-    """For the Configs of experiments that attack a source model's test images and build its
-    D_det (fields ``n_train``, ``n_test``, ``n_attack``, ``eps``, ``steps``, ``step_size``,
-    ``epochs``): their checks, the full-size variant and the step size."""
+class ImageCounts:
+    """For discussion Configs whose ``COUNTS`` fields are image counts (None: every image):
+    their check and the full-size variant (every image, and the ``FULL`` settings)."""
 
-    def check_attack_sizes(self) -> None:
-        from explorer.experiments import _common as C
+    COUNTS: ClassVar[tuple[str, ...]] = ("n_train", "n_test")
+    FULL: ClassVar[dict] = {}
 
-        for name in ("n_train", "n_test"):
+    def check_counts(self) -> None:
+        for name in self.COUNTS:
             if getattr(self, name) is not None:
                 C.check_int(name, getattr(self, name), 10, 60000)
+
+    @classmethod
+    def full(cls, **kw):
+        """Every training and test image."""
+        return cls(**{**{name: None for name in cls.COUNTS}, **cls.FULL, **kw})
+
+
+@dataclass(frozen=True)
+class AttackSettings(ImageCounts):
+    """The settings shared by the experiments that attack a source model's test images and
+    build its D_det (the targeted L2 attack, Ilyas et al. Section 3.2), optionally with
+    Nakkiran's non-transferable attack kept off an ensemble.
+
+    Attributes:
+        source: zoo model attacked.
+        n_train: clean training images (the images D_det is built from; None: all 60,000).
+        n_attack: test images attacked for the success and transfer rates.
+        n_test: real test images (None: all).
+        eps, steps, step_size: the L2 attack (step default 2.5 eps / steps).
+        epochs: training epochs of the models trained here.
+        ensemble_arch, ensemble_size: the non-transferable attack's ensemble (his: 10).
+        seed: image draws and training seeds.
+        device: torch device ("" for the best one).
+    """
+
+    FULL: ClassVar[dict] = {"n_attack": 2000}
+
+    source: str = "fmnist-standard"
+    n_train: Optional[int] = 2000
+    n_attack: int = 500
+    n_test: Optional[int] = 2000
+    eps: float = 2.0
+    steps: int = 10
+    step_size: Optional[float] = None
+    epochs: int = 5
+    ensemble_arch: str = "stage_cnn_tiny"
+    ensemble_size: int = 3
+    seed: int = 0
+    device: str = ""
+
+    def check_attack_settings(self) -> None:
+        self.check_counts()
         C.check_int("n_attack", self.n_attack, 1, 10000)
         C.check_positive("eps", self.eps)
         C.check_int("steps", self.steps, 1, 10000)
         C.check_positive("step_size", self.step_size, allow_none=True)
         C.check_int("epochs", self.epochs, 1, 1000)
 
-    @classmethod
-    def full(cls, **kw):
-        """Every training and test image."""
-        return cls(**{"n_train": None, "n_test": None, "n_attack": 2000, **kw})
-
     @property
     def step(self) -> float:
         return self.step_size or 2.5 * self.eps / self.steps
+
+    def load(self) -> tuple[torch.device, Classifier, tuple[torch.Tensor, torch.Tensor, tuple[str, ...]],
+                            tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        """(device, the source model, (training images, labels, class names), (test images,
+        labels), (the first ``n_attack`` test images, labels))."""
+        device = C.resolve_device(self.device or None)
+        source = zoo.load(self.source, device=device)
+        x_tr, y_tr, names, _ = fmnist("train", self.n_train, self.seed)
+        x_te, y_te, _, _ = fmnist("test", self.n_test, self.seed)
+        return device, source, (x_tr, y_tr, names), (x_te, y_te), (x_te[:self.n_attack], y_te[:self.n_attack])
 
 
 # --- training ---------------------------------------------------------------------------------
 
 def fit(arch: str, x: torch.Tensor, y: torch.Tensor, *, class_names: Sequence[str], epochs: int,
         seed: int, batch_size: int = 64, lr: float = 0.05, optimizer: str = "sgd", weight_decay: float = 5e-4,
-        mean: Sequence[float] = FMNIST_MEAN, std: Sequence[float] = FMNIST_STD, name: str = "",
+        mean: Sequence[float] = data.FASHION_MNIST_MEAN, std: Sequence[float] = data.FASHION_MNIST_STD, name: str = "",
         keep: Sequence[int] = (), device: torch.device | str = "cpu", progress: Optional[Progress] = None,
         cancel: Cancel = None) -> dict[int, Classifier]:
     """Train a fresh ``arch`` on (x, y) in memory; the frozen Classifiers after the epochs in
     ``keep`` and after the last one, by epoch.
 
-    The recipe of ``explorer.train`` (no augmentation): SGD (momentum 0.9, Nesterov) or Adam,
-    cosine learning rate per step, weights seeded by ``seed``, one permutation per epoch from
-    (seed, epoch). ``progress(step, total, {"loss", "acc"})`` after each batch.
+    ``explorer.train``'s optimizers and training step (``train.fit_epoch``), no augmentation:
+    SGD (momentum 0.9, Nesterov) or Adam, cosine learning rate per step, weights seeded by
+    ``seed``, one permutation per epoch from (seed, epoch). ``progress(step, total, {"loss",
+    "acc"})`` after each batch, with that batch's loss and accuracy.
     """
-    from explorer.zoo import build_architecture
-
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if len(x) == 0:
@@ -88,35 +137,26 @@ def fit(arch: str, x: torch.Tensor, y: torch.Tensor, *, class_names: Sequence[st
     torch.manual_seed(seed)
     net = build_architecture(arch, len(class_names), c, h)
     model = Normalized(net, mean, std).to(device)
-    if optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
-    else:
-        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = make_optimizer(model.parameters(), optimizer, lr, momentum=0.9, weight_decay=weight_decay)
     per_epoch = math.ceil(len(x) / batch_size)
     total = epochs * per_epoch
     info = ClassifierInfo(name=name or arch, dataset="fashion-mnist", class_names=tuple(class_names),
                           input_size=(c, h, w))
     out: dict[int, Classifier] = {}
-    step = 0
     for epoch in range(epochs):
         perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed * 1000003 + epoch))
-        model.train()
-        for i in range(0, len(x), batch_size):
-            idx = perm[i:i + batch_size]
-            xb, yb = x[idx].to(device), y[idx].to(device)
-            for group in opt.param_groups:
-                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / total))
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
+        batches = ((x[perm[i:i + batch_size]], y[perm[i:i + batch_size]]) for i in range(0, len(x), batch_size))
+        first = epoch * per_epoch  # the step number of this epoch's first batch
+
+        def after_batch(i, totals, first=first):
             if progress is not None:
-                progress(step, total, {"loss": float(loss.detach()),
-                                       "acc": float((logits.argmax(1) == yb).float().mean())})
-            if cancel is not None and cancel():
-                raise Cancelled(f"cancelled while training {name or arch}")
+                progress(first + i + 1, total, {"loss": totals.batch_loss, "acc": totals.batch_acc})
+
+        def lr_at(i, first=first):  # cosine per step over the whole run
+            return lr * 0.5 * (1 + math.cos(math.pi * (first + i) / total))
+
+        fit_epoch(model, opt, batches, lr_at=lr_at, device=device, after_batch=after_batch, cancel=cancel,
+                  what=name or arch)
         if epoch + 1 in keep or epoch + 1 == epochs:
             out[epoch + 1] = Classifier(copy.deepcopy(net), info, mean, std, device=device)
     return out
@@ -153,8 +193,6 @@ def det_pgd(source: Classifier, x: torch.Tensor, y: torch.Tensor, *, eps: float,
     targeted L2 PGD on ``source`` toward t = (y + 1) mod C (``det``) or t uniform over the other
     classes, drawn by ``seed`` (``rand``); no random start, keep the best.
     Returns (images, targets t, whether ``source`` predicts t)."""
-    from explorer.attacks import choose_targets
-
     step_size = step_size or 2.5 * eps / steps
     recipe = construct.Recipe(kind=kind, source=getattr(source, "name", "source"), steps=steps,
                               step_sizes=(step_size,), eps=eps)
@@ -220,17 +258,12 @@ def jsonable(value):
 def results_dir():
     """Where the CLI writes and the page reads results: ``$EXPLORER_DISCUSSION_RESULTS``
     (default ``results/discussion`` under the working folder)."""
-    import os
-    from pathlib import Path
-
     return Path(os.environ.get("EXPLORER_DISCUSSION_RESULTS", "results/discussion"))
 
 
 def read_results(module_name: str) -> Optional[dict]:
     """The JSON the CLI wrote for ``module_name`` (experiment, command, config, commenter, result),
     or None when there is none or it cannot be read."""
-    import json
-
     path = results_dir() / f"{module_name}.json"
     try:
         doc = json.loads(path.read_text())

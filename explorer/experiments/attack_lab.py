@@ -27,9 +27,10 @@ from explorer import attacks, data, zoo
 from explorer.devices import best_device, device_lock
 from explorer.experiments import Cancel, Progress
 from explorer.experiments._common import image_to_bytes
+from explorer.threat import BALLS
 from explorer.threat import ball_norm as _check_norm
 
-NORMS = ("linf", "l2")
+NORMS = BALLS  # the threat module owns the names
 MAX_STEPS = 5000
 MAX_RESTARTS = 50
 

@@ -36,16 +36,15 @@ from explorer.classifier import Classifier
 from explorer.devices import best_device, device_lock
 from explorer.folding import folded_classifier
 from explorer.experiments import Cancel, Progress
+from explorer.experiments import _common as C
 from explorer.threat import ball_norm as _check_norm
 from explorer.optimize import optimize
 from explorer.threat import Threat, make_threat
 
-NORMS = ("linf", "l2")
 MAX_STEPS = 5000
 MAX_RESTARTS = 50
 MAX_IMAGES = 10_000
 LOGITS = "logits"
-IMAGENET_LIKE = ("imagenet", "restricted-imagenet")
 CI_METHOD = "percentile bootstrap over images"
 
 
@@ -101,20 +100,17 @@ class Config:
             object.__setattr__(self, "layers", layers)
             if not layers or not all(isinstance(l, str) and l for l in layers):
                 raise ValueError(f"layers must be None or a non-empty list of layer names, got {self.layers!r}")
-        if not models or not all(isinstance(m, str) and m for m in models):
-            raise ValueError(f"models must be one or more zoo names, got {self.models!r}")
-        if len(set(models)) != len(models):
-            raise ValueError(f"models must not repeat, got {models!r}")
+        C.check_models(models)
         if not (isinstance(self.eps, (int, float)) and math.isfinite(self.eps) and self.eps > 0):
             raise ValueError(f"eps must be a finite number > 0, got {self.eps!r}")
         if self.norm == "linf" and self.eps > 1:
             raise ValueError(f"a Linf eps of {self.eps:g} is larger than the whole [0, 1] image box")
-        _check_int("n_images", self.n_images, 2, MAX_IMAGES)
-        _check_int("steps", self.steps, 1, MAX_STEPS)
-        _check_int("restarts", self.restarts, 1, MAX_RESTARTS)
-        _check_int("pairs_per_image", self.pairs_per_image, 1, 1000)
-        _check_int("batch_size", self.batch_size, 1, 1 << 16)
-        _check_int("bootstrap", self.bootstrap, 0, 100_000)
+        C.check_int("n_images", self.n_images, 2, MAX_IMAGES)
+        C.check_int("steps", self.steps, 1, MAX_STEPS)
+        C.check_int("restarts", self.restarts, 1, MAX_RESTARTS)
+        C.check_int("pairs_per_image", self.pairs_per_image, 1, 1000)
+        C.check_int("batch_size", self.batch_size, 1, 1 << 16)
+        C.check_int("bootstrap", self.bootstrap, 0, 100_000)
         if self.step_size is not None and not (math.isfinite(self.step_size) and self.step_size > 0):
             raise ValueError(f"step_size must be a finite number > 0 or None, got {self.step_size!r}")
         if not 0 < self.ci_level < 1:
@@ -404,15 +400,11 @@ def load_images(dataset: str, input_size: Sequence[int], n: int, seed: int = 0,
         idx = torch.randperm(len(ds), generator=g)[:n]
         x = torch.stack([ds[int(i)][0] for i in idx])
         name = f"image folder {image_folder}"
-    elif dataset == "fashion-mnist" or dataset == "cifar10":
-        ds = data.fashion_mnist("test") if dataset == "fashion-mnist" else data.load_cifar10("test")
+    elif (ds := C.offline_split(dataset, "test")) is not None:
         idx = torch.randperm(len(ds), generator=g)[:n]
         x = ds.float_images(idx)
         name = ds.name
-    elif dataset in IMAGENET_LIKE:
-        if not hasattr(data, "sample_photos"):
-            raise data.DataError(f"{dataset} models need images here: pass an image folder "
-                                 f"(<folder>/<class>/<image files>)")
+    elif dataset in data.IMAGENET_LIKE:
         photos = sorted(data.sample_photos().items())
         idx = torch.randperm(len(photos), generator=g)[:n]
         x = torch.cat([data.to_model_input(photos[int(i)][1], (c, h, w)) for i in idx])
@@ -541,12 +533,3 @@ def summary(result: Result) -> str:
     parts.append(f"Measured in the {result.norm} ball of radius {result.eps:g} on {result.n_images} images "
                  f"with {result.steps} steps.")
     return " ".join(parts)
-
-
-# --- helpers ----------------------------------------------------------------------------
-
-
-
-def _check_int(name: str, value, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer in {low}..{high}, got {value!r}")

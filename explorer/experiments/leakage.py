@@ -24,21 +24,22 @@ closed form. D_rand / D_det are built from the zoo's standard model with the D_d
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from explorer import construct
+from explorer import construct, zoo
 from explorer.attacks import pgd
 from explorer.experiments import Cancel, Progress
 from explorer.experiments import _common as C
 from explorer.experiments import _discussion as D
 from explorer.experiments.linear_features import feature_numbers
+from explorer.train import fit_epoch
 
 #: Goh's CIFAR-10 numbers (percent).
 COMMENTER = {"rand": 23.5, "det": 6.81}
@@ -47,7 +48,7 @@ NAMES = {"clean": "D (clean)", "rand": "D_rand", "det": "D_det"}
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(D.ImageCounts):
     """Attributes:
         source: zoo model D_rand and D_det are built from.
         n_train: training images D_rand / D_det are built from (None: all).
@@ -59,6 +60,8 @@ class Config:
         n_test: real test images (None: all).
         seed, device: as everywhere.
     """
+
+    COUNTS: ClassVar[tuple[str, ...]] = ("n_train", "n_test", "robust_images")
 
     source: str = "fmnist-standard"
     n_train: Optional[int] = 2000
@@ -76,19 +79,13 @@ class Config:
     device: str = ""
 
     def __post_init__(self):
-        for name in ("n_train", "n_test", "robust_images"):
-            if getattr(self, name) is not None:
-                C.check_int(name, getattr(self, name), 10, 60000)
+        self.check_counts()
         C.check_positive("eps", self.eps)
         C.check_int("steps", self.steps, 1, 10000)
         C.check_positive("step_size", self.step_size, allow_none=True)
         C.check_positive("robust_eps", self.robust_eps)
         C.check_int("linear_epochs", self.linear_epochs, 1, 1000)
         C.check_int("head_steps", self.head_steps, 1, 100000)
-
-    @classmethod
-    def full(cls, **kw) -> "Config":
-        return cls(**{"n_train": None, "n_test": None, "robust_images": None, **kw})
 
 
 @dataclass(frozen=True)
@@ -127,23 +124,17 @@ def train_linear(x: torch.Tensor, y: torch.Tensor, num_classes: int, eps: float,
     """A linear classifier on flat [0, 1] images; adversarially trained (L2 PGD, 7 steps) when eps > 0."""
     torch.manual_seed(seed)
     lin = nn.Linear(x[0].numel(), num_classes)
-    model = lambda z: lin(z.flatten(1))  # noqa: E731
+    model = nn.Sequential(nn.Flatten(), lin)
     opt = torch.optim.Adam(lin.parameters(), lr=1e-2)
+
+    def adversary(xb, yb, _i):
+        return pgd(model, xb, yb, "l2", eps, steps=7, random_start=True, keep_best=False, seed=None).x_adv
+
     for epoch in range(epochs):
         perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed * 1000003 + epoch))
-        for i in range(0, len(x), 128):
-            idx = perm[i:i + 128]
-            xb, yb = x[idx], y[idx]
-            if eps > 0:
-                xb = pgd(model, xb, yb, "l2", eps, steps=7, random_start=True, keep_best=False, seed=None).x_adv
-            loss = F.cross_entropy(model(xb), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        if cancel is not None and cancel():
-            from explorer.optimize import Cancelled
-
-            raise Cancelled("cancelled while training the linear model")
+        batches = ((x[perm[i:i + 128]], y[perm[i:i + 128]]) for i in range(0, len(x), 128))
+        fit_epoch(model, opt, batches, lr_at=lambda _i: 1e-2, device=x.device,
+                  adversary=adversary if eps > 0 else None, cancel=cancel, what="the linear model")
     lin.requires_grad_(False)
     return lin
 
@@ -156,11 +147,7 @@ def head_accuracy(feats_train: torch.Tensor, labels: torch.Tensor, feats_test: t
     torch.manual_seed(seed)
     head = nn.Linear(a.shape[1], num_classes)
     opt = torch.optim.Adam(head.parameters(), lr=0.05)
-    for _ in range(steps):
-        loss = F.cross_entropy(head(a), labels)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    fit_epoch(head, opt, itertools.repeat((a, labels), steps), lr_at=lambda _i: 0.05, device=a.device)
     with torch.no_grad():
         return float((head(b).argmax(1) == y_test).float().mean())
 
@@ -185,8 +172,6 @@ def weight_numbers(lin: nn.Linear, x: torch.Tensor, y: torch.Tensor, eps: float)
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
     """Build (or read) D_rand and D_det, train the robust and standard linear models, train a head
     on each model's 10 features for each dataset, test on the real test set."""
-    from explorer import zoo
-
     t0 = time.perf_counter()
     device = C.resolve_device(config.device or None)
     x_tr, y_tr, names, _ = D.fmnist("train", config.n_train, config.seed)

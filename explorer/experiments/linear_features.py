@@ -203,10 +203,7 @@ class Result:
 def pair_data(config: Config) -> tuple[torch.Tensor, torch.Tensor, tuple[str, str], str]:
     """The pair's images, scaled by ``config.scale`` around 0.5: (x [N, C, H, W] float32,
     y [N] in {-1, +1}, the two class names, where they came from)."""
-    if config.dataset == "fashion-mnist":
-        ds = data.fashion_mnist(config.split)
-    else:
-        ds = data.load_cifar10(config.split)
+    ds = C.offline_split(config.dataset, config.split)
     idx = []
     for c in (config.class_a, config.class_b):
         where = torch.nonzero(ds.labels == c).squeeze(1)

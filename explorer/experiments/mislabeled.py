@@ -32,7 +32,7 @@ COMMENTER = {"weak_accuracy": 63.1, "kept": 18768, "of": 50000, "learned": 49.7}
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(D.ImageCounts):
     """Attributes:
         arch: the weak and the fresh model's architecture.
         n_train: training images the weak model labels (None: all 60,000).
@@ -52,16 +52,10 @@ class Config:
     device: str = ""
 
     def __post_init__(self):
-        for name in ("n_train", "n_test"):
-            if getattr(self, name) is not None:
-                C.check_int(name, getattr(self, name), 10, 60000)
+        self.check_counts()
         C.check_int("weak_images", self.weak_images, 10, 60000)
         C.check_int("weak_epochs", self.weak_epochs, 1, 1000)
         C.check_int("epochs", self.epochs, 1, 1000)
-
-    @classmethod
-    def full(cls, **kw) -> "Config":
-        return cls(**{"n_train": None, "n_test": None, **kw})
 
 
 @dataclass(frozen=True)

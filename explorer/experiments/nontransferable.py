@@ -49,46 +49,25 @@ METHODS = ("PGD", "non-transferable")
 
 
 @dataclass(frozen=True)
-class Config(D.AttackSizes):
-    """The attack, the models around it and the learnability check.
+class Config(D.AttackSettings):
+    """The attack, the models around it and the learnability check: ``D.AttackSettings`` (the
+    source attacked, the ensemble kept on the true label, sizes, the L2 attack, epochs, seed) and
 
     Attributes:
-        source: zoo model attacked (f).
-        ensemble_arch, ensemble_size: the models kept on the true label (his: 10).
         heldout_archs: models outside the ensemble on which transfer is measured (one each).
-        n_train: clean training images the ensemble and held-out models learn from, and the
-            images D_det is built from (None: all 60,000).
-        n_attack: test images attacked for the success and transfer rates.
-        n_test: real test images the D_det-trained models are tested on (None: all).
-        eps, steps, step_size: the L2 attack (step default 2.5 eps / steps).
-        epochs: training epochs of the ensemble and held-out models.
         learn_arch, learn_epochs: the fresh model trained on each D_det.
-        seed: image draws and training seeds.
-        device: torch device ("" for the best one).
     """
 
-    source: str = "fmnist-standard"
-    ensemble_arch: str = "stage_cnn_tiny"
-    ensemble_size: int = 3
     heldout_archs: tuple[str, ...] = ("stage_cnn_tiny", "mlp", "resnet_small")
-    n_train: Optional[int] = 2000
-    n_attack: int = 500
-    n_test: Optional[int] = 2000
-    eps: float = 2.0
-    steps: int = 10
-    step_size: Optional[float] = None
-    epochs: int = 5
     learn_arch: str = "resnet_small"
     learn_epochs: int = 5
-    seed: int = 0
-    device: str = ""
 
     def __post_init__(self):
         object.__setattr__(self, "heldout_archs", tuple(self.heldout_archs))
         C.check_int("ensemble_size", self.ensemble_size, 1, 100)
         if not self.heldout_archs:
             raise ValueError("heldout_archs needs at least one architecture")
-        self.check_attack_sizes()
+        self.check_attack_settings()
         C.check_int("learn_epochs", self.learn_epochs, 1, 1000)
 
 
@@ -182,14 +161,8 @@ def transfer_rate(model, images: torch.Tensor, targets: torch.Tensor, success: t
 
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
     """Train the ensemble and held-out models, attack both ways, train on both D_dets."""
-    from explorer import zoo
-
     t0 = time.perf_counter()
-    device = C.resolve_device(config.device or None)
-    source = zoo.load(config.source, device=device)
-    x_tr, y_tr, names, _ = D.fmnist("train", config.n_train, config.seed)
-    x_te, y_te, _, _ = D.fmnist("test", config.n_test, config.seed)
-    x_at, y_at = x_te[:config.n_attack], y_te[:config.n_attack]
+    device, source, (x_tr, y_tr, names), (x_te, y_te), (x_at, y_at) = config.load()
     phases = D.Phases(progress, config.ensemble_size + len(config.heldout_archs) + 3 * len(METHODS))
     ensemble = train_models([config.ensemble_arch] * config.ensemble_size, x_tr, y_tr, names, config.epochs,
                             config.seed + 1, device, phases, "ensemble model", cancel)

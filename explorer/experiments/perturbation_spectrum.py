@@ -15,13 +15,12 @@ perturbation energy at rho <= cutoff; white noise would put ``Result.noise_below
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Optional
 
 import numpy as np
 
 from explorer.experiments import Cancel, Progress, attack_lab
-from explorer.experiments import _common as C
 from explorer.experiments.frequency import energy_below, power_spectrum, radius
 
 #: rho grid of the cumulative-energy curves.
@@ -29,49 +28,16 @@ CURVE_POINTS = 101
 
 
 @dataclass(frozen=True)
-class Config:
-    """PGD on every model at one eps, then the spectra.
+class Config(attack_lab.Config):
+    """PGD on every model at one eps, then the spectra: the attack lab's settings (one
+    definition, ``attack_lab.Config``, and its checks), with L2 eps 1.5 by default."""
 
-    Attributes:
-        models: zoo names (the standard and the robust model).
-        image, image_shape: float32 bytes of a [C, H, W] image in [0, 1] (``for_image``).
-        label: the true class when known (else each model's clean prediction is attacked).
-        norm, eps, steps, step_size, target, random_start, restarts, seed: PGD, as in the attack lab.
-        device: torch device string; None for the best device.
-    """
-
-    models: tuple[str, ...]
-    image: bytes
-    image_shape: tuple[int, int, int]
-    label: Optional[int] = None
     norm: str = "l2"
     eps: float = 1.5
-    steps: int = 20
-    step_size: Optional[float] = None
-    target: Optional[int] = None
-    random_start: bool = False
-    restarts: int = 1
-    seed: int = 0
-    device: Optional[str] = None
-
-    def __post_init__(self):
-        object.__setattr__(self, "models", C.check_models(self.models))
-        object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
-        object.__setattr__(self, "norm", C.check_norm(self.norm))
-        self.attack_config()  # validates the PGD settings once, with the attack lab's messages
-
-    @classmethod
-    def for_image(cls, image, models, **kwargs) -> "Config":
-        raw, shape = C.image_to_bytes(image)
-        return cls(models=C.check_models(models), image=raw, image_shape=shape, **kwargs)
 
     def attack_config(self) -> attack_lab.Config:
-        if len(self.models) > 2:
-            raise ValueError(f"at most two models side by side, got {self.models!r}")
-        return attack_lab.Config(models=self.models, image=self.image, image_shape=self.image_shape,
-                                 label=self.label, norm=self.norm, eps=self.eps, steps=self.steps,
-                                 step_size=self.step_size, target=self.target, random_start=self.random_start,
-                                 restarts=self.restarts, seed=self.seed, device=self.device)
+        """The attack lab's run of these settings."""
+        return attack_lab.Config(**{f.name: getattr(self, f.name) for f in fields(attack_lab.Config)})
 
 
 @dataclass(frozen=True)

@@ -38,38 +38,22 @@ COMMENTER = {"figure": "Ilyas et al. 2019, Figure 3 (CIFAR-10): transfer rate an
 
 
 @dataclass(frozen=True)
-class Config(D.AttackSizes):
-    """Attributes:
-        source: zoo model whose adversarial examples and D_det are used.
+class Config(D.AttackSettings):
+    """``D.AttackSettings`` (the source whose adversarial examples and D_det are used, sizes,
+    the targeted L2 attack, epochs for clean and D_det training alike, the non-transferable
+    attack's ensemble, 0: no such point; seed, device) and
+
+    Attributes:
         archs: the architectures compared (at least three that differ).
-        n_train: clean training images (and the images D_det is built from); None: all.
-        n_attack: test images attacked for the transfer rates.
-        n_test: real test images for the learnability accuracy (None: all).
-        eps, steps, step_size: the targeted L2 attack (step default 2.5 eps / steps).
-        epochs: training epochs, for clean and D_det training alike.
-        ensemble_arch, ensemble_size: the non-transferable attack's ensemble (0: no such point).
-        seed, device: as everywhere.
     """
 
-    source: str = "fmnist-standard"
     archs: tuple[str, ...] = ("mlp", "stage_cnn", "resnet_small")
-    n_train: Optional[int] = 2000
-    n_attack: int = 500
-    n_test: Optional[int] = 2000
-    eps: float = 2.0
-    steps: int = 10
-    step_size: Optional[float] = None
-    epochs: int = 5
-    ensemble_arch: str = "stage_cnn_tiny"
-    ensemble_size: int = 3
-    seed: int = 0
-    device: str = ""
 
     def __post_init__(self):
         object.__setattr__(self, "archs", tuple(self.archs))
         if len(self.archs) < 2:
             raise ValueError("archs needs at least two architectures (a line needs two points)")
-        self.check_attack_sizes()
+        self.check_attack_settings()
         C.check_int("ensemble_size", self.ensemble_size, 0, 100)
 
 
@@ -123,14 +107,8 @@ def fit_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
     """Train every architecture clean, attack the source both ways, train every architecture
     on both D_dets; the PGD points get the fitted line."""
-    from explorer import zoo
-
     t0 = time.perf_counter()
-    device = C.resolve_device(config.device or None)
-    source = zoo.load(config.source, device=device)
-    x_tr, y_tr, names, _ = D.fmnist("train", config.n_train, config.seed)
-    x_te, y_te, _, _ = D.fmnist("test", config.n_test, config.seed)
-    x_at, y_at = x_te[:config.n_attack], y_te[:config.n_attack]
+    device, source, (x_tr, y_tr, names), (x_te, y_te), (x_at, y_at) = config.load()
     attacks = NT.METHODS if config.ensemble_size else ("PGD",)
     phases = D.Phases(progress, config.ensemble_size + len(config.archs) * (1 + len(attacks)) + 2 * len(attacks))
     clean = NT.train_models(config.archs, x_tr, y_tr, names, config.epochs, config.seed + 1, device, phases,

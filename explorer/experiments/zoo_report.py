@@ -21,6 +21,7 @@ import numpy as np
 from explorer import attacks, data, zoo
 from explorer.devices import best_device, device_lock
 from explorer.experiments import Cancel, Progress
+from explorer.experiments import _common as C
 from explorer.optimize import Cancelled
 
 MAX_IMAGES = 10_000
@@ -153,10 +154,9 @@ class Result:
 
 def evaluation_set(dataset: str) -> data.TensorDataset:
     """The test set of ``dataset`` available offline."""
-    if dataset == "fashion-mnist":
-        return data.fashion_mnist("test")
-    if dataset == "cifar10":
-        return data.load_cifar10("test")
+    ds = C.offline_split(dataset, "test")
+    if ds is not None:
+        return ds
     raise ValueError(f"no test set for {dataset!r} on this machine: quick evaluation supports "
                      "fashion-mnist and cifar10 (ImageNet needs its validation set)")
 
