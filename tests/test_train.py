@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 
 from explorer import train as T
 from explorer import zoo
+from explorer.optimize import Cancelled
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,3 +121,27 @@ def test_augment_is_a_shift_or_flip():
         found = any(torch.equal(out[i, :, 2:-2, 2:-2], x[i, :, 2 - dy:26 - dy, 2 - dx:26 - dx])
                     for dy in range(-2, 3) for dx in range(-2, 3))
         assert found
+
+
+def test_fit_epoch_is_one_sgd_step_per_batch_and_stops_on_cancel():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(10, 3, generator=g), torch.randint(0, 2, (10,), generator=g)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    w0, b0 = model.weight.detach().clone(), model.bias.detach().clone()
+    opt = T.make_optimizer(model.parameters(), "sgd", 0.1, momentum=0.9, weight_decay=0.0)
+    seen = []
+    totals = T.fit_epoch(model, opt, [(x[:6], y[:6]), (x[6:], y[6:])], lr_at=lambda i: [0.1, 0.0][i], device="cpu",
+                         after_batch=lambda i, t: seen.append((i, t.n, t.batch_loss)))
+    assert [(i, n) for i, n, _ in seen] == [(0, 6), (1, 10)] and totals.n == 10
+    assert totals.loss_sum == pytest.approx(6 * seen[0][2] + 4 * seen[1][2])
+    # the second batch has learning rate 0, so the weights are the first batch's step: Nesterov's
+    # first step from an empty momentum buffer is lr * (1 + momentum) * gradient
+    ref = torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        ref.weight.copy_(w0), ref.bias.copy_(b0)
+    torch.nn.functional.cross_entropy(ref(x[:6]), y[:6]).backward()
+    torch.testing.assert_close(model.weight.detach(), w0 - 0.1 * 1.9 * ref.weight.grad)
+    torch.testing.assert_close(model.bias.detach(), b0 - 0.1 * 1.9 * ref.bias.grad)
+    with pytest.raises(Cancelled, match="training the probe"):
+        T.fit_epoch(model, opt, [(x, y)] * 3, lr_at=lambda i: 0.1, device="cpu", cancel=lambda: True, what="the probe")
