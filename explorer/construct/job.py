@@ -109,17 +109,6 @@ def shard_inputs(recipe: Recipe, source: data.TensorDataset, positions: torch.Te
     return inp
 
 
-def _sha256(model_name: str) -> Optional[str]:
-    """The sha256 of a zoo model's weights: its record's, or the file's in checkpoints/."""
-    spec = zoo.get_spec(model_name)
-    if spec.sha256:
-        return spec.sha256
-    try:
-        return zoo.sha256_file(zoo.weights_file(spec))
-    except Exception:  # weights outside checkpoints/ (hub caches): the name identifies them
-        return None
-
-
 @dataclass
 class BuildReport:
     """What one invocation of ``build`` did: shards built here (this rank), skipped as done,
@@ -167,7 +156,7 @@ def build(recipe: Recipe, out: str | Path, *, device: torch.device | str | None 
         "recipe": json.loads(json.dumps(asdict(recipe))),  # as it reads back from JSON (tuples -> lists)
         "description": recipe.describe(),
         "source_model": None if model is None else {
-            "name": recipe.source, "sha256": _sha256(recipe.source), "kind": model.info.kind},
+            "name": recipe.source, "sha256": zoo.weights_sha256(recipe.source), "kind": model.info.kind},
         "dataset": {"name": recipe.dataset, "loaded": source.name, "size": len(source), "subset": recipe.subset},
         "class_names": list(source.class_names), "input_size": list(source.images.shape[1:]),
         "seed": recipe.seed, "count": count, "num_shards": num_shards, "shard_size": recipe.shard_size,
