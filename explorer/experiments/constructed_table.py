@@ -15,6 +15,8 @@ the CLI's ``table`` command keeps it, so a killed run continues where it stopped
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import tempfile
 import time
@@ -26,7 +28,11 @@ import numpy as np
 import torch
 
 from explorer import construct as K
+from explorer import data, zoo
 from explorer import distributed as D
+from explorer import train as T
+from explorer.classifier import Classifier, ClassifierInfo
+from explorer.devices import best_device
 from explorer.evaluation import sharded_robust_counts
 from explorer.files import atomic_write_json
 from explorer.optimize import Cancel, Progress
@@ -232,10 +238,6 @@ def _dataset_fingerprint(m: dict) -> dict:
 def _train(cfg, resume_ok: bool, device, progress, built_from: Optional[dict] = None):
     """Train (or reuse a finished model of the same recipe trained on the same dataset
     content, ``built_from``); returns (the model card, whether it was reused)."""
-    import json
-
-    from explorer import train as T
-
     card_path = Path(cfg.out_dir) / f"{cfg.name}.json"
     weights = Path(cfg.out_dir) / f"{cfg.name}.safetensors"
     source_path = Path(cfg.out_dir) / f"{cfg.name}.dataset.json"
@@ -256,8 +258,6 @@ def _train(cfg, resume_ok: bool, device, progress, built_from: Optional[dict] = 
 
 
 def _same_source(source_path: Path, built_from: Optional[dict]) -> bool:
-    import json
-
     try:
         return json.loads(source_path.read_text()) == json.loads(json.dumps(built_from))
     except (OSError, ValueError):
@@ -266,10 +266,6 @@ def _same_source(source_path: Path, built_from: Optional[dict]) -> bool:
 
 def _reuse(cfg, card_path: Path, weights: Path, source_path: Path, built_from: Optional[dict]):
     """The saved card when the model was trained by the same recipe on the same dataset, else None."""
-    import json
-
-    from explorer import train as T
-
     if card_path.exists() and weights.exists() and _same_source(source_path, built_from):
         card = json.loads(card_path.read_text())
         try:  # a recipe saved before TrainConfig grew a field reads back with that field's default
@@ -281,11 +277,8 @@ def _reuse(cfg, card_path: Path, weights: Path, source_path: Path, built_from: O
     return None
 
 
-def load_trained(card: dict, weights: Path, device) -> "Classifier":  # noqa: F821
+def load_trained(card: dict, weights: Path, device) -> Classifier:
     """A frozen Classifier from a model that ``explorer.train`` wrote (no zoo record needed)."""
-    from explorer import zoo
-    from explorer.classifier import Classifier, ClassifierInfo
-
     recipe = card["recipe"]
     c, h, w = card["input_size"]
     net = zoo.build_architecture(recipe["arch"], len(card["class_names"]), c, h)
@@ -298,10 +291,6 @@ def load_trained(card: dict, weights: Path, device) -> "Classifier":  # noqa: F8
 def _evaluation_key(weights: Path, test, norm: str, eps: float, config: Config, device) -> dict:
     """What an evaluation's numbers depend on: the exact weights, the test set's content, the
     threat model and PGD settings, the seed, the number of ranks and the device type."""
-    import hashlib
-
-    from explorer import zoo
-
     h = hashlib.sha256()
     h.update(test.images.contiguous().numpy().tobytes())
     h.update(test.labels.contiguous().numpy().tobytes())
@@ -314,8 +303,6 @@ def _evaluation_key(weights: Path, test, norm: str, eps: float, config: Config, 
 
 def _saved_evaluation(path: Path, key: dict) -> Optional[dict]:
     """The numbers saved beside the model when they were measured under exactly ``key``."""
-    import json
-
     try:
         saved = json.loads(path.read_text())
         if saved.get("key") == json.loads(json.dumps(key)):
@@ -335,8 +322,6 @@ def _save_evaluation(path: Path, key: dict, result: dict) -> None:
 
 def real_test_set(dataset: str, input_size=None):
     """The real test set of the source dataset."""
-    from explorer import data
-
     if dataset == "fashion-mnist":
         return data.fashion_mnist("test")
     if dataset == "fashion-mnist-bundled":
@@ -364,10 +349,6 @@ def evaluate(model, dataset, norm: str, eps: float, steps: int, limit: Optional[
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None,
         command: str = "") -> Result:
     """Build every dataset, train a fresh model on each, evaluate on the real test set."""
-    from explorer import train as T
-    from explorer import zoo
-    from explorer.devices import best_device
-
     t_start = time.perf_counter()
     device = torch.device(config.device) if config.device else best_device()
     robust_spec = zoo.get_spec(config.robust)
