@@ -27,12 +27,14 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from explorer import __version__, data
+from explorer import __version__, construct, data, nets
 from explorer import distributed as D
 from explorer.attacks import pgd
+from explorer.devices import best_device
 from explorer.files import atomic_torch_save, atomic_write, atomic_write_json
 from explorer.optimize import Cancelled
 from explorer.threat import make_threat
+from explorer.zoo import ZooError, build_architecture, load_state_dict_file
 
 
 class TrainError(ValueError):
@@ -67,8 +69,6 @@ class TrainConfig:
     out_dir: str = "checkpoints"
 
     def validate(self) -> None:
-        from explorer.zoo import ZooError, build_architecture
-
         if self.epochs < 1:
             raise TrainError(f"epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:
@@ -100,8 +100,6 @@ class TrainConfig:
 
 
 def _own_archs():
-    from explorer import nets
-
     return nets.ARCHITECTURES
 
 
@@ -123,8 +121,6 @@ def load_train_data(cfg: TrainConfig) -> TrainData:
     the first N would be one class)."""
     try:
         if cfg.dataset.startswith("constructed:"):
-            from explorer import construct
-
             ds = construct.load(cfg.dataset.split(":", 1)[1])
         else:
             ds = data.load_dataset(cfg.dataset, "train")
@@ -308,14 +304,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, device: torch.device | str 
     ``stop_after_epochs`` ends the run early (as a kill would) after that many epochs
     of this invocation, leaving the resumable state behind.
     """
-    from explorer.zoo import build_architecture
-
     cfg.validate()
     world, rank = D.world_size(), D.rank()
     distributed = world > 1
     if device is None:
-        from explorer.devices import best_device
-
         device = best_device()
     device = D.setup(device)  # under torchrun: the process group, and cuda:LOCAL_RANK on CUDA
     torch.manual_seed(cfg.seed)
@@ -323,8 +315,6 @@ def train(cfg: TrainConfig, *, resume: bool = False, device: torch.device | str 
     c, h, _ = td.input_size
     net = build_architecture(cfg.arch, len(td.train.class_names), c, h)
     if cfg.init_from:
-        from explorer.zoo import ZooError, load_state_dict_file
-
         try:
             net.load_state_dict(load_state_dict_file(Path(cfg.init_from)), strict=True)
         except (ZooError, RuntimeError) as e:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from explorer.files import atomic_write
 from explorer.data.base import DataError, ImageError, TensorDataset
 from explorer.data.images import MAX_PIXELS, MIN_SIDE, _open_checked, decode_image_file, to_model_input
 
@@ -284,9 +285,12 @@ def load_image_folder(path: str | Path, input_size: tuple[int, int, int] | None 
     images, labels = images[:n], labels[:n]
     if cache:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(f".{cache_file.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, images=images, labels=labels)
-        os.replace(tmp, cache_file)
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a path
+                np.savez(f, images=images, labels=labels)
+
+        atomic_write(cache_file, write)
     return TensorDataset(torch.from_numpy(images), torch.from_numpy(labels), names, name)
 
 

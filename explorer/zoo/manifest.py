@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 from pathlib import Path
 
+from explorer.files import atomic_write_text
 from explorer.threat import eps_text  # noqa: F401  (re-exported: zoo.eps_text)
 from explorer.zoo.specs import ModelSpec, ZooError, checkpoints_dir
 
@@ -38,9 +38,7 @@ def write_manifest_entry(spec: ModelSpec, root: Path | None = None) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent training runs register one at a time
         specs = [s for s in read_manifest(root) if s.name != spec.name] + [spec]
         text = json.dumps({"models": [s.to_dict() for s in specs]}, indent=2) + "\n"
-        tmp = root / f".{MANIFEST}.tmp{os.getpid()}"
-        tmp.write_text(text)
-        os.replace(tmp, root / MANIFEST)
+        atomic_write_text(root / MANIFEST, text)
 
 
 def kind_text(spec: ModelSpec) -> str:
