@@ -14,7 +14,38 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class StageCNN(nn.Module):
+class StagedNet(nn.Module):
+    """A net whose named stages run in order: each ``stage_names`` entry is a child module of
+    that name, except ``penultimate`` (global average pool, flattened) and ``logits`` (the
+    linear ``head``). ``forward_intermediates`` returns the named stages' outputs itself
+    (timm's way), so the Classifier needs no hooks."""
+
+    stage_names: tuple[str, ...] = ()
+
+    def _stage(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        if name == "penultimate":
+            return self.pool(x).flatten(1)
+        if name == "logits":
+            return self.head(x)
+        return getattr(self, name)(x)
+
+    def forward_intermediates(self, x: torch.Tensor, names: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """Outputs of the named stages, stopping after the last one asked for."""
+        wanted = set(self.stage_names if names is None else names)
+        unknown = wanted - set(self.stage_names)
+        if unknown:
+            raise KeyError(f"unknown layers {sorted(unknown)}; this net has {list(self.stage_names)}")
+        out: dict[str, torch.Tensor] = {}
+        for name in self.stage_names:
+            x = self._stage(name, x)
+            if name in wanted:
+                out[name] = x
+                if len(out) == len(wanted):
+                    break
+        return out
+
+
+class StageCNN(StagedNet):
     """A small CNN of four conv stages, a penultimate representation and a linear head.
 
     ``stage1`` keeps the input resolution; stages 2-4 halve it. ``penultimate`` is the
@@ -35,26 +66,6 @@ class StageCNN(nn.Module):
             setattr(self, f"stage{i + 1}", block)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(chans[-1], num_classes)
-
-    def forward_intermediates(self, x: torch.Tensor, names: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
-        """Outputs of the named stages, stopping after the last one asked for."""
-        wanted = set(self.stage_names if names is None else names)
-        unknown = wanted - set(self.stage_names)
-        if unknown:
-            raise KeyError(f"unknown layers {sorted(unknown)}; this net has {list(self.stage_names)}")
-        out: dict[str, torch.Tensor] = {}
-        for name in self.stage_names:
-            if name.startswith("stage"):
-                x = getattr(self, name)(x)
-            elif name == "penultimate":
-                x = self.pool(x).flatten(1)
-            else:
-                x = self.head(x)
-            if name in wanted:
-                out[name] = x
-                if len(out) == len(wanted):
-                    break
-        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i in range(1, 5):
@@ -109,7 +120,7 @@ class BasicBlock(nn.Module):
         return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
-class SmallResNet(nn.Module):
+class SmallResNet(StagedNet):
     """A CIFAR-style ResNet (He et al. 2016, Section 4.2) with one basic block per stage:
     a 3x3 stem, three stages of ``widths`` channels (stride 1, 2, 2), global average pool
     and a linear head. With (16, 32, 64) it is ResNet-8; the third architecture family of
@@ -126,26 +137,6 @@ class SmallResNet(nn.Module):
             setattr(self, f"layer{i + 1}", BasicBlock(chans[i], chans[i + 1], stride=1 if i == 0 else 2))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(widths[-1], num_classes)
-
-    def forward_intermediates(self, x: torch.Tensor, names: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
-        """Outputs of the named stages, stopping after the last one asked for."""
-        wanted = set(self.stage_names if names is None else names)
-        unknown = wanted - set(self.stage_names)
-        if unknown:
-            raise KeyError(f"unknown layers {sorted(unknown)}; this net has {list(self.stage_names)}")
-        out: dict[str, torch.Tensor] = {}
-        for name in self.stage_names:
-            if name == "penultimate":
-                x = self.pool(x).flatten(1)
-            elif name == "logits":
-                x = self.head(x)
-            else:
-                x = getattr(self, name)(x)
-            if name in wanted:
-                out[name] = x
-                if len(out) == len(wanted):
-                    break
-        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.layer3(self.layer2(self.layer1(self.stem(x))))
@@ -166,7 +157,7 @@ class _Residual(nn.Module):
         return x + self.body(x)
 
 
-class ResNet9(nn.Module):
+class ResNet9(StagedNet):
     """Page's ResNet-9 (the DAWNBench CIFAR-10 network): a 3x3 ``prep`` conv, ``layer1``
     (conv, max-pool, residual pair), ``layer2`` (conv, max-pool), ``layer3`` (conv, max-pool,
     residual pair), a global-average-pooled ``penultimate`` representation and a linear head.
@@ -184,26 +175,6 @@ class ResNet9(nn.Module):
         self.layer3 = nn.Sequential(_conv_bn(c, d), nn.MaxPool2d(2), _Residual(d))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(d, num_classes)
-
-    def forward_intermediates(self, x: torch.Tensor, names: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
-        """Outputs of the named stages, stopping after the last one asked for."""
-        wanted = set(self.stage_names if names is None else names)
-        unknown = wanted - set(self.stage_names)
-        if unknown:
-            raise KeyError(f"unknown layers {sorted(unknown)}; this net has {list(self.stage_names)}")
-        out: dict[str, torch.Tensor] = {}
-        for name in self.stage_names:
-            if name == "penultimate":
-                x = self.pool(x).flatten(1)
-            elif name == "logits":
-                x = self.head(x)
-            else:
-                x = getattr(self, name)(x)
-            if name in wanted:
-                out[name] = x
-                if len(out) == len(wanted):
-                    break
-        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.layer3(self.layer2(self.layer1(self.prep(x))))

@@ -32,6 +32,25 @@ def class_folder_names(class_names: Sequence[str]) -> list[str]:
     return [b if seen[b] == 1 else f"{b}-{i}" for i, b in enumerate(base)]
 
 
+def _class_folders(root: Path, class_names: Sequence[str] | None) -> tuple[list[str], tuple[str, ...], dict]:
+    """(class folders, class names, folder -> label) of a class-folder tree; labels follow
+    ``class_names`` (each folder must be one of :func:`class_folder_names` of them) or the sorted folders."""
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder (expected {root}/<class name>/<image files>)")
+    folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise DataError(f"{root} has no class folders (expected {root}/<class name>/<image files>)")
+    if class_names is None:
+        return folders, tuple(folders), {f: i for i, f in enumerate(folders)}
+    names = tuple(class_names)
+    label_of = {f: i for i, f in enumerate(class_folder_names(names))}
+    unknown = [f for f in folders if f not in label_of]
+    if unknown:
+        raise DataError(f"{root}: folders {unknown[:5]} are not among the {len(names)} class names "
+                        f"(expected folder names like {list(label_of)[:3]})")
+    return folders, names, label_of
+
+
 class ImageFolderDataset(torch.utils.data.Dataset):
     """Images from a class-folder tree, each through :func:`decode_image` and :func:`to_model_input`.
 
@@ -87,21 +106,7 @@ def image_folder(path: str | Path, input_size: tuple[int, int, int], *, class_na
         DataError: the folder is missing, has no class folders, names an unknown class, or holds no readable image.
     """
     root = Path(path)
-    if not root.is_dir():
-        raise DataError(f"{root} is not a folder")
-    folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not folders:
-        raise DataError(f"{root} has no class folders (expected {root}/<class name>/<image files>)")
-    if class_names is None:
-        names = tuple(folders)
-        label_of = {f: i for i, f in enumerate(folders)}
-    else:
-        names = tuple(class_names)
-        label_of = {f: i for i, f in enumerate(class_folder_names(names))}
-        unknown = [f for f in folders if f not in label_of]
-        if unknown:
-            raise DataError(f"{root}: folders {unknown[:5]} are not among the {len(names)} class names "
-                            f"(expected folder names like {list(label_of)[:3]})")
+    folders, names, label_of = _class_folders(root, class_names)
     samples: list[tuple[Path, int]] = []
     skipped: list[tuple[Path, str]] = []
     for folder in folders:
@@ -222,23 +227,8 @@ def load_image_folder(path: str | Path, input_size: tuple[int, int, int] | None 
         DataError: not a folder, no class folders, an unknown class, or no readable image.
     """
     root = Path(path)
-    if not root.is_dir():
-        raise DataError(f"{root} is not a folder (expected {root}/<class name>/<image files>)")
+    folders, names, label_of = _class_folders(root, class_names)
     listing = _folder_listing(root)
-    folders = sorted({f for f, _ in listing} | {p.name for p in root.iterdir()
-                                                 if p.is_dir() and not p.name.startswith(".")})
-    if not folders:
-        raise DataError(f"{root} has no class folders (expected {root}/<class name>/<image files>)")
-    if class_names is None:
-        names = tuple(folders)
-        label_of = {f: i for i, f in enumerate(folders)}
-    else:
-        names = tuple(class_names)
-        label_of = {f: i for i, f in enumerate(class_folder_names(names))}
-        unknown = [f for f in folders if f not in label_of]
-        if unknown:
-            raise DataError(f"{root}: folders {unknown[:5]} are not among the {len(names)} class names "
-                            f"(expected folder names like {list(label_of)[:3]})")
     if not listing:
         raise DataError(f"{root} holds no files under its class folders")
     if input_size is None:
