@@ -36,6 +36,11 @@ from explorer.files import atomic_write_json, atomic_write_text
 
 COMMANDS = {}
 
+#: What --dataset takes, said the same way by every command.
+DATASETS_HELP = ("fashion-mnist, cifar10 (torchvision's files or an image-folder tree at $CIFAR10_ROOT), "
+                 "folder:ROOT (any ROOT/train/<class>/*.png|jpg and ROOT/test/<class>/* tree)")
+TRAIN_DATASETS_HELP = DATASETS_HELP + " or constructed:PATH (a dataset that construct built)"
+
 
 def command(name: str, help: str, arguments=None):
     """Register ``fn(args) -> exit status`` as a sub-command; ``arguments(parser)`` adds its options."""
@@ -87,8 +92,7 @@ def _csv_text(rows: list[dict]) -> str:
 def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", required=True, type=B.name, help="output name: NAME.safetensors and NAME.json")
     p.add_argument("--arch", default="stage_cnn", help="stage_cnn, mlp, torchvision:<name>, timm:<name>")
-    p.add_argument("--dataset", default="fashion-mnist", type=B.dataset,
-                   help="fashion-mnist, cifar10, constructed:PATH")
+    p.add_argument("--dataset", default="fashion-mnist", type=B.dataset, help=TRAIN_DATASETS_HELP)
     p.add_argument("--epochs", type=B.epochs, default=10)
     p.add_argument("--batch-size", type=B.batch_size, default=128)
     p.add_argument("--lr", type=B.learning_rate, default=0.1)
@@ -103,7 +107,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eps-warmup-epochs", type=B.warmup_epochs, default=0, help="ramp eps linearly over these epochs")
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--seed", type=B.seed, default=0)
-    p.add_argument("--limit", type=B.n_images, default=None, help="use only the first N training images")
+    p.add_argument("--limit", type=B.n_images, default=None, help="a seeded, class-balanced subset of N training images")
     p.add_argument("--clean-weight", type=B.fraction, default=0.0,
                    help="adversarial training: weight of the clean-example loss (0 = Madry et al.)")
     p.add_argument("--init-from", default=None, help="start from these weights (fine-tuning)")
@@ -144,7 +148,9 @@ def cmd_train(args) -> int:
 
 
 def _add_evaluate(p: argparse.ArgumentParser) -> None:
-    p.add_argument("names", nargs="+", type=B.name, help="zoo model names")
+    p.add_argument("names", nargs="+", type=B.name,
+                   help="zoo model names; each is measured on the test set of the dataset it was trained on: "
+                        + TRAIN_DATASETS_HELP + " (its source's test set)")
     p.add_argument("--norms", nargs="+", choices=["l2", "linf"], default=["linf", "l2"])
     p.add_argument("--eps-linf", nargs="+", type=B.eps, default=None, help="default: per dataset")
     p.add_argument("--eps-l2", nargs="+", type=B.eps, default=None, help="default: per dataset")
@@ -156,27 +162,36 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=B.seed, default=0)
     p.add_argument("--no-card", action="store_true",
                    help="print only: leave the model card and NAME.eval.json/.csv as they are")
+    p.add_argument("--bundled-subset", action="store_true",
+                   help="when the full test set of fashion-mnist or cifar10 is not here, measure on the small "
+                        "bundled subset (the record and the card name it and its n); default: refuse")
 
 
 @command("evaluate", "clean and PGD robust accuracy over eps lists; writes NAME.eval.json/.csv", _add_evaluate)
 def cmd_evaluate(args) -> int:
+    """Each model on the real test set of its dataset (fashion-mnist, cifar10, folder:ROOT's test/,
+    or for constructed:PATH the set it was built from): ``cards.model_test_set``."""
     main_rank, world = D.is_main(), D.world_size()
     for name in args.names:
         spec = zoo.get_spec(name)
-        facts = data.dataset_facts(spec.dataset)
-        eps_by_norm = {"linf": args.eps_linf or list(facts.evaluation_eps("linf")),
-                       "l2": args.eps_l2 or list(facts.evaluation_eps("l2"))}
-        bar = tqdm(total=len(args.norms) * (args.limit or 10000) // world, desc=f"evaluate {name}",
+        test = cards.model_test_set(name, allow_subset=args.bundled_subset)
+        default_eps = cards.evaluation_eps(spec.dataset)
+        eps_by_norm = {"linf": args.eps_linf or default_eps["linf"], "l2": args.eps_l2 or default_eps["l2"]}
+        n = len(test) if args.limit is None else min(args.limit, len(test))
+        bar = tqdm(total=len(args.norms) * -(-n // world), desc=f"evaluate {name}",
                    dynamic_ncols=True) if main_rank else None
         res = cards.evaluate_model(name, args.norms, eps_by_norm, args.steps, args.restarts, args.limit,
-                                   args.batch_size, args.device, args.seed, bar.update if bar else None)
+                                   args.batch_size, args.device, args.seed, bar.update if bar else None,
+                                   allow_subset=args.bundled_subset, test=test)
         if not main_rank:
             continue
         bar.close()
         res["command"] = cards.evaluation_command(name, args.norms, eps_by_norm, args.steps, args.limit,
-                                                  args.restarts)
+                                                  args.restarts) + (" --bundled-subset" if args.bundled_subset else "")
         if not args.no_card:  # a quick check on a subset must not overwrite the card's full-test-set table
             cards.write_evaluation(spec, res, zoo.checkpoints_dir())
+        print(f"{name}: on {res['test_set']}, {res['n']} images" +
+              ("" if res["full_test_set"] else " (NOT the full test set)"))
         for r in res["results"]:
             label = "clean" if r["norm"] == "none" else f"{r['norm']} eps {r['eps']:g}"
             print(f"{name}: {label}: {100 * r['accuracy']:.2f}% ({r['correct']}/{r['n']})")
@@ -338,10 +353,10 @@ _KINDS = list(K.KINDS)
 def _add_construct(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", choices=_KINDS,
                    help="D_R, D_NR (representation inversion), D_rand, D_det (targeted L2 PGD), or D itself")
-    p.add_argument("--source", type=B.name, default=None, help="zoo model (default: the dataset's robust model for robust, "
-                                                  "its standard model otherwise)")
-    p.add_argument("--dataset", default="fashion-mnist", type=B.dataset,
-                   help="fashion-mnist, fashion-mnist-bundled, cifar10, folder:ROOT (ROOT/train/<class>/*.png|jpg)")
+    p.add_argument("--source", type=B.name, default=None,
+                   help="zoo model trained on --dataset (default: the dataset's robust model for robust, its standard "
+                        "model otherwise; cifar10: cifar10-robust-l2 / cifar10-standard; another folder has none)")
+    p.add_argument("--dataset", default="fashion-mnist", type=B.dataset, help=DATASETS_HELP)
     p.add_argument("--subset", type=B.n_images, default=None, help="this many training images, drawn by --seed")
     p.add_argument("--steps", type=B.steps, default=None, help="inversion or PGD steps (default: per dataset)")
     p.add_argument("--step-size", type=B.step_size, nargs="+", default=None,
@@ -366,10 +381,11 @@ def _constructed_root(dataset: str, subset):
 
 @command("construct", "build D_R, D_NR, D_rand or D_det in resumable shards (also under torchrun)", _add_construct)
 def cmd_construct(args) -> int:
-    recipe = K.default_recipe(args.kind, args.dataset, source=args.source, subset=args.subset, steps=args.steps,
-                              step_sizes=tuple(args.step_size) if args.step_size else None, eps=args.eps,
-                              start=args.start, layer=args.layer, seed=args.seed, shard_size=args.shard_size,
-                              batch_size=args.batch_size)
+    defaults = K.defaults_for(args.dataset)  # an image folder's from its own facts (read from the decode cache)
+    recipe = K.default_recipe(args.kind, args.dataset, defaults=defaults, source=args.source, subset=args.subset,
+                              steps=args.steps, step_sizes=tuple(args.step_size) if args.step_size else None,
+                              eps=args.eps, start=args.start, layer=args.layer, seed=args.seed,
+                              shard_size=args.shard_size, batch_size=args.batch_size)
     out = args.out or _constructed_root(args.dataset, args.subset) / args.kind
     main_rank = D.is_main()
     bar = {}
@@ -392,9 +408,7 @@ def cmd_construct(args) -> int:
         m = report.manifest
         stats = m["statistics"]
         extra = ""
-        if "attack_success_rate" in stats:
-            extra = f"; targeted attack success {100 * stats['attack_success_rate']:.1f}%"
-        elif "final_distance" in stats:
+        if "final_distance" in stats:
             extra = (f"; relative representation distance median {stats['start_distance']['median']:.3f} -> "
                      f"{stats['final_distance']['median']:.3f}")
         run = m["runs"][-1]
@@ -402,6 +416,17 @@ def cmd_construct(args) -> int:
         print(f"{m['name']}: {m['count']} images in {m['num_shards']} shards at {out} "
               f"({len(report.skipped)} already there; built {run['images_built']} in {run['seconds']:.0f} s"
               f"{rate}){extra}")
+        if "build_seconds" in m and len(m["runs"]) > 1:
+            interrupted = sum(1 for r in m["runs"] if r.get("interrupted"))
+            print(f"{m['name']}: built in {m['build_seconds']:.0f} s over {len(m['runs'])} runs"
+                  + (f" ({interrupted} interrupted)" if interrupted else ""))
+        if "attack_success_rate" in stats:
+            hit = round(stats["attack_success_rate"] * m["count"])
+            print(f"{m['name']}: TARGETED ATTACK SUCCESS {100 * stats['attack_success_rate']:.1f}% "
+                  f"({hit} of {m['count']} images reached their target)")
+        for warning in m.get("warnings", []):
+            print(f"WARNING: {warning}")
+            print(f"warning: {warning}", file=sys.stderr)
         if args.export:
             n = K.export(out, args.export)
             print(f"exported {n} PNGs to {args.export}/train/<class>/")
@@ -409,9 +434,11 @@ def cmd_construct(args) -> int:
 
 
 def _add_table(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="fashion-mnist", type=B.dataset, help="as for construct")
+    p.add_argument("--dataset", default="fashion-mnist", type=B.dataset, help=DATASETS_HELP)
     p.add_argument("--standard", type=B.name, default=None, help="source of D_NR, D_rand, D_det (default: per dataset)")
-    p.add_argument("--robust", type=B.name, default=None, help="source of D_R; its eps is the evaluation's (default: per dataset)")
+    p.add_argument("--robust", type=B.name, default=None,
+                   help="source of D_R, asked for only when robust is among --kinds; when given, its norm and eps are "
+                        "the evaluation's (default: per dataset; without it L2 at the dataset's eps)")
     p.add_argument("--kinds", nargs="+", choices=_KINDS, default=_KINDS)
     p.add_argument("--subset", type=B.n_images, default=None, help="training images (default: all)")
     p.add_argument("--steps", type=B.steps, default=None, help="inversion steps")
@@ -434,10 +461,31 @@ def _add_table(p: argparse.ArgumentParser) -> None:
 
 
 @command("table", "Table 1: train on D, D_R, D_NR, D_rand, D_det; test on the real test set", _add_table)
+def _table_progress():
+    """The table's bar: whole phases done of all, the phase under way and the time left
+    (``CT.PhaseClock``: each phase to come estimated from measured phases of its own type)."""
+    bar = {}
+
+    def progress(done: int, total: int, metrics: dict) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, desc="table", unit="phase", dynamic_ncols=True,
+                              bar_format="{desc}: {n}/{total} phases |{bar}| {elapsed} elapsed, {postfix}")
+        b = bar["bar"]
+        b.update(done - b.n)
+        b.set_postfix_str(f"{metrics.get('model', '')} {metrics.get('phase', '')}, "
+                          f"left {metrics.get('eta', '?')}", refresh=True)
+        if done >= total:
+            b.close()
+
+    return progress
+
+
 def cmd_table(args) -> int:
     d = K.defaults_for(args.dataset)
     out = args.out or str(_constructed_root(args.dataset, args.subset) / "table")
-    config = CT.Config(dataset=args.dataset, standard=args.standard or d.standard, robust=args.robust or d.robust,
+    # the robust model is asked for only when D_R is built; else the evaluation eps is the dataset's
+    robust = args.robust or (d.robust if "robust" in args.kinds else None)
+    config = CT.Config(dataset=args.dataset, standard=args.standard or d.standard, robust=robust,
                        kinds=tuple(args.kinds), subset=args.subset, inversion_steps=args.steps,
                        inversion_step_sizes=tuple(args.step_size) if args.step_size else None, start=args.start,
                        attack_eps=args.eps, attack_steps=args.attack_steps, attack_step_size=args.attack_step_size,
@@ -447,13 +495,14 @@ def cmd_table(args) -> int:
     main_rank = D.is_main()
     command_line = "python -m explorer table " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
         if sys.argv[1:2] == ["table"] else ""
-    result = CT.run(config, progress=_tqdm_progress("table") if main_rank else None, command=command_line)
+    result = CT.run(config, progress=_table_progress() if main_rank else None, command=command_line)
     if not main_rank:
         return 0
     md = CT.markdown(result)
     rows = result.table()
     doc = {"command": command_line, "config": dataclasses.asdict(config), "eval": {"norm": result.eval_norm,
-           "eps": result.eval_eps, "steps": result.eval_steps, "n_test": result.rows[0].n_test},
+           "eps": result.eval_eps, "steps": result.eval_steps, "n_test": result.rows[0].n_test,
+           "test_set": result.test_set},
            "rows": rows, "details": [dataclasses.asdict(r) for r in result.rows], "seconds": round(result.seconds, 1),
            "device": result.device, "paper": CT.PAPER_NOTE, "markdown": md}
     Path(out).mkdir(parents=True, exist_ok=True)
@@ -465,6 +514,10 @@ def cmd_table(args) -> int:
         reused = f" ({' and '.join(r.reused)} reused: recorded times)" if r.reused else ""
         print(f"{r.name}: {r.recipe}; built in {r.construct_seconds:.0f} s, trained in {r.train_seconds:.0f} s, "
               f"evaluated in {r.eval_seconds:.0f} s{reused}")
+        if r.warning:
+            print(f"WARNING: {r.warning}")
+    print(f"tested on {result.test_set}, {result.rows[0].n_test} images; robust at {result.eval_norm} eps "
+          f"{result.eval_eps:g}")
     print(f"{CT.PAPER_NOTE}\n{result.seconds:.0f} s on {result.device}; wrote {out}/table.json, .csv, .md")
     return 0
 

@@ -24,18 +24,21 @@ from __future__ import annotations
 
 from .artifacts import (Pairs, artifacts_root, export, find_datasets, find_tables, load, load_arrays, manifest,
                         pairs, shipped_tables_root, table_roots, to_uint8)
-from .job import Built, BuildReport, ShardInputs, build, construct_batch, finish_manifest, shard_inputs
-from .recipe import (DEFAULTS, FASHION_MNIST_MEASUREMENTS, KINDS, LAYER, NAMES, STARTS, ConstructError, Defaults,
-                     Recipe, default_recipe, defaults_for, shard_generator, source_dataset, stage_steps,
-                     subset_indices, with_overrides)
+from .job import (RUN_NOTES, SUCCESS_FLOOR, Built, BuildReport, ShardInputs, attack_warning, build, construct_batch,
+                  finish_manifest, shard_inputs)
+from .recipe import (CIFAR10_DIMS, DEFAULTS, FASHION_MNIST_MEASUREMENTS, KINDS, LAYER, NAMES, STARTS, ConstructError,
+                     Defaults, Recipe, check_source, default_recipe, defaults_for, dims_text, in_label_order,
+                     no_source_text, shard_generator, source_dataset, stage_steps, subset_indices, with_overrides)
 from .shards import FORMAT, MANIFEST, read_manifest, read_shard, shard_path, write_manifest, write_shard
 
 __all__ = [
     "KINDS", "NAMES", "STARTS", "LAYER", "FORMAT", "MANIFEST", "DEFAULTS", "FASHION_MNIST_MEASUREMENTS",
     "Defaults", "ConstructError", "Recipe", "default_recipe", "defaults_for", "with_overrides", "stage_steps",
+    "CIFAR10_DIMS", "check_source", "dims_text", "in_label_order", "no_source_text",
     "source_dataset", "subset_indices", "shard_generator",
     "shard_path", "read_shard", "write_shard", "read_manifest", "write_manifest",
     "Built", "construct_batch", "ShardInputs", "shard_inputs", "BuildReport", "build", "finish_manifest",
+    "RUN_NOTES", "SUCCESS_FLOOR", "attack_warning",
     "manifest", "load_arrays", "load", "to_uint8", "export", "Pairs", "pairs",
     "artifacts_root", "find_datasets", "shipped_tables_root", "table_roots", "find_tables",
 ]

@@ -27,11 +27,13 @@ from explorer import data, zoo
 from explorer import distributed as D
 from explorer.attacks import pgd
 from explorer.devices import best_device
+from explorer.files import atomic_write_json
 from explorer.inversion import invert
 from explorer.optimize import Cancel, Progress
 from explorer.threat import L2Ball
 
-from .recipe import ConstructError, Recipe, shard_generator, source_dataset, stage_steps, subset_indices
+from .recipe import (ConstructError, Recipe, check_source, dims_text, in_label_order, shard_generator, source_dataset,
+                     stage_steps, subset_indices)
 from .shards import FORMAT, read_manifest, read_shard, shard_path, write_manifest, write_shard
 
 
@@ -139,15 +141,19 @@ def build(recipe: Recipe, out: str | Path, *, device: torch.device | str | None 
     out = Path(out)
     world, rank = D.world_size(), D.rank()
     device = D.setup(device if device is not None else best_device())
+    source = source_dataset(recipe.dataset)
+    if recipe.source:  # before loading any weights: a model that does not fit the data is refused in one line
+        check_source(recipe.source, recipe.dataset, source)
     model = zoo.load(recipe.source, device=device) if recipe.source else None
     size = tuple(model.info.input_size) if model is not None else None
-    source = source_dataset(recipe.dataset, size, tuple(model.class_names) if model is not None else None)
+    source = in_label_order(source, tuple(model.class_names) if model is not None else None)
     if model is not None and tuple(source.images.shape[1:]) != size:
-        raise ConstructError(f"{recipe.source} takes {size} images; {recipe.dataset} has "
-                             f"{tuple(source.images.shape[1:])}")
+        raise ConstructError(f"source {recipe.source} takes {dims_text(size)} images; {recipe.dataset} has "
+                             f"{dims_text(source.images.shape[1:])} images: pass --source a model trained on it")
     num_classes = len(source.class_names)
     if model is not None and len(model.class_names) != num_classes:
-        raise ConstructError(f"{recipe.source} has {len(model.class_names)} classes, {recipe.dataset} {num_classes}")
+        raise ConstructError(f"source {recipe.source} has {len(model.class_names)} classes; {recipe.dataset} has "
+                             f"{num_classes}: pass --source a model trained on it")
     positions = subset_indices(len(source), recipe.subset, recipe.seed)
     count = len(positions)
     num_shards = math.ceil(count / recipe.shard_size)
@@ -176,6 +182,7 @@ def build(recipe: Recipe, out: str | Path, *, device: torch.device | str | None 
     report = BuildReport(skipped=[k for k in mine if k not in todo])
     total_images = sum(min(recipe.shard_size, count - k * recipe.shard_size) for k in todo)
     done_images = 0
+    clock = _RunClock(out, rank, world) if todo else None
     t0 = time.perf_counter()
     for k in todo:
         inp = shard_inputs(recipe, source, positions, k, num_classes)
@@ -187,6 +194,7 @@ def build(recipe: Recipe, out: str | Path, *, device: torch.device | str | None 
                                    targets=None if inp.targets is None else inp.targets[sl], cancel=cancel)
             parts.append(part)
             done_images += part.labels.shape[0]
+            clock.note(time.perf_counter() - t0, report.images)
             if progress is not None:
                 progress(done_images, total_images, {"shard": k})
         n = len(inp.index)
@@ -202,10 +210,13 @@ def build(recipe: Recipe, out: str | Path, *, device: torch.device | str | None 
         write_shard(shard_path(out, k), tensors, {"shard": k, "recipe": asdict(recipe)})
         report.built.append(k)
         report.images += n
+        clock.note(time.perf_counter() - t0, report.images)
         if stop_after_shards is not None and len(report.built) >= stop_after_shards and k != todo[-1]:
             report.seconds = time.perf_counter() - t0
             return report
     report.seconds = time.perf_counter() - t0
+    if clock is not None:
+        clock.done()  # this run's time goes into the manifest below; what is left belongs to killed runs
     if world > 1:
         totals = torch.tensor([report.seconds, float(report.images)], dtype=torch.float64)
         totals = D.all_sum(totals)
@@ -219,8 +230,76 @@ def build(recipe: Recipe, out: str | Path, *, device: torch.device | str | None 
     return report
 
 
+RUN_NOTES = ".run-*.json"
+
+
+class _RunClock:
+    """What a run has built so far and how long it took, in ``out/.run-<run>-rank<r>.json``,
+    written after every batch. A finished run removes its note (its time goes into the
+    manifest's ``runs``); a killed run leaves it, and the next run that finishes the dataset
+    records it as an interrupted run (``finish_manifest``), so no build time is lost."""
+
+    def __init__(self, out: Path, rank: int, world: int):
+        # one id for the run on every rank: rank 0's clock, summed with zeros from the others
+        stamp = float(D.all_sum(torch.tensor([time.time() if rank == 0 else 0.0], dtype=torch.float64))[0])
+        self.path = Path(out) / f".run-{int(stamp * 1000):x}-rank{rank}.json"
+        self.record = {"run": f"{int(stamp * 1000):x}", "rank": rank, "world_size": world,
+                       "started": _dt.datetime.fromtimestamp(stamp, _dt.timezone.utc).isoformat(timespec="seconds")}
+
+    def note(self, seconds: float, images: int) -> None:
+        atomic_write_json(self.path, {**self.record, "seconds": round(seconds, 2), "images_built": images})
+
+    def done(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _interrupted_runs(out: Path) -> list[dict]:
+    """The runs that were killed before they finished ``out`` (their notes, one entry per run:
+    images of the shards they wrote, mean seconds over their ranks); the notes are removed."""
+    notes: dict[str, list[dict]] = {}
+    files = sorted(Path(out).glob(RUN_NOTES))
+    for f in files:
+        try:
+            n = json.loads(f.read_text())
+            notes.setdefault(str(n["run"]), []).append(n)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a note cut off by the kill itself: nothing to add
+    runs = []
+    for run in sorted(notes.values(), key=lambda ns: ns[0].get("started", "")):
+        seconds = sum(float(n.get("seconds") or 0) for n in run) / max(int(run[0].get("world_size") or 1), 1)
+        images = sum(int(n.get("images_built") or 0) for n in run)
+        runs.append({"started": run[0].get("started"), "finished": None, "interrupted": True,
+                     "images_built": images, "seconds": round(seconds, 1),
+                     "images_per_second": round(images / seconds, 2) if seconds > 0 else None,
+                     "world_size": int(run[0].get("world_size") or 1), "command": ""})
+    for f in files:
+        f.unlink(missing_ok=True)
+    return runs
+
+
+#: Below this targeted-attack success rate D_rand / D_det are not what the paper built.
+SUCCESS_FLOOR = 0.9
+
+
+def attack_warning(manifest: dict, options: tuple[str, str, str] = ("--source", "--steps", "--eps")) -> Optional[str]:
+    """The warning for a D_rand / D_det whose targeted attack succeeded on fewer than 90% of the
+    images (None otherwise): what that does to the dataset and what to change (``options``:
+    the command's flags for the source model, the PGD steps and eps)."""
+    rate = manifest.get("statistics", {}).get("attack_success_rate")
+    if rate is None or rate >= SUCCESS_FLOOR:
+        return None
+    r = manifest.get("recipe", {})
+    return (f"{manifest.get('name', '?')}'s targeted attack reached its target on only {100 * rate:.1f}% of the "
+            f"images (below {100 * SUCCESS_FLOOR:.0f}%): the others keep their own class's features under a wrong "
+            f"label, and a model trained on them can score below chance. Use a stronger source model "
+            f"({options[0]}, now {r.get('source')}), more steps ({options[1]}, now {r.get('steps')}) or a larger "
+            f"eps ({options[2]}, now {r.get('eps')})")
+
+
 def finish_manifest(out: Path, header: dict, command: str, seconds: float, images_here: int) -> dict:
-    """Read every shard back, sum the statistics and write the complete manifest."""
+    """Read every shard back, sum the statistics and write the complete manifest: ``runs`` lists
+    every run that built part of it (killed ones as ``interrupted``), ``build_seconds`` their sum,
+    and ``warnings`` a targeted-attack success rate below 90% (``attack_warning``)."""
     labels, metric, start_distance, counts = [], [], [], []
     for k in range(header["num_shards"]):
         tensors, _ = read_shard(shard_path(out, k))
@@ -230,7 +309,7 @@ def finish_manifest(out: Path, header: dict, command: str, seconds: float, image
         counts.append(int(tensors["labels"].shape[0]))
     labels, metric, start_distance = torch.cat(labels), torch.cat(metric), torch.cat(start_distance)
     previous = read_manifest(out) or {}
-    history = list(previous.get("runs", []))
+    history = list(previous.get("runs", [])) + _interrupted_runs(out)
     history.append({"finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                     "images_built": images_here, "seconds": round(seconds, 1),
                     "images_per_second": round(images_here / seconds, 2) if seconds > 0 else None,
@@ -247,6 +326,9 @@ def finish_manifest(out: Path, header: dict, command: str, seconds: float, image
                                    "median": round(float(start_distance.median()), 6)}
     manifest = {**header, "complete": True, "command": command or previous.get("command", ""),
                 "shards": [{"file": shard_path(out, k).name, "count": c} for k, c in enumerate(counts)],
-                "statistics": stats, "runs": history}
+                "statistics": stats, "runs": history,
+                "build_seconds": round(sum(float(r.get("seconds") or 0) for r in history), 1)}
+    warning = attack_warning(manifest)
+    manifest["warnings"] = [warning] if warning else []
     write_manifest(out, manifest)
     return manifest

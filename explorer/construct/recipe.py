@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import torch
 
-from explorer import data
+from explorer import data, zoo
 from explorer.inversion import stage_steps
 
 KINDS = ("original", "robust", "non-robust", "rand", "det")
@@ -47,27 +46,37 @@ LAYER = "penultimate"
 
 @dataclass(frozen=True)
 class Defaults:
-    """Per-dataset construction defaults: source models, inversion and PGD settings."""
+    """Per-dataset construction defaults: source models, inversion and PGD settings.
 
-    standard: str
-    robust: str
+    ``standard`` / ``robust`` are None for a dataset with no model of ours (an image folder that
+    is neither CIFAR-10 nor Fashion-MNIST): the user passes ``--source`` (``construct``) or
+    ``--standard`` / ``--robust`` (``table``), a model trained on that dataset."""
+
+    standard: Optional[str]
+    robust: Optional[str]
     inversion_steps: int
     inversion_step_sizes: tuple[float, ...]
     attack_eps: float
     attack_steps: int
     attack_step_size: float
     why: str = ""
+    dataset: str = ""
+    input_size: Optional[tuple[int, int, int]] = None
 
+
+#: CIFAR-10's image dimension (3 x 32 x 32): the paper's radii and step sizes are for it.
+CIFAR10_DIMS = 3 * 32 * 32
 
 DEFAULTS = {
     "fashion-mnist": Defaults(
         "fmnist-standard", "fmnist-robust-l2", 200, (1.0, 0.1), 1.0, 50, 0.05,
-        "measured on the bundled models: see FASHION_MNIST_MEASUREMENTS"),
+        "measured on the bundled models: see FASHION_MNIST_MEASUREMENTS", "fashion-mnist", (1, 28, 28)),
     "cifar10": Defaults(
-        "madry-cifar10-resnet50-nat", "madry-cifar10-resnet50-l2-0.5", 1000, (0.1,), 0.5, 100, 0.1,
-        "the paper's (Ilyas et al. 2019, Appendix C)"),
+        "cifar10-standard", "cifar10-robust-l2", 1000, (0.1,), 0.5, 100, 0.1,
+        "the paper's (Ilyas et al. 2019, Appendix C), on our CIFAR-10 pair; MadryLab's ResNet-50s "
+        "(madry-cifar10-resnet50-nat, madry-cifar10-resnet50-l2-0.5) with --source / --standard / --robust",
+        "cifar10", (3, 32, 32)),
 }
-
 #: What the Fashion-MNIST defaults were chosen from (2-core CPU, training images drawn by seed 0).
 #: Inversion: median relative representation distance (best so far) after n steps, 100 images.
 #: PGD: D_det targeted success on fmnist-standard, 500 images.
@@ -84,14 +93,91 @@ FASHION_MNIST_MEASUREMENTS: dict = {
 }
 
 
-def defaults_for(dataset: str) -> Defaults:
-    """The defaults of ``dataset``'s family (image folders take the Fashion-MNIST ones)."""
-    key = "cifar10" if dataset.startswith("cifar10") else "fashion-mnist"
-    return DEFAULTS[key]
-
-
 class ConstructError(ValueError):
     """Bad construction arguments or an output folder that belongs to another recipe."""
+
+
+def dims_text(size) -> str:
+    """(C, H, W) as ``CxHxW``."""
+    return "x".join(str(int(v)) for v in size)
+
+
+def _family(dataset: str, train: data.TensorDataset) -> Optional[str]:
+    """``cifar10`` / ``fashion-mnist`` when an image folder is that dataset (its classes, in any
+    folder order, and its image size), else None."""
+    size = tuple(int(v) for v in train.images.shape[1:])
+    folders = set(data.class_folder_names(train.class_names))
+    for family in ("cifar10", "fashion-mnist"):
+        facts = data.DATASETS[family]
+        if size == tuple(facts.input_size) and folders == set(data.class_folder_names(facts.class_names)):
+            return family
+    return None
+
+
+def _scaled(dataset: str, size: tuple[int, int, int]) -> Defaults:
+    """Defaults for an image folder with no model of ours: the paper's CIFAR-10 recipe with every
+    L2 length (PGD eps and step, inversion step) scaled by sqrt(C*H*W / 3072), the ratio of two
+    images' typical L2 distance here and on CIFAR-10; no source model."""
+    c = DEFAULTS["cifar10"]
+    s = math.sqrt(size[0] * size[1] * size[2] / CIFAR10_DIMS)
+    r = lambda v: float(f"{v * s:.3g}")  # noqa: E731 - three significant digits, as printed
+    return Defaults(None, None, c.inversion_steps, tuple(r(v) for v in c.inversion_step_sizes), r(c.attack_eps),
+                    c.attack_steps, r(c.attack_step_size),
+                    f"CIFAR-10's recipe with L2 lengths scaled by sqrt({dims_text(size)} / 3072) = {s:.3f}; "
+                    "no default source model", dataset, size)
+
+
+def defaults_for(dataset: str, train: Optional[data.TensorDataset] = None) -> Defaults:
+    """The defaults of ``dataset``, from its own facts.
+
+    Fashion-MNIST and CIFAR-10 (by name, the ``-bundled`` sets too) take ``DEFAULTS``; an image
+    folder (``folder:ROOT``; its training split ``train`` is read with ``data.load_dataset``, from
+    the decode cache, when not given) takes CIFAR-10's or Fashion-MNIST's when it is that dataset
+    (same classes, same image size), else CIFAR-10's recipe scaled to its image size
+    (``_scaled``) with no default source model."""
+    if dataset.startswith("fashion-mnist"):
+        return DEFAULTS["fashion-mnist"]
+    if dataset.startswith("cifar10"):
+        return DEFAULTS["cifar10"]
+    if dataset.startswith("constructed:"):
+        raise ConstructError(f"{dataset}: build from a dataset (fashion-mnist, cifar10, folder:ROOT), "
+                             "not from a constructed one")
+    if not dataset.startswith("folder:"):
+        raise ConstructError(f"unknown dataset {dataset!r}: use fashion-mnist, fashion-mnist-bundled, cifar10 "
+                             "or folder:ROOT (ROOT/train/<class>/<images>)")
+    train = train if train is not None else data.load_dataset(dataset, "train")
+    family = _family(dataset, train)
+    if family is not None:
+        return replace(DEFAULTS[family], dataset=dataset)
+    return _scaled(dataset, tuple(int(v) for v in train.images.shape[1:]))
+
+
+def no_source_text(dataset: str, option: str = "--source") -> str:
+    """The one line for a dataset without a default source model: what to pass and how to train one."""
+    return (f"{dataset} has no default source model: pass {option} NAME, a model trained on it "
+            f"(python -m explorer train --name NAME --dataset {dataset} --register; "
+            f"for D_R a robust one: add --adv l2 --eps EPS)")
+
+
+def check_source(source: str, dataset: str, train: data.TensorDataset) -> None:
+    """Refuse, in one line, a source model whose input size or number of classes does not fit
+    ``dataset`` (its training split ``train``): images are never resized or turned grey to fit."""
+    try:
+        spec = zoo.get_spec(source)
+    except zoo.ZooError as e:
+        if source in (DEFAULTS["cifar10"].standard, DEFAULTS["cifar10"].robust):
+            raise ConstructError(
+                f"{source}, the default source for CIFAR-10, is not in the zoo here: pass --source "
+                "madry-cifar10-resnet50-nat (D_NR, D_rand, D_det) or madry-cifar10-resnet50-l2-0.5 (D_R) after "
+                "python -m explorer fetch NAME, or a model you trained on it") from e
+        raise
+    want, have = tuple(int(v) for v in spec.input_size), tuple(int(v) for v in train.images.shape[1:])
+    if want != have:
+        raise ConstructError(f"source {source} takes {dims_text(want)} images; {dataset} has {dims_text(have)} "
+                             "images: pass --source a model trained on it")
+    if int(spec.num_classes) != len(train.class_names):
+        raise ConstructError(f"source {source} has {spec.num_classes} classes; {dataset} has "
+                             f"{len(train.class_names)}: pass --source a model trained on it")
 
 
 @dataclass(frozen=True)
@@ -173,18 +259,24 @@ class Recipe:
         return f"{self.name}: {how}; {size}{self.dataset} train, seed {self.seed}"
 
 
-def default_recipe(kind: str, dataset: str = "fashion-mnist", **overrides) -> Recipe:
-    """The recipe of ``kind`` with ``dataset``'s defaults; ``overrides`` replace fields
-    (None values are ignored, so CLI options can be passed through)."""
-    d = defaults_for(dataset)
+def default_recipe(kind: str, dataset: str = "fashion-mnist", *, defaults: Optional[Defaults] = None,
+                   **overrides) -> Recipe:
+    """The recipe of ``kind`` with ``dataset``'s defaults (``defaults_for``, or ``defaults`` when
+    given); ``overrides`` replace fields (None values are ignored, so CLI options can be passed
+    through). A dataset with no default source model needs ``source`` (ConstructError otherwise)."""
     overrides = {k: v for k, v in overrides.items() if v is not None}
+    if kind == "original":
+        return Recipe(kind=kind, dataset=dataset, **{"source": None, **overrides})
+    d = defaults if defaults is not None else defaults_for(dataset)
     if kind in ("robust", "non-robust"):
         base = dict(source=d.robust if kind == "robust" else d.standard, steps=d.inversion_steps,
                     step_sizes=d.inversion_step_sizes)
     elif kind in ("rand", "det"):
         base = dict(source=d.standard, steps=d.attack_steps, step_sizes=(d.attack_step_size,), eps=d.attack_eps)
     else:
-        base = dict(source=None)
+        raise ConstructError(f"kind must be one of {KINDS}, got {kind!r}")
+    if not overrides.get("source") and not base["source"]:
+        raise ConstructError(no_source_text(dataset))
     return Recipe(kind=kind, dataset=dataset, **{**base, **overrides})
 
 
@@ -195,32 +287,35 @@ def with_overrides(recipe: Recipe, **kw) -> Recipe:
 
 # --- the source data ---------------------------------------------------------------------
 
+def in_label_order(ds: data.TensorDataset, class_names: Optional[tuple[str, ...]]) -> data.TensorDataset:
+    """``ds`` with its labels in the order of ``class_names`` (a model's) when every class of
+    ``ds`` is one of them (compared as folder names: "T-shirt/top" is the folder "T-shirt_top");
+    else ``ds`` as it is. The images stay where they are."""
+    if class_names is None or tuple(ds.class_names) == tuple(class_names):
+        return ds
+    have, want = data.class_folder_names(ds.class_names), data.class_folder_names(class_names)
+    if not set(have) <= set(want):
+        return ds
+    order = torch.tensor([want.index(h) for h in have], dtype=torch.int64)
+    return data.TensorDataset(ds.images, order[ds.labels], tuple(class_names), ds.name)
+
+
 def source_dataset(dataset: str, input_size: Optional[tuple[int, int, int]] = None,
                    class_names: Optional[tuple[str, ...]] = None) -> data.TensorDataset:
-    """The training split of ``dataset`` as uint8 tensors (see ``Recipe.dataset``).
+    """The training split of ``dataset`` (see ``Recipe.dataset``) as ``data.load_dataset`` reads it:
+    an image folder is decoded once into the cache, at its own size and channels.
 
-    An image folder is read at ``input_size`` (default 3 x 32 x 32); its labels follow
-    ``class_names`` (the source model's) when every class folder is one of them, else the
-    sorted folder names."""
-    if dataset == "fashion-mnist":
-        return data.fashion_mnist("train")
-    if dataset == "fashion-mnist-bundled":
-        return data.bundled_fashion_mnist("train")
-    if dataset == "cifar10":
-        return data.load_cifar10("train")
-    if dataset.startswith("folder:"):
-        root = Path(dataset.split(":", 1)[1])
-        top = root / "train" if (root / "train").is_dir() else root
-        size = tuple(input_size) if input_size else (3, 32, 32)
-        folders = {p.name for p in top.iterdir() if p.is_dir() and not p.name.startswith(".")} if top.is_dir() else set()
-        known = class_names is not None and folders <= set(data.class_folder_names(class_names))
-        ds = data.image_folder(top, size, class_names=class_names if known else None)
-        images = torch.stack([ds[i][0] for i in range(len(ds))])
-        labels = torch.tensor([label for _, label in ds.samples], dtype=torch.int64)
-        return data.TensorDataset(images.mul(255).round_().to(torch.uint8), labels, tuple(ds.class_names),
-                                  f"folder {top}")
-    raise ConstructError(f"unknown dataset {dataset!r}: use fashion-mnist, fashion-mnist-bundled, cifar10 "
-                         "or folder:ROOT (ROOT/train/<class>/<images>)")
+    Its labels follow ``class_names`` (the source model's) when every class of the set is one of
+    them (``in_label_order``). ``input_size``, when given, is what the images must be: a set of
+    another size is refused (ConstructError), never resized or turned grey."""
+    if dataset.startswith("constructed:"):
+        raise ConstructError(f"{dataset}: build from a dataset (fashion-mnist, cifar10, folder:ROOT), "
+                             "not from a constructed one")
+    ds = in_label_order(data.load_dataset(dataset, "train"), class_names)
+    have = tuple(int(v) for v in ds.images.shape[1:])
+    if input_size is not None and tuple(int(v) for v in input_size) != have:
+        raise ConstructError(f"{dataset} has {dims_text(have)} images, not {dims_text(input_size)}")
+    return ds
 
 
 def subset_indices(n: int, subset: Optional[int], seed: int) -> torch.Tensor:

@@ -57,6 +57,8 @@ class Config:
     Attributes:
         dataset: the source set (see ``construct.Recipe.dataset``).
         standard, robust: zoo names: D_NR, D_rand, D_det come from ``standard``, D_R from ``robust``.
+            ``robust`` is needed only when D_R is among the kinds; when given, the evaluation is at
+            its training norm and eps, else at L2 and the dataset's own eps (``evaluation_threat``).
         kinds: which datasets (``construct.KINDS``).
         subset: training images drawn by ``seed`` (None: the whole training set).
         inversion_steps, inversion_step_sizes, start: the D_R / D_NR recipe.
@@ -72,8 +74,8 @@ class Config:
     """
 
     dataset: str = "fashion-mnist"
-    standard: str = "fmnist-standard"
-    robust: str = "fmnist-robust-l2"
+    standard: Optional[str] = "fmnist-standard"
+    robust: Optional[str] = "fmnist-robust-l2"
     kinds: tuple[str, ...] = K.KINDS
     subset: Optional[int] = 3000
     inversion_steps: Optional[int] = None
@@ -116,10 +118,11 @@ class Config:
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
 
-    def recipe(self, kind: str) -> K.Recipe:
-        """The construction recipe of ``kind`` under this table."""
+    def recipe(self, kind: str, defaults: Optional[K.Defaults] = None) -> K.Recipe:
+        """The construction recipe of ``kind`` under this table (``defaults``: the dataset's,
+        ``construct.defaults_for``, computed here when not given)."""
         common = dict(subset=self.subset, seed=self.seed, shard_size=self.shard_size,
-                      batch_size=self.batch_size_construct)
+                      batch_size=self.batch_size_construct, defaults=defaults)
         if kind in ("robust", "non-robust"):
             return K.default_recipe(kind, self.dataset, source=self.robust if kind == "robust" else self.standard,
                                     steps=self.inversion_steps, step_sizes=self.inversion_step_sizes,
@@ -129,6 +132,88 @@ class Config:
                                     steps=self.attack_steps,
                                     step_sizes=(self.attack_step_size,) if self.attack_step_size else None, **common)
         return K.default_recipe(kind, self.dataset, **common)
+
+
+#: The phases of one row, in order; a phase's duration depends on its step and, for
+#: construction, on how the kind is built.
+STEPS = ("constructing", "training", "evaluating")
+_HOW = {"original": "copy", "robust": "inversion", "non-robust": "inversion", "rand": "attack", "det": "attack"}
+
+
+class PhaseClock:
+    """Whole phases done and the time left, for the table's progress.
+
+    A table is ``3 * len(kinds)`` phases (construct, train, evaluate per kind) of very different
+    lengths, so the time left is not (phases left) x (time per phase so far): each phase still to
+    come is estimated from the measured phases of its own type (training and evaluation: any
+    kind's; construction: the same way of building, inversion / attack / copy), the phase under
+    way from its own fraction done. Phases that found their work already made (``reused``) take
+    no time and are no estimate for others. ``eta()`` is (seconds, complete): ``complete`` False
+    when some phase to come has no measured phase of its type yet (the seconds are then a
+    lower bound), seconds None before anything was measured."""
+
+    def __init__(self, kinds, clock=time.perf_counter):
+        self.types = [(step, _HOW[k] if step == "constructing" else "") for k in kinds for step in STEPS]
+        self.clock = clock
+        self.done = 0                 # whole phases finished
+        self.fraction = 0.0           # of the phase under way
+        self.started = clock()        # when the phase under way began
+        self.measured: dict[tuple[str, str], list[float]] = {}
+
+    @property
+    def total(self) -> int:
+        return len(self.types)
+
+    def advance(self, fraction: float) -> None:
+        """The phase under way is ``fraction`` done."""
+        self.fraction = min(max(float(fraction), 0.0), 1.0)
+
+    def finish(self, reused: bool = False) -> None:
+        """The phase under way is done (``reused``: it found its work already made)."""
+        if not reused:
+            self.measured.setdefault(self.types[self.done], []).append(self.clock() - self.started)
+        self.done += 1
+        self.fraction = 0.0
+        self.started = self.clock()
+
+    def _estimate(self, kind: tuple[str, str]) -> Optional[float]:
+        times = self.measured.get(kind)
+        return sum(times) / len(times) if times else None
+
+    def eta(self) -> tuple[Optional[float], bool]:
+        if self.done >= self.total:
+            return 0.0, True
+        elapsed = self.clock() - self.started
+        current = self.types[self.done]
+        known = self._estimate(current)
+        if self.fraction > 0.01 and elapsed > 0:
+            now = elapsed * (1 - self.fraction) / self.fraction
+        elif known is not None:
+            now = max(known - elapsed, 0.0)
+        else:
+            now = None
+        seconds, complete = (now or 0.0), now is not None
+        projected = {current: elapsed / self.fraction} if self.fraction > 0.01 else {}
+        for kind in self.types[self.done + 1:]:
+            e = self._estimate(kind)
+            e = projected.get(kind) if e is None else e
+            if e is None:
+                complete = False
+            else:
+                seconds += e
+        if seconds == 0 and not complete:
+            return None, False
+        return seconds, complete
+
+    def eta_text(self) -> str:
+        """``12:05`` (``12:05+``: at least that), or ``?``."""
+        seconds, complete = self.eta()
+        if seconds is None:
+            return "?"
+        m, sec = divmod(int(round(seconds)), 60)
+        h, m = divmod(m, 60)
+        text = f"{h}:{m:02d}:{sec:02d}" if h else f"{m:02d}:{sec:02d}"
+        return text + ("" if complete else "+")
 
 
 @dataclass(frozen=True)
@@ -145,6 +230,8 @@ class Row:
             final distance); recipe: the construction in words.
         construct_seconds, train_seconds: what building the dataset (every run in its
             manifest) and training the model (its card) took, also when this run reused them;
+            warning: a D_rand / D_det whose targeted attack missed its target on more than 10% of
+            the images says so and what to change (``construct.attack_warning``), else "";
             reused: which of "dataset", "model", "evaluation" this run found already made (an
             evaluation is reused from ``models/on-KIND.eval.json`` only when the weights' sha256,
             the test set's content, the threat model, PGD steps, seed, ranks and device type match).
@@ -165,6 +252,7 @@ class Row:
     eval_seconds: float
     robust_half: Optional[float] = None
     reused: tuple[str, ...] = ()
+    warning: str = ""
 
 
 @dataclass(frozen=True)
@@ -178,6 +266,7 @@ class Result:
             versions in each dataset.
         old_labels: [k]; new_labels: [kinds, k].
         eval_norm, eval_eps: the robust evaluation's threat model.
+        test_set: the real test set's name (``cifar10/test (bundled subset)`` says it is the subset).
     """
 
     rows: tuple[Row, ...]
@@ -194,6 +283,7 @@ class Result:
     seconds: float
     device: str
     out_dir: Optional[str]
+    test_set: str = ""
 
     def table(self) -> list[dict]:
         """Plain rows for printing and saving: dataset, ours, the paper's."""
@@ -320,21 +410,51 @@ def _save_evaluation(path: Path, key: dict, result: dict) -> None:
     atomic_write_json(path, {"key": key, "result": result}, indent=1)
 
 
-def real_test_set(dataset: str, input_size=None):
-    """The real test set of the source dataset."""
-    if dataset == "fashion-mnist":
-        return data.fashion_mnist("test")
-    if dataset == "fashion-mnist-bundled":
-        return data.bundled_fashion_mnist("test")
-    if dataset == "cifar10":
-        return data.load_cifar10("test")
-    if dataset.startswith("folder:"):
-        root = Path(dataset.split(":", 1)[1])
-        for split in ("test", "val"):
-            if (root / split).is_dir():
-                return K.source_dataset(f"folder:{root / split}", input_size)
-        raise data.DataError(f"{root} has no test/ or val/ folder to evaluate on")
-    raise ValueError(f"unknown dataset {dataset!r}")
+def real_test_set(dataset: str, class_names=None, input_size=None) -> data.TensorDataset:
+    """The real test set of the source dataset (``data.load_dataset(dataset, "test")``), its labels
+    in the order of ``class_names`` (the constructed sets', i.e. the source model's); a test set
+    whose images are not ``input_size`` is refused, never resized."""
+    test = K.in_label_order(data.load_dataset(dataset, "test"), class_names)
+    have = tuple(int(v) for v in test.images.shape[1:])
+    if input_size is not None and have != tuple(int(v) for v in input_size):
+        raise data.DataError(f"{test.name} has {K.dims_text(have)} images; the training set "
+                             f"{K.dims_text(input_size)}")
+    return test
+
+
+def evaluation_threat(config: Config, facts: Optional[data.DatasetFacts] = None,
+                      defaults: Optional[K.Defaults] = None) -> tuple[str, float]:
+    """(norm, eps) of the robust evaluation: the robust model's training ones when ``config.robust``
+    is given, else L2 at the dataset's own eps (``DatasetFacts.eps_range("l2").default``; for an
+    image folder with no eps of its own, the construction defaults' L2 eps, CIFAR-10's scaled to
+    its image size)."""
+    if config.robust:
+        spec = zoo.get_spec(config.robust)
+        if not spec.robust or not spec.train_norm or not spec.train_eps:
+            raise ValueError(f"{config.robust} is not a robust model: D_R and the evaluation's eps need one")
+        return spec.train_norm, float(spec.train_eps)
+    facts = facts if facts is not None else data.dataset_facts(config.dataset)
+    if facts.eps_ranges:
+        return "l2", float(facts.eps_range("l2").default)
+    d = defaults if defaults is not None else K.defaults_for(config.dataset)
+    return "l2", float(d.attack_eps)
+
+
+def _check_sources(config: Config, train: data.TensorDataset) -> None:
+    """Every source model the kinds need is named and fits the data (one line otherwise)."""
+    if "robust" in config.kinds and not config.robust:
+        raise ValueError(K.no_source_text(config.dataset, "--robust").replace(
+            "a model trained on it", "a robust model trained on it"))
+    if set(config.kinds) & {"non-robust", "rand", "det"} and not config.standard:
+        raise ValueError(K.no_source_text(config.dataset, "--standard"))
+    needed = [config.robust] if "robust" in config.kinds else []
+    needed += [config.standard] if set(config.kinds) & {"non-robust", "rand", "det"} else []
+    for source in dict.fromkeys(needed):
+        try:
+            K.check_source(source, config.dataset, train)
+        except K.ConstructError as e:
+            option = "--robust" if source == config.robust and "robust" in config.kinds else "--standard"
+            raise ValueError(str(e).replace("pass --source", f"pass {option}")) from e
 
 
 def evaluate(model, dataset, norm: str, eps: float, steps: int, limit: Optional[int], seed: int,
@@ -348,46 +468,62 @@ def evaluate(model, dataset, norm: str, eps: float, steps: int, limit: Optional[
 
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None,
         command: str = "") -> Result:
-    """Build every dataset, train a fresh model on each, evaluate on the real test set."""
+    """Build every dataset, train a fresh model on each, evaluate on the real test set.
+
+    ``progress(phases done, phases, metrics)`` counts whole phases (construct, train, evaluate
+    per kind); ``metrics`` holds the phase under way (``model``), its fraction done (``phase``)
+    and the time left (``eta``, from ``PhaseClock``)."""
     t_start = time.perf_counter()
     device = torch.device(config.device) if config.device else best_device()
-    robust_spec = zoo.get_spec(config.robust)
-    if not robust_spec.robust or not robust_spec.train_norm:
-        raise ValueError(f"{config.robust} is not a robust model: D_R needs one")
-    norm, eps = robust_spec.train_norm, float(robust_spec.train_eps)
+    train_set = K.source_dataset(config.dataset)  # the decode cache for an image folder
+    defaults = K.defaults_for(config.dataset, train_set)
+    _check_sources(config, train_set)
+    facts = data.dataset_facts(config.dataset, train_set)
+    norm, eps = evaluation_threat(config, facts, defaults)
     tmp = tempfile.TemporaryDirectory(prefix="constructed-") if config.out_dir is None else None
     root = Path(tmp.name if tmp else config.out_dir)
-    phases = len(config.kinds) * 3
+    clock = PhaseClock(config.kinds)
+
+    def report(label: str) -> None:
+        if progress is not None:
+            progress(clock.done, clock.total, {"model": label, "phase": f"{100 * clock.fraction:.0f}%",
+                                               "eta": clock.eta_text()})
+
     try:
-        rows, samples = [], []
-        for i, kind in enumerate(config.kinds):
-            def phase(p: int, name: str, kind=kind, i=i):
+        rows, samples, test = [], [], None
+        for kind in config.kinds:
+            def during(step: str, kind=kind):
                 def cb(done, total, metrics=None):
-                    if progress is not None:
-                        frac = done / max(total, 1)
-                        progress(min(int((3 * i + p + frac) * 1000), phases * 1000), phases * 1000,
-                                 {"model": f"{K.NAMES[kind]}: {name}"})
+                    clock.advance(done / max(total, 1))
+                    report(f"{K.NAMES[kind]}: {step}")
                 return cb
 
-            recipe = config.recipe(kind)
+            recipe = config.recipe(kind, defaults)
             ds_dir = root / kind
-            K.build(recipe, ds_dir, device=device, progress=phase(0, "constructing"), cancel=cancel,
+            report(f"{K.NAMES[kind]}: constructing")
+            K.build(recipe, ds_dir, device=device, progress=during("constructing"), cancel=cancel,
                     command=command)
             m = K.manifest(ds_dir)
-            construct_seconds = sum(float(r.get("seconds") or 0) for r in m.get("runs", []))
+            construct_seconds = float(m.get("build_seconds",
+                                            sum(float(r.get("seconds") or 0) for r in m.get("runs", []))))
             dataset_reused = bool(m.get("runs")) and m["runs"][-1].get("images_built") == 0
+            clock.finish(reused=dataset_reused)
             tcfg = T.TrainConfig(name=f"on-{kind}", arch=config.arch, dataset=f"constructed:{ds_dir}",
                                  epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
                                  augment=config.augment, seed=config.seed, out_dir=str(root / "models"))
             t0 = time.perf_counter()
-            train_progress = phase(1, "training")
+            report(f"{K.NAMES[kind]}: training")
+            train_progress = during("training")
             card, model_reused = _train(tcfg, config.out_dir is not None, device,
                                         lambda s, t, _m, cb=train_progress: cb(s, t),
                                         built_from=_dataset_fingerprint(m))
             train_seconds = float(card.get("training_seconds", time.perf_counter() - t0))
+            clock.finish(reused=model_reused)
+            report(f"{K.NAMES[kind]}: evaluating")
             t0 = time.perf_counter()
             weights = root / "models" / f"on-{kind}.safetensors"
-            test = real_test_set(config.dataset, tuple(m["input_size"]))
+            if test is None:
+                test = real_test_set(config.dataset, tuple(m["class_names"]), tuple(m["input_size"]))
             kept = config.out_dir is not None  # the live version keeps nothing, so it hashes nothing
             key = _evaluation_key(weights, test, norm, eps, config, device) if kept else None
             cache = root / "models" / f"on-{kind}.eval.json"
@@ -404,7 +540,8 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
                 clean, robust, robust_half, n_test = (saved["clean"], saved["robust"], saved["robust_half"],
                                                       saved["n_test"])
                 eval_seconds = float(saved["seconds"])
-            phase(2, "evaluating")(1, 1)
+            clock.finish(reused=saved is not None)
+            report(f"{K.NAMES[kind]}: evaluated")
             paper = PAPER_CIFAR10[kind]
             rows.append(Row(kind=kind, name=K.NAMES[kind], clean=clean, robust=robust, n_train=m["count"],
                             n_test=n_test, paper_clean=paper["clean"], paper_robust=paper["robust"],
@@ -414,12 +551,13 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
                             eval_seconds=eval_seconds, robust_half=robust_half,
                             reused=tuple(what for what, yes in (("dataset", dataset_reused),
                                                                 ("model", model_reused),
-                                                                ("evaluation", saved is not None)) if yes)))
+                                                                ("evaluation", saved is not None)) if yes),
+                            warning=K.attack_warning(m, ("--standard", "--attack-steps", "--eps")) or ""))
             _, t = K.load_arrays(ds_dir)
             samples.append(t)
         k = min(8, rows[0].n_train)
         class_names = tuple(K.manifest(root / config.kinds[0])["class_names"])
-        source = K.source_dataset(config.dataset, tuple(samples[0]["images"].shape[1:]))
+        source = K.in_label_order(train_set, class_names)
         first = samples[0]["source_index"][:k]  # every dataset lists the same source images in the same order
         originals = source.float_images(first).numpy()
         constructed = np.stack([t["images"][:k].numpy() for t in samples])
@@ -427,7 +565,8 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
         return Result(rows=tuple(rows), class_names=class_names, originals=originals, constructed=constructed,
                       old_labels=source.labels[first].numpy(), new_labels=new_labels, eval_norm=norm,
                       eval_eps=eps, eval_steps=config.eval_steps, arch=config.arch, epochs=config.epochs,
-                      seconds=time.perf_counter() - t_start, device=str(device), out_dir=config.out_dir)
+                      seconds=time.perf_counter() - t_start, device=str(device), out_dir=config.out_dir,
+                      test_set=test.name)
     finally:
         if tmp is not None:
             tmp.cleanup()
