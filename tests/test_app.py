@@ -73,7 +73,12 @@ def test_home_renders_with_the_zoo_and_the_pair(app):
     # the sidebar is drawn by app.py, so it is there on every page and keeps its choice
     at = app.switch_page(registry.MODEL_ZOO.path).run()
     assert at.sidebar.selectbox(key="pair_standard").value == "tiny-standard"
-    at.sidebar.selectbox(key="pair_standard").set_value("efficientnet-lite0").run()
+    # choosing a dataset brings its own pair: ImageNet's is the offline EfficientNet-Lite0 alone
+    assert at.sidebar.selectbox(key="pair_dataset").value == "fashion-mnist"
+    at.sidebar.selectbox(key="pair_dataset").set_value("imagenet").run()
+    assert not at.exception, at.exception
+    assert at.sidebar.selectbox(key="pair_standard").value == "efficientnet-lite0"
+    assert "tiny-standard" not in at.sidebar.selectbox(key="pair_standard").options
     at.switch_page(registry.HOME.path).run()
     assert not at.exception, at.exception
     assert at.sidebar.selectbox(key="pair_standard").value == "efficientnet-lite0"
@@ -205,7 +210,8 @@ def test_attack_lab_with_the_offline_imagenet_model_and_a_photo(app):
     ok, why = zoo.availability(zoo.get_spec("efficientnet-lite0"))
     if not ok:
         pytest.skip(f"efficientnet-lite0 not available: {why}")
-    app.sidebar.selectbox(key="pair_standard").set_value("efficientnet-lite0").run()
+    app.sidebar.selectbox(key="pair_dataset").set_value("imagenet").run()
+    assert app.sidebar.selectbox(key="pair_standard").value == "efficientnet-lite0"
     assert app.sidebar.selectbox(key="pair_robust").value == "(none available)"
     at = app.switch_page(registry.ATTACK_LAB.path).run()
     assert not at.exception, at.exception
@@ -288,3 +294,19 @@ def test_attack_lab_on_the_bundled_pair(bundled_app):
     assert [h.value for h in at.subheader][:2] == list(BUNDLED_PAIR)
     assert len(at.error) == 1 and at.error[0].value.startswith("**Fooled**") and f"{label} →" in at.error[0].value
     assert len(at.success) == 1 and f"{label} → {label}" in at.success[0].value
+
+
+def test_a_link_naming_another_datasets_model_brings_its_dataset(tiny_root, monkeypatch):
+    from explorer import zoo
+
+    ok, why = zoo.availability(zoo.get_spec("efficientnet-lite0"))
+    if not ok:
+        pytest.skip(f"efficientnet-lite0 not available: {why}")
+    monkeypatch.setenv("EXPLORER_DEVICE", "cpu")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["pair_standard"] = "efficientnet-lite0"
+    at.switch_page(registry.MODEL_ZOO.path).run()
+    assert not at.exception, at.exception
+    assert at.sidebar.selectbox(key="pair_dataset").value == "imagenet"
+    assert at.sidebar.selectbox(key="pair_standard").value == "efficientnet-lite0"
+    assert at.session_state["model_pair"].names == ("efficientnet-lite0",)

@@ -85,19 +85,62 @@ def current_pair() -> ModelPair:
 # --- the sidebar -----------------------------------------------------------------
 
 NO_ROBUST = "(none available)"
+DATASET_KEY = "pair_dataset"
+DATASET_LABELS = {"fashion-mnist": "Fashion-MNIST (28x28 grey)", "cifar10": "CIFAR-10 (32x32 colour)",
+                  "imagenet": "ImageNet (224x224 photos)", "restricted-imagenet": "Restricted ImageNet"}
+
+
+def datasets_with_models(rows: Sequence[dict]) -> list[str]:
+    """Datasets with at least one available standard model, in the zoo's order."""
+    out: list[str] = []
+    for r in rows:
+        if r["available"] and not is_robust(r) and r["dataset"] not in out:
+            out.append(r["dataset"])
+    return out
+
+
+def dataset_pair(rows: Sequence[dict], dataset: str) -> ModelPair:
+    """The default pair among ``dataset``'s models (see :func:`default_pair`)."""
+    return default_pair([r for r in rows if r["dataset"] == dataset])
+
+
+def _dataset_of(rows: Sequence[dict], name) -> Optional[str]:
+    return next((r["dataset"] for r in rows if r["name"] == name and r["available"]), None)
+
+
+def _on_dataset_change(rows: Sequence[dict]) -> None:
+    """A new dataset brings its own default pair (the old pair's models are of another dataset)."""
+    pair = dataset_pair(rows, st.session_state[DATASET_KEY])
+    st.session_state["pair_standard"] = pair.standard
+    st.session_state["pair_robust"] = pair.robust or NO_ROBUST
 
 
 def pair_sidebar() -> ModelPair:
-    """Draw the model-pair widgets in the sidebar; store and return the pair."""
+    """Draw the dataset and model-pair widgets in the sidebar; store and return the pair.
+
+    A link (or a test) that names a standard model of another dataset than the one shown
+    brings that dataset along."""
     rows = zoo_rows()
     default = default_pair(rows)
-    standard_names = [r["name"] for r in rows if r["available"] and not is_robust(r)]
+    datasets = datasets_with_models(rows)
     with st.sidebar:
         st.subheader("Models")
-        if not standard_names:
+        if not datasets:
             st.warning("No standard model is available offline. See the Model zoo page for the fetch commands.")
             pair = ModelPair(None, None)
         else:
+            asked = st.session_state.get("pair_standard", st.query_params.get("pair_standard"))
+            asked_dataset = _dataset_of(rows, asked)
+            if asked_dataset in datasets and asked_dataset != st.session_state.get(DATASET_KEY):
+                st.session_state[DATASET_KEY] = asked_dataset
+            default_dataset = _dataset_of(rows, default.standard) or datasets[0]
+            dataset = st.selectbox("Dataset", datasets, index=datasets.index(default_dataset), key=DATASET_KEY,
+                                   bind=links.BIND, format_func=lambda d: DATASET_LABELS.get(d, d),
+                                   on_change=_on_dataset_change, args=(rows,),
+                                   help="The data the pair was trained on; images, eps ranges and classes follow it.")
+            mine = [r for r in rows if r["dataset"] == dataset]
+            default = dataset_pair(rows, dataset) if dataset != default_dataset else default
+            standard_names = [r["name"] for r in mine if r["available"] and not is_robust(r)]
             index = standard_names.index(default.standard) if default.standard in standard_names else 0
             standard = st.selectbox("Standard model", standard_names, index=index, key="pair_standard",
                                     bind=links.BIND, help="A model trained the usual way, on clean images.")
