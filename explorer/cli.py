@@ -433,6 +433,25 @@ def cmd_construct(args) -> int:
     return 0
 
 
+def _table_progress():
+    """The table's bar: whole phases done of all, the phase under way and the time left
+    (``CT.PhaseClock``: each phase to come estimated from measured phases of its own type)."""
+    bar = {}
+
+    def progress(done: int, total: int, metrics: dict) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, desc="table", unit="phase", dynamic_ncols=True,
+                              bar_format="{desc}: {n}/{total} phases |{bar}| {elapsed} elapsed, {postfix}")
+        b = bar["bar"]
+        b.update(done - b.n)
+        b.set_postfix_str(f"{metrics.get('model', '')} {metrics.get('phase', '')}, "
+                          f"left {metrics.get('eta', '?')}", refresh=True)
+        if done >= total:
+            b.close()
+
+    return progress
+
+
 def _add_table(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="fashion-mnist", type=B.dataset, help=DATASETS_HELP)
     p.add_argument("--standard", type=B.name, default=None, help="source of D_NR, D_rand, D_det (default: per dataset)")
@@ -461,25 +480,6 @@ def _add_table(p: argparse.ArgumentParser) -> None:
 
 
 @command("table", "Table 1: train on D, D_R, D_NR, D_rand, D_det; test on the real test set", _add_table)
-def _table_progress():
-    """The table's bar: whole phases done of all, the phase under way and the time left
-    (``CT.PhaseClock``: each phase to come estimated from measured phases of its own type)."""
-    bar = {}
-
-    def progress(done: int, total: int, metrics: dict) -> None:
-        if "bar" not in bar:
-            bar["bar"] = tqdm(total=total, desc="table", unit="phase", dynamic_ncols=True,
-                              bar_format="{desc}: {n}/{total} phases |{bar}| {elapsed} elapsed, {postfix}")
-        b = bar["bar"]
-        b.update(done - b.n)
-        b.set_postfix_str(f"{metrics.get('model', '')} {metrics.get('phase', '')}, "
-                          f"left {metrics.get('eta', '?')}", refresh=True)
-        if done >= total:
-            b.close()
-
-    return progress
-
-
 def cmd_table(args) -> int:
     d = K.defaults_for(args.dataset)
     out = args.out or str(_constructed_root(args.dataset, args.subset) / "table")
