@@ -158,7 +158,7 @@ def test_cli_table_prints_and_saves_it(tiny_root, tmp_path, capsys):
     assert [r["dataset"] for r in doc["rows"]] == ["D", "D_det"]
     assert doc["markdown"] in printed and (out / "table.md").read_text().strip() == doc["markdown"]
     assert (out / "table.csv").read_text().startswith("dataset,kind,train images,clean %")
-    assert doc["eval"] == {"norm": "linf", "eps": 0.1, "steps": 2, "n_test": 50}
+    assert doc["eval"] == {"norm": "linf", "eps": 0.1, "steps": 2, "n_test": 50, "test_set": "fashion-mnist/test"}
 
 
 def test_tables_are_found_yours_first_then_the_shipped_ones_without_copies(tmp_path, monkeypatch):
