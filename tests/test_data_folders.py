@@ -143,3 +143,19 @@ def test_cifar10_from_the_shared_image_folders(monkeypatch):
     assert torch.bincount(ds.labels).tolist() == [1000] * 10
     sub = data.bundled_cifar10("test")
     assert torch.equal(ds.images[:100], sub.images[:100])  # the subset is the first 100 of each class
+
+
+def test_a_fashion_mnist_folder_in_sorted_order_gets_its_facts_and_keeps_its_order(tmp_path, cache):
+    names = data.class_folder_names(data.FASHION_MNIST_CLASSES)
+    _tree(tmp_path / "f" / "train", classes=tuple(names), per_class=1, size=(28, 28), grey=True)
+    facts = data.dataset_facts(f"folder:{tmp_path / 'f'}")
+    assert facts.mean == data.FASHION_MNIST_MEAN and facts.input_size == (1, 28, 28)
+    assert facts.class_names == tuple(sorted(names))  # the folder's own (sorted) label order
+
+
+def test_other_folders_get_cifar10_l2_radii_scaled_to_their_dimension(tmp_path, cache):
+    _tree(tmp_path / "o" / "train", size=(64, 64))
+    facts = data.dataset_facts(f"folder:{tmp_path / 'o'}")
+    cifar = data.DATASETS["cifar10"]
+    assert facts.eps_range("l2").default == pytest.approx(cifar.eps_range("l2").default * 2, rel=1e-3)  # 4x the dims
+    assert facts.evaluation_eps("linf") == cifar.evaluation_eps("linf")

@@ -94,6 +94,10 @@ def test_train_and_evaluate_a_model_on_the_folder(chain):
     assert clean["accuracy"] >= 0.6, ev  # colours a tiny net learns in two epochs (chance: 1/3)
     assert all(0 <= r["accuracy"] <= clean["accuracy"] for r in ev["results"])
     assert (ckpt / "folder-tiny.eval.csv").exists()
+    from explorer import zoo
+
+    model = zoo.load("folder-tiny", device="cpu", root=ckpt)  # a folder's classes come from the card
+    assert model.class_names == ("blue", "green", "red")
 
 
 def test_construct_det_records_its_success_rate(chain):

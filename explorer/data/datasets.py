@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -15,8 +16,8 @@ import numpy as np
 import torch
 
 from explorer.data.base import DataError, DataIndexError, TensorDataset
-from explorer.data.facts import (CIFAR10_CLASSES, DATASETS, FASHION_MNIST_CLASSES, DatasetFacts)
-from explorer.data.folders import load_image_folder
+from explorer.data.facts import CIFAR10_CLASSES, DATASETS, FASHION_MNIST_CLASSES, DatasetFacts, EpsRange
+from explorer.data.folders import class_folder_names, load_image_folder
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -261,8 +262,6 @@ def _folder_split(dataset: str, split: str, progress: bool) -> TensorDataset:
         else:
             raise DataError(f"{dataset}: no {split}/ folder in {root} (expected {root}/{split}/<class>/<images>)")
     ds = load_image_folder(d, None, progress=progress)
-    if ds.class_names == CIFAR10_CLASSES and tuple(ds.images.shape[1:]) == (3, 32, 32):
-        return TensorDataset(ds.images, ds.labels, CIFAR10_CLASSES, f"{dataset}/{split}")
     return TensorDataset(ds.images, ds.labels, ds.class_names, f"{dataset}/{split}")
 
 
@@ -315,10 +314,23 @@ def load_dataset(dataset: str, split: str = "test", *, progress: bool = True) ->
                     "(ROOT/train/<class>/ and ROOT/test/<class>/) or constructed:PATH")
 
 
+def _scaled_eps(size: tuple[int, ...]) -> tuple[tuple, tuple]:
+    """CIFAR-10's L2 radii scaled by sqrt(C*H*W / 3072) (an L2 ball grows with the dimension); Linf as CIFAR-10's."""
+    f = DATASETS["cifar10"]
+    k = math.sqrt(math.prod(size) / 3072)
+    l2 = f.eps_range("l2")
+    ranges = (("linf", f.eps_range("linf")),
+              ("l2", EpsRange(round(l2.maximum * k, 4), round(l2.default * k, 4), round(l2.step * k, 4))))
+    evals = (("linf", f.evaluation_eps("linf")), ("l2", tuple(round(e * k, 4) for e in f.evaluation_eps("l2"))))
+    return ranges, evals
+
+
 def dataset_facts(dataset: str, train: TensorDataset | None = None) -> DatasetFacts:
     """The facts of a dataset by name; a folder or constructed set's come from its images
-    (``train``, loaded when not given): a folder that is CIFAR-10 (its ten classes, 32x32 RGB)
-    gets CIFAR-10's, others their own per-channel mean and std."""
+    (``train``, loaded when not given): a folder that is CIFAR-10 or Fashion-MNIST (their ten
+    classes, in any folder order, at their size) gets that dataset's mean/std, eps and
+    augmentation with its own class order; others their own per-channel mean and std, and
+    CIFAR-10's L2 radii scaled to their dimension."""
     base = dataset.removesuffix("-bundled")
     if base in DATASETS:
         return DATASETS[base]
@@ -327,14 +339,16 @@ def dataset_facts(dataset: str, train: TensorDataset | None = None) -> DatasetFa
     if train is None:
         train = load_dataset(dataset, "train", progress=True)
     size = tuple(int(v) for v in train.images.shape[1:])
-    if train.class_names == CIFAR10_CLASSES and size == (3, 32, 32):
-        f = DATASETS["cifar10"]
-        return dataclasses.replace(f, name=dataset)
-    if train.class_names == FASHION_MNIST_CLASSES and size == (1, 28, 28):
-        return dataclasses.replace(DATASETS["fashion-mnist"], name=dataset)
+    names = tuple(train.class_names)
+    for known in ("cifar10", "fashion-mnist"):
+        f = DATASETS[known]
+        if size == f.input_size and set(class_folder_names(names)) == set(class_folder_names(f.class_names)):
+            return dataclasses.replace(f, name=dataset, class_names=names)
     x = train.images[:10000]
     x = x.float() / 255 if not x.is_floating_point() else x.float()
     mean = tuple(round(float(v), 4) for v in x.mean((0, 2, 3)))
     std = tuple(round(max(float(v), 1e-3), 4) for v in x.std((0, 2, 3)))
-    return DatasetFacts(dataset, tuple(train.class_names), mean, std, size,  # type: ignore[arg-type]
-                        augment_pad=max(1, size[-1] // 8) if size[-1] <= 64 else 0)
+    ranges, evals = _scaled_eps(size)
+    return DatasetFacts(dataset, names, mean, std, size,  # type: ignore[arg-type]
+                        augment_pad=max(1, size[-1] // 8) if size[-1] <= 64 else 0, eps_ranges=ranges,
+                        eval_eps=evals)

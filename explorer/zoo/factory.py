@@ -11,6 +11,7 @@ there lets its memory go here too.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -87,10 +88,21 @@ class LoadCache:
 LOAD_CACHE = LoadCache(MAX_LOADED)
 
 
+def _card_class_names(spec, root: Path) -> tuple[str, ...] | None:
+    """The class names a training run wrote into the model card (a folder's own classes)."""
+    if not spec.card:
+        return None
+    try:
+        names = json.loads((Path(root) / spec.card).read_text()).get("class_names")
+    except (OSError, ValueError):
+        return None
+    return tuple(str(n) for n in names) if isinstance(names, list) and len(names) == spec.num_classes else None
+
+
 def class_names_for(dataset: str, num_classes: int) -> tuple[str, ...]:
     """A dataset's class names from the table in ``explorer.data``; ImageNet's 1000 names;
     else the label numbers."""
-    facts = data.DATASETS.get(dataset)
+    facts = data.DATASETS.get(dataset.removesuffix("-bundled"))
     if facts is not None and facts.class_names:
         return facts.class_names
     if dataset == "imagenet" and num_classes == 1000:
@@ -113,7 +125,10 @@ def load(name: str, device: torch.device | str | None = None, root: Path | None 
     out = LOADERS[spec.source](spec, root)
     net, spec = out if isinstance(out, tuple) else (out, spec)
     info = ClassifierInfo(name=spec.name, dataset=spec.dataset,
-                          class_names=class_names_for(spec.dataset, spec.num_classes),
+                          class_names=(class_names_for(spec.dataset, spec.num_classes)
+                                       if spec.dataset.removesuffix("-bundled") in data.DATASETS
+                                       else _card_class_names(spec, root)
+                                       or class_names_for(spec.dataset, spec.num_classes)),
                           input_size=tuple(spec.input_size), robust=spec.robust,
                           train_norm=spec.train_norm, train_eps=spec.train_eps,
                           extra={"source": spec.source, "arch": spec.arch, "mean": tuple(spec.mean),
