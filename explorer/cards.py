@@ -203,6 +203,20 @@ def write_evaluation(spec, evaluation: dict, root: Path) -> None:
         atomic_write_json(root / spec.card, card)
 
 
+def write_autoattack(spec, record: dict, root: Path) -> None:
+    """Keep an AutoAttack record in ``root/NAME.autoattack.json`` and the card's ``autoattack`` list
+    (one entry per norm and eps: a new one replaces the old)."""
+    root = Path(root)
+    path = root / f"{spec.name}.autoattack.json"
+    records = json.loads(path.read_text()) if path.exists() else []
+    records = [r for r in records if (r["norm"], r["eps"]) != (record["norm"], record["eps"])] + [record]
+    atomic_write_json(path, records)
+    if spec.card and (root / spec.card).exists():
+        card = json.loads((root / spec.card).read_text())
+        card["autoattack"] = records
+        atomic_write_json(root / spec.card, card)
+
+
 def register_trained(cfg: TrainConfig, card: dict, description: str = "") -> None:
     """Add the model ``explorer.train`` wrote for ``cfg`` to ``cfg.out_dir/manifest.json``."""
     out_dir = Path(cfg.out_dir)

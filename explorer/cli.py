@@ -22,7 +22,7 @@ from typing import Sequence
 from tqdm import tqdm
 
 from explorer import bounds as B
-from explorer import cards, data, fetch, views, zoo
+from explorer import cards, data, evaluation, fetch, views, zoo
 from explorer import construct as K
 from explorer import distributed as D
 from explorer import train as T
@@ -198,6 +198,36 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _add_autoattack(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", type=B.name, help="a zoo model (usually a robust one)")
+    p.add_argument("--norm", choices=["l2", "linf"], required=True)
+    p.add_argument("--eps", type=B.eps, required=True)
+    p.add_argument("--n", type=B.n_images, default=1000, help="the first N test images (default 1000)")
+    p.add_argument("--batch-size", type=B.batch_size, default=250)
+    p.add_argument("--device", default=None)
+    p.add_argument("--seed", type=B.seed, default=0)
+    p.add_argument("--bundled-subset", action="store_true", help="as for evaluate")
+
+
+@command("autoattack", "AutoAttack beside PGD-20 on the first N test images; kept in the model card", _add_autoattack)
+def cmd_autoattack(args) -> int:
+    """torchattacks' AutoAttack (standard) and our PGD-20 on the same images: no gradient masking when close."""
+    spec = zoo.get_spec(args.name)
+    test = cards.model_test_set(args.name, allow_subset=args.bundled_subset)
+    model = zoo.load(args.name, device=args.device)
+    n = min(args.n, len(test))
+    with tqdm(total=n, desc=f"autoattack {args.name}", dynamic_ncols=True) as bar:
+        rec = evaluation.autoattack_counts(model, test, args.norm, args.eps, n, batch_size=args.batch_size,
+                                           seed=args.seed, progress=bar.update)
+    rec["test_set"] = test.name
+    rec["command"] = (f"python -m explorer autoattack {args.name} --norm {args.norm} --eps {args.eps:g} --n {n}"
+                      + (" --bundled-subset" if args.bundled_subset else ""))
+    cards.write_autoattack(spec, rec, zoo.checkpoints_dir())
+    print(f"{args.name}: {args.norm} eps {args.eps:g} on {n} images of {test.name}: clean {100 * rec['clean']:.1f}%, "
+          f"PGD-20 {100 * rec['pgd']:.1f}%, AutoAttack {100 * rec['autoattack']:.1f}%")
+    return 0
+
+
 # --- list ---------------------------------------------------------------------------
 
 @command("list", "the zoo: every model, available offline or not, and why")
@@ -362,6 +392,9 @@ def _add_construct(p: argparse.ArgumentParser) -> None:
     p.add_argument("--step-size", type=B.step_size, nargs="+", default=None,
                    help="PGD: one; inversion: one per stage, the steps split evenly (default: per dataset)")
     p.add_argument("--eps", type=B.eps, default=None, help="L2 radius of rand/det (default: per dataset)")
+    p.add_argument("--targets", choices=list(K.TARGETS), default=None,
+                   help="D_rand's target rule: uniform over all classes, independent of y (default; the paper's) "
+                        "or other (uniform over the other classes, never y)")
     p.add_argument("--start", choices=["other", "noise"], default="other",
                    help="D_R/D_NR start: another random training image, or uniform noise")
     p.add_argument("--layer", default="penultimate", help="the representation matched by D_R/D_NR")
@@ -385,7 +418,7 @@ def cmd_construct(args) -> int:
     recipe = K.default_recipe(args.kind, args.dataset, defaults=defaults, source=args.source, subset=args.subset,
                               steps=args.steps, step_sizes=tuple(args.step_size) if args.step_size else None,
                               eps=args.eps, start=args.start, layer=args.layer, seed=args.seed,
-                              shard_size=args.shard_size, batch_size=args.batch_size)
+                              shard_size=args.shard_size, batch_size=args.batch_size, targets=args.targets)
     out = args.out or _constructed_root(args.dataset, args.subset) / args.kind
     main_rank = D.is_main()
     bar = {}
@@ -464,6 +497,9 @@ def _add_table(p: argparse.ArgumentParser) -> None:
     p.add_argument("--step-size", type=B.step_size, nargs="+", default=None, help="inversion step size(s)")
     p.add_argument("--start", choices=["other", "noise"], default="other")
     p.add_argument("--eps", type=B.eps, default=None, help="L2 radius of D_rand / D_det")
+    p.add_argument("--targets", choices=list(K.TARGETS), default="uniform",
+                   help="D_rand's target rule: uniform over all classes (default; the paper's) or other (the other "
+                        "classes only, as in our first shipped tables)")
     p.add_argument("--attack-steps", type=B.steps, default=None)
     p.add_argument("--attack-step-size", type=B.step_size, default=None)
     p.add_argument("--arch", default="stage_cnn")
@@ -489,7 +525,8 @@ def cmd_table(args) -> int:
                        kinds=tuple(args.kinds), subset=args.subset, inversion_steps=args.steps,
                        inversion_step_sizes=tuple(args.step_size) if args.step_size else None, start=args.start,
                        attack_eps=args.eps, attack_steps=args.attack_steps, attack_step_size=args.attack_step_size,
-                       arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                       rand_targets=args.targets, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
+                       lr=args.lr,
                        augment=not args.no_augment, test_limit=args.test_limit, eval_steps=args.eval_steps,
                        shard_size=args.shard_size, seed=args.seed, out_dir=out, device=args.device)
     main_rank = D.is_main()

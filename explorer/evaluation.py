@@ -18,7 +18,7 @@ import torch
 from explorer import attacks
 from explorer import distributed as D
 
-__all__ = ["sharded_robust_counts"]
+__all__ = ["autoattack_counts", "sharded_robust_counts"]
 
 
 def sharded_robust_counts(model, dataset, norm: str, eps_list: Sequence[float], steps: int, *, restarts: int = 1,
@@ -51,3 +51,35 @@ def sharded_robust_counts(model, dataset, norm: str, eps_list: Sequence[float], 
     keys = sorted(counts)
     summed = D.all_sum(torch.tensor([counts[k] for k in keys] + [total], dtype=torch.float64)).tolist()
     return {k: int(c) for k, c in zip(keys, summed[:-1])}, int(summed[-1])
+
+
+def autoattack_counts(model, dataset, norm: str, eps: float, n: int, *, batch_size: int = 250, seed: int = 0,
+                      pgd_steps: int = 20, progress: Optional[Callable[[int], None]] = None) -> dict:
+    """AutoAttack (Croce & Hein 2020; torchattacks' ``standard`` version: APGD-CE, APGD-T, FAB-T,
+    Square) beside our PGD on the same first ``n`` test images: the check that a robust model's
+    PGD numbers are not gradient masking (AutoAttack far below PGD would say they are).
+
+    Returns a record: norm, eps, n, clean, pgd (PGD-``pgd_steps``, 2.5*eps/steps, random start,
+    keep-best) and autoattack accuracies (fractions), the attack's name and library version."""
+    try:
+        import torchattacks
+    except ImportError as e:
+        raise ImportError("AutoAttack needs torchattacks: pip install torchattacks==3.3.0") from e
+    n = min(int(n), len(dataset))
+    pgd_counts, _ = sharded_robust_counts(model, dataset, norm, [0.0, eps], pgd_steps, limit=n,
+                                          batch_size=batch_size, seed=seed)
+    attack = torchattacks.AutoAttack(model, norm={"linf": "Linf", "l2": "L2"}[norm], eps=float(eps),
+                                     version="standard", n_classes=len(model.class_names), seed=seed)
+    robust = 0
+    for i in range(0, n, batch_size):
+        x, y = dataset.float_images(slice(i, min(i + batch_size, n))), dataset.labels[i:min(i + batch_size, n)]
+        x, y = x.to(model.device), y.to(model.device)
+        x_adv = attack(x, y)
+        with torch.no_grad():
+            robust += int((model(x_adv).argmax(1) == y).sum())
+        if progress is not None:
+            progress(len(y))
+    return {"norm": norm, "eps": float(eps), "n": n, "clean": pgd_counts[0.0] / n, "pgd": pgd_counts[eps] / n,
+            "pgd_attack": f"PGD-{pgd_steps}, step 2.5*eps/{pgd_steps}, random start, keep-best",
+            "autoattack": robust / n, "attack": "AutoAttack (standard: APGD-CE, APGD-T, FAB-T, Square)",
+            "library": f"torchattacks {torchattacks.__version__}", "seed": seed}
