@@ -55,10 +55,22 @@ class AttackResult:
     targeted: bool
 
 
+#: The D_rand target rules: ``uniform`` draws t uniformly over all C classes, independent of y
+#: (Ilyas et al. 2019, Section 3.2: about 1/C of the targets equal y; the paper's argument that
+#: robust features become uncorrelated with the label needs it); ``other`` draws t uniformly
+#: over the C - 1 other classes (never y; what this repository used before, and what its first
+#: shipped D_rand results were built with).
+RANDOM_TARGETS = ("uniform", "other")
+
+
 def choose_targets(labels: torch.Tensor, num_classes: int, mode: str | int | torch.Tensor,
                    generator: torch.Generator | None = None) -> torch.Tensor:
-    """Target classes: ``"random"`` (uniform over the other classes), ``"next"``
-    ((y + 1) mod C, the D_det rule), a class index, or a tensor of classes."""
+    """Target classes: ``"uniform"`` (uniform over all C classes, independent of y: the paper's
+    D_rand; ``"random"`` is the same), ``"other"`` (uniform over the C - 1 other classes),
+    ``"next"`` ((y + 1) mod C, the D_det rule), a class index, or a tensor of classes.
+
+    ``"other"`` draws (y + k) mod C with k uniform in 1..C-1 from ``generator``, ``"uniform"``
+    t uniform in 0..C-1: one draw per label either way."""
     if isinstance(mode, torch.Tensor):
         return mode.to(labels.device, torch.long).expand_as(labels).clone()
     if isinstance(mode, int):
@@ -67,10 +79,13 @@ def choose_targets(labels: torch.Tensor, num_classes: int, mode: str | int | tor
         return torch.full_like(labels, mode)
     if mode == "next":
         return (labels + 1) % num_classes
-    if mode == "random":
+    if mode in ("uniform", "random"):
+        return torch.randint(0, num_classes, labels.shape, generator=generator).to(labels.device)
+    if mode == "other":
         shift = torch.randint(1, num_classes, labels.shape, generator=generator).to(labels.device)
         return (labels + shift) % num_classes
-    raise ValueError(f"unknown target mode {mode!r}: use 'random', 'next', a class index or a tensor")
+    raise ValueError(f"unknown target mode {mode!r}: use 'uniform' (or 'random'), 'other', 'next', a class index "
+                     "or a tensor")
 
 
 def pgd(
@@ -108,8 +123,12 @@ def pgd(
         eps: radius (number or [N]) when ``threat`` is a name.
         steps: PGD steps (20 for evaluation).
         step_size: default 2.5 * eps / steps.
-        target: None (untargeted) or ``"random"``, ``"next"``, a class, or a tensor.
-        random_start, restarts, keep_best: as in ``optimize``.
+        target: None (untargeted) or ``"uniform"`` / ``"random"`` (all classes), ``"other"`` (the other
+            classes), ``"next"``, a class, or a tensor (``choose_targets``).
+        random_start, restarts, keep_best: as in ``optimize``. Across restarts, per example, a restart
+            whose result is misclassified (targeted: reaches its target) replaces the one kept, a
+            later one an earlier one (MadryLab's rule); where none is, the highest loss (targeted:
+            the lowest) is kept.
         num_classes: needed for random/next targets when the model is not a Classifier.
         seed: seeds the random start and random targets (None: global RNG).
         fold_batchnorm: run the gradient passes on a twin of the model with BatchNorm folded
@@ -160,9 +179,15 @@ def pgd(
         if progress is not None and passes > 1:  # one count over all passes
             k = lo // chunk
             report = lambda s, total, m: progress(k * total + s, passes * total, m)  # noqa: E731
-        res = optimize(objectives.cross_entropy(fast, labels[idx]), x[idx], _threat_subset(threat, idx), steps,
+        lab, true = labels[idx], y[idx]
+
+        def fooled(z: torch.Tensor) -> torch.Tensor:  # across restarts, a restart that succeeds is kept
+            pred = fast(z).argmax(1)
+            return pred == lab if targeted else pred != true
+
+        res = optimize(objectives.cross_entropy(fast, lab), x[idx], _threat_subset(threat, idx), steps,
                        step, maximize=not targeted, random_start=random_start, restarts=restarts,
-                       keep_best=keep_best, generator=gen, progress=report, cancel=cancel)
+                       keep_best=keep_best, success=fooled, generator=gen, progress=report, cancel=cancel)
         with torch.no_grad():
             logits = fast(res.x)
         pred = logits.argmax(1)

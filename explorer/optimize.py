@@ -4,7 +4,11 @@ layer robustness and dataset construction all optimize inputs through ``optimize
 The loop follows the MadryLab ``robustness`` attacker: per-example losses, a threat
 model that steps and projects, random restarts, and keep-the-best (``use_best``):
 per example it returns the iterate with the best loss seen, including one evaluation
-after the last step. Gradients are taken only for the input with
+after the last step. Across restarts the best loss wins, unless the caller gives a
+``success`` test (PGD: the example is misclassified, or a targeted attack reached its
+target): then, as in MadryLab's attacker, a restart whose result succeeds replaces the one
+kept (a later success replaces an earlier one) and the best loss decides only among
+examples where no restart succeeded. Gradients are taken only for the input with
 ``torch.autograd.grad``; nothing is ever written into a model's parameters.
 """
 
@@ -56,6 +60,7 @@ def optimize(
     random_start: bool = False,
     restarts: int = 1,
     keep_best: bool = True,
+    success: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
     x_init: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     progress: Optional[Progress] = None,
@@ -71,8 +76,13 @@ def optimize(
         step_size: a number or [N] tensor; default ``threat.default_step_size(steps)``.
         maximize: ascend the loss (an attack) or descend it (targeted, inversion).
         random_start: start each restart at ``threat.random_start(x0)``.
-        restarts: independent runs; the best per example over all of them is kept.
-        keep_best: return the best iterate per example; otherwise the last one.
+        restarts: independent runs; per example the best over all of them is kept (see ``success``).
+        keep_best: return the best iterate per example of each restart; otherwise its last one.
+        success: across restarts, a per-example test [N] bool of a restart's result (e.g. "the
+            model misclassifies it"): a restart whose result succeeds replaces the one kept, a later
+            success an earlier one (MadryLab's rule); where no restart succeeds the best loss wins.
+            None (inversion, feature visualization, layer robustness): the best loss always wins.
+            Evaluated once per restart, and only when ``restarts > 1``.
         x_init: a start point other than ``x0`` (projected first), e.g. another image.
         generator: RNG for the random starts, for reproducible runs.
         progress: called as ``progress(step, total, {"loss": mean loss})`` after each step (the
@@ -91,13 +101,15 @@ def optimize(
     x0 = x0.detach()
     sign = 1.0 if maximize else -1.0
     total = steps * restarts
-    best_x = x0.clone()
-    best_loss = torch.full((x0.shape[0],), -torch.inf, device=x0.device)  # in "score" = sign*loss
+    shape = (-1, *([1] * (x0.ndim - 1)))
+    kept_x, kept_score, kept_ok = x0.clone(), None, None  # over restarts; score = sign * loss
     # on the device: one copy to the host at the end, not a host-device sync per step
     history = torch.empty(restarts, steps + 1, x0.shape[0], device=x0.device)
     done = 0
 
     for r in range(restarts):
+        best_x = x0.clone()  # this restart's best (or last) iterate and its score
+        best_loss = torch.full((x0.shape[0],), -torch.inf, device=x0.device)
         if x_init is not None:
             x = threat.project(x_init.detach().to(x0), x0)
         elif random_start:
@@ -121,7 +133,7 @@ def optimize(
                 if r == 0 and t == 0:
                     better = torch.ones_like(better)
                 best_loss = torch.where(better, score, best_loss)
-                best_x = torch.where(better.view(-1, *([1] * (x0.ndim - 1))), x.detach(), best_x)
+                best_x = torch.where(better.view(shape), x.detach(), best_x)
             if last:
                 break
             with torch.no_grad():
@@ -131,4 +143,19 @@ def optimize(
                 progress(done, total, {"loss": float(loss.mean())})
             if cancel is not None and cancel():
                 raise Cancelled(f"cancelled after {done} of {total} steps")
-    return OptimizeResult(x=best_x.detach(), loss=sign * best_loss, history=history.cpu(), steps_run=done)
+        if kept_score is None:  # the first restart
+            kept_x, kept_score = best_x, best_loss
+            if success is not None and restarts > 1:
+                with torch.no_grad():
+                    kept_ok = success(best_x).to(torch.bool).view(-1)
+            continue
+        if success is not None:
+            with torch.no_grad():
+                ok = success(best_x).to(torch.bool).view(-1)
+            take = ok | (~kept_ok & (best_loss > kept_score))
+            kept_ok = kept_ok | ok
+        else:  # keep_best: the best loss over restarts (the first of equals); else the last restart
+            take = best_loss > kept_score if keep_best else torch.ones_like(best_loss, dtype=torch.bool)
+        kept_score = torch.where(take, best_loss, kept_score)
+        kept_x = torch.where(take.view(shape), best_x, kept_x)
+    return OptimizeResult(x=kept_x.detach(), loss=sign * kept_score, history=history.cpu(), steps_run=done)

@@ -62,7 +62,8 @@ def test_d_rand_success_rate_is_recorded_and_above_90_percent_on_a_tiny_model(ti
     _, _, (m, t) = _build(tmp_path, "rand", kind="rand", source="tiny-standard", subset=200, eps=6.0,
                           step_sizes=(0.3,), shard_size=100, batch_size=100)
     y = t["source_label"]
-    assert (t["labels"] != y).all()  # a target is never the true class
+    # the paper's rule: t uniform over all classes, independent of y (200 draws: about 20 equal y)
+    assert 0.02 <= float((t["labels"] == y).float().mean()) <= 0.2
     assert len(set(t["labels"].tolist())) == 10
     assert m["statistics"]["attack_success_rate"] > 0.9, m["statistics"]
 

@@ -9,8 +9,9 @@
   [0, 1] clamp (``threat.Unconstrained``); keep y. Built with ``explorer.inversion.invert``
   (``objectives.representation_match`` through ``optimize``).
 * **D_rand** (``rand``) and **D_det** (``det``), Section 3.2: targeted L2 PGD on a
-  standard model toward t (``attacks.pgd``), relabelled with t; t uniform over the
-  other classes (D_rand) or t = (y + 1) mod C (D_det).
+  standard model toward t (``attacks.pgd``), relabelled with t; t uniform over all C
+  classes, independent of y (D_rand; ``Recipe.targets = "other"``: over the other classes
+  only) or t = (y + 1) mod C (D_det).
 * ``original``: the (sub)set itself in the same format, so the table trains on D the
   way it trains on the others.
 
@@ -26,14 +27,16 @@ from .artifacts import (Pairs, artifacts_root, export, find_datasets, find_table
                         pairs, shipped_tables_root, table_roots, to_uint8)
 from .job import (RUN_NOTES, SUCCESS_FLOOR, Built, BuildReport, ShardInputs, attack_warning, build, construct_batch,
                   finish_manifest, shard_inputs)
-from .recipe import (CIFAR10_DIMS, DEFAULTS, FASHION_MNIST_MEASUREMENTS, KINDS, LAYER, NAMES, STARTS, ConstructError,
-                     Defaults, Recipe, check_source, default_recipe, defaults_for, dims_text, in_label_order,
-                     no_source_text, shard_generator, source_dataset, stage_steps, subset_indices, with_overrides)
+from .recipe import (CIFAR10_DIMS, DEFAULTS, FASHION_MNIST_MEASUREMENTS, KINDS, LAYER, NAMES, STARTS, TARGETS,
+                     ConstructError, Defaults, Recipe, check_source, default_recipe, defaults_for, dims_text,
+                     in_label_order, no_source_text, recipe_record, shard_generator, source_dataset, stage_steps,
+                     subset_indices, with_overrides)
 from .shards import FORMAT, MANIFEST, read_manifest, read_shard, shard_path, write_manifest, write_shard
 
 __all__ = [
-    "KINDS", "NAMES", "STARTS", "LAYER", "FORMAT", "MANIFEST", "DEFAULTS", "FASHION_MNIST_MEASUREMENTS",
+    "KINDS", "NAMES", "STARTS", "TARGETS", "LAYER", "FORMAT", "MANIFEST", "DEFAULTS", "FASHION_MNIST_MEASUREMENTS",
     "Defaults", "ConstructError", "Recipe", "default_recipe", "defaults_for", "with_overrides", "stage_steps",
+    "recipe_record",
     "CIFAR10_DIMS", "check_source", "dims_text", "in_label_order", "no_source_text",
     "source_dataset", "subset_indices", "shard_generator",
     "shard_path", "read_shard", "write_shard", "read_manifest", "write_manifest",

@@ -25,7 +25,7 @@ import torch
 
 from explorer import data, zoo
 from explorer import distributed as D
-from explorer.attacks import pgd
+from explorer.attacks import choose_targets, pgd
 from explorer.devices import best_device
 from explorer.files import atomic_write_json
 from explorer.inversion import invert
@@ -88,7 +88,9 @@ class ShardInputs:
 def shard_inputs(recipe: Recipe, source: data.TensorDataset, positions: torch.Tensor, shard: int,
                  num_classes: int) -> ShardInputs:
     """The inputs of shard ``shard``. ``positions`` are the source indices of the whole
-    (sub)set; the shard takes its slice. Random draws come from ``shard_generator(seed, shard)``."""
+    (sub)set; the shard takes its slice. Random draws come from ``shard_generator(seed, shard)``;
+    D_rand's targets follow ``recipe.targets`` (``attacks.choose_targets``: ``other`` draws exactly
+    what this code drew before the rule was a choice, so an old D_rand resumes byte for byte)."""
     lo = shard * recipe.shard_size
     idx = positions[lo:lo + recipe.shard_size]
     inp = ShardInputs(idx, source.float_images(idx), source.labels[idx].clone())
@@ -106,8 +108,8 @@ def shard_inputs(recipe: Recipe, source: data.TensorDataset, positions: torch.Te
             inp.z0 = source.float_images(inp.start_index)
     elif recipe.kind == "det":
         inp.targets = (inp.y + 1) % num_classes
-    elif recipe.kind == "rand":
-        inp.targets = (inp.y + torch.randint(1, num_classes, inp.y.shape, generator=g)) % num_classes
+    elif recipe.kind == "rand":  # recipe.targets: "uniform" over all C (the paper's) or "other" (never y)
+        inp.targets = choose_targets(inp.y, num_classes, recipe.targets, g)
     return inp
 
 

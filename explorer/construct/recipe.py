@@ -36,11 +36,16 @@ import numpy as np
 import torch
 
 from explorer import data, zoo
+from explorer.attacks import RANDOM_TARGETS
 from explorer.inversion import stage_steps
 
 KINDS = ("original", "robust", "non-robust", "rand", "det")
 NAMES = {"original": "D", "robust": "D_R", "non-robust": "D_NR", "rand": "D_rand", "det": "D_det"}
 STARTS = ("other", "noise")
+#: D_rand's target rules (``Recipe.targets``): ``uniform`` over all C classes (the paper's), ``other``
+#: over the C - 1 other classes. A D_rand manifest written before the field existed was built
+#: under ``other`` (``recipe_record``).
+TARGETS = RANDOM_TARGETS
 LAYER = "penultimate"
 
 
@@ -199,6 +204,9 @@ class Recipe:
         shard_size: images per shard file.
         batch_size: images per optimization batch (part of the recipe: it fixes the
             arithmetic, so resumed and distributed runs compute the same numbers).
+        targets: D_rand's target rule: ``uniform`` (default; t uniform over all C classes,
+            independent of y, so about 1/C of the labels equal y: the paper's) or ``other`` (t
+            uniform over the other C - 1 classes, never y). None for every other kind.
     """
 
     kind: str
@@ -213,6 +221,7 @@ class Recipe:
     seed: int = 0
     shard_size: int = 500
     batch_size: int = 250
+    targets: Optional[str] = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -238,6 +247,13 @@ class Recipe:
                 raise ConstructError(f"{self.kind} needs eps > 0, got {self.eps!r}")
             if len(self.step_sizes) != 1:
                 raise ConstructError("PGD takes one step size")
+        if self.kind == "rand":
+            if self.targets is None:
+                object.__setattr__(self, "targets", TARGETS[0])
+            if self.targets not in TARGETS:
+                raise ConstructError(f"targets must be one of {TARGETS}, got {self.targets!r}")
+        elif self.targets is not None:
+            raise ConstructError(f"targets (the target rule) is for D_rand only, not {self.kind}")
 
     @property
     def name(self) -> str:
@@ -252,11 +268,26 @@ class Recipe:
             how = f"representation inversion ({self.layer}{src}), start {self.start}, steps {sched}"
         elif self.kind in ("rand", "det"):
             how = (f"targeted L2 PGD{src}, eps {self.eps:g}, {self.steps} steps of {self.step_sizes[0]:g}, "
-                   f"target {'(y + 1) mod C' if self.kind == 'det' else 'uniform over the other classes'}")
+                   f"target {TARGET_TEXT.get(self.targets, '(y + 1) mod C')}")
         else:
             how = "the images themselves"
         size = f"{self.subset} images of " if self.subset else ""
         return f"{self.name}: {how}; {size}{self.dataset} train, seed {self.seed}"
+
+
+#: How ``describe`` names each target rule.
+TARGET_TEXT = {"uniform": "uniform over all classes, independent of y (the paper's D_rand)",
+               "other": "uniform over the other classes, never y (not the paper's rule)"}
+
+
+def recipe_record(record: Optional[dict]) -> Optional[dict]:
+    """A manifest's ``recipe`` as this code writes it: one saved before ``targets`` existed gets
+    ``other`` for D_rand (the only rule there was then: t uniform over the other classes) and
+    None for every other kind, so an old dataset reads as what it is and compares equal to a
+    recipe of the same rule, never to one of the paper's."""
+    if not isinstance(record, dict) or "targets" in record:
+        return record
+    return {**record, "targets": "other" if record.get("kind") == "rand" else None}
 
 
 def default_recipe(kind: str, dataset: str = "fashion-mnist", *, defaults: Optional[Defaults] = None,

@@ -20,6 +20,8 @@ from safetensors.torch import save
 from explorer import data
 from explorer.files import atomic_write_bytes, atomic_write_json
 
+from .recipe import recipe_record
+
 FORMAT = "explorer-constructed/1"
 MANIFEST = "manifest.json"
 
@@ -47,14 +49,19 @@ def read_shard(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
 
 
 def read_manifest(out: Path) -> Optional[dict]:
-    """The manifest in the folder ``out``, or None when there is none yet."""
+    """The manifest in the folder ``out``, or None when there is none yet. A recipe written before
+    a field existed reads with the value it was built under (``recipe.recipe_record``: a D_rand
+    without ``targets`` was built with targets over the other classes)."""
     path = Path(out) / MANIFEST
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
+        m = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise data.DataError(f"{path} is not valid JSON: {e}") from e
+    if isinstance(m, dict) and isinstance(m.get("recipe"), dict):
+        m["recipe"] = recipe_record(m["recipe"])
+    return m
 
 
 def write_manifest(out: Path, manifest: dict) -> None:

@@ -187,17 +187,19 @@ def accuracy(model: Callable, x: torch.Tensor, y: torch.Tensor) -> float:
 
 def det_pgd(source: Classifier, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int,
             step_size: Optional[float] = None, kind: str = "det", seed: int = 0, batch_size: int = 250,
-            progress: Optional[Progress] = None, cancel: Cancel = None
+            targets: str = "uniform", progress: Optional[Progress] = None, cancel: Cancel = None
             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """D_det (or D_rand) of Ilyas et al. (Section 3.2) on (x, y) with ``construct.construct_batch``:
-    targeted L2 PGD on ``source`` toward t = (y + 1) mod C (``det``) or t uniform over the other
-    classes, drawn by ``seed`` (``rand``); no random start, keep the best.
+    targeted L2 PGD on ``source`` toward t = (y + 1) mod C (``det``) or, for ``rand``, t drawn by
+    ``seed`` under the rule ``targets``: ``uniform`` over all C classes, independent of y (the
+    paper's), or ``other`` (the other classes only); no random start, keep the best.
     Returns (images, targets t, whether ``source`` predicts t)."""
     step_size = step_size or 2.5 * eps / steps
+    rule = targets if kind == "rand" else None
     recipe = construct.Recipe(kind=kind, source=getattr(source, "name", "source"), steps=steps,
-                              step_sizes=(step_size,), eps=eps)
+                              step_sizes=(step_size,), eps=eps, targets=rule)
     num_classes = len(source.class_names)
-    targets = choose_targets(y, num_classes, "next" if kind == "det" else "random",
+    targets = choose_targets(y, num_classes, "next" if kind == "det" else recipe.targets,
                              torch.Generator().manual_seed(int(seed)))
     parts = []
     for i in range(0, len(x), batch_size):

@@ -63,6 +63,8 @@ class Config:
         subset: training images drawn by ``seed`` (None: the whole training set).
         inversion_steps, inversion_step_sizes, start: the D_R / D_NR recipe.
         attack_eps, attack_steps, attack_step_size: the D_rand / D_det recipe (L2).
+        rand_targets: D_rand's target rule (``construct.Recipe.targets``): ``uniform`` over all
+            classes (the paper's) or ``other`` (the other classes only; our tables before it existed).
         arch, epochs, batch_size, lr, augment: the one training recipe for every dataset.
         test_limit: real test images evaluated (None: all).
         eval_steps: PGD steps of the robust evaluation (step 2.5 * eps / steps, random start);
@@ -84,6 +86,7 @@ class Config:
     attack_eps: Optional[float] = None
     attack_steps: Optional[int] = None
     attack_step_size: Optional[float] = None
+    rand_targets: str = "uniform"
     arch: str = "stage_cnn"
     epochs: int = 15
     batch_size: int = 128
@@ -117,6 +120,8 @@ class Config:
                 raise ValueError(f"{name} must be an integer >= 2 or None, got {v!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if self.rand_targets not in K.TARGETS:
+            raise ValueError(f"rand_targets must be one of {K.TARGETS}, got {self.rand_targets!r}")
 
     def recipe(self, kind: str, defaults: Optional[K.Defaults] = None) -> K.Recipe:
         """The construction recipe of ``kind`` under this table (``defaults``: the dataset's,
@@ -130,7 +135,8 @@ class Config:
         if kind in ("rand", "det"):
             return K.default_recipe(kind, self.dataset, source=self.standard, eps=self.attack_eps,
                                     steps=self.attack_steps,
-                                    step_sizes=(self.attack_step_size,) if self.attack_step_size else None, **common)
+                                    step_sizes=(self.attack_step_size,) if self.attack_step_size else None,
+                                    targets=self.rand_targets if kind == "rand" else None, **common)
         return K.default_recipe(kind, self.dataset, **common)
 
 
@@ -349,9 +355,12 @@ def _train(cfg, resume_ok: bool, device, progress, built_from: Optional[dict] = 
 
 def _same_source(source_path: Path, built_from: Optional[dict]) -> bool:
     try:
-        return json.loads(source_path.read_text()) == json.loads(json.dumps(built_from))
+        saved = json.loads(source_path.read_text())
     except (OSError, ValueError):
         return built_from is None
+    if isinstance(saved, dict):  # a recipe saved before a field existed reads as what it was built under
+        saved = {**saved, "recipe": K.recipe_record(saved.get("recipe"))}
+    return saved == json.loads(json.dumps(built_from))
 
 
 def _reuse(cfg, card_path: Path, weights: Path, source_path: Path, built_from: Optional[dict]):

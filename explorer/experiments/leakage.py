@@ -13,9 +13,10 @@ adversarially trained here (L2 PGD through ``attacks.pgd``, eps ``robust_eps``);
 f(x) = W x + b, standardized; a linear head on f is trained on D_rand, D_det and, for
 reference, the clean images, and tested on the real test set. The control trains the same head
 on the unperturbed images with D_rand's (D_det's) labels: what it scores with no leakage at
-all. Our D_rand draws t uniformly over the *other* classes (``construct``), so a head that sees
-only the true class learns "anything but y" and its control sits near 0%, not at chance;
-leakage shows as accuracy above the control. The same with the weight vectors
+all; leakage shows as accuracy above the control. D_rand draws t uniformly over all classes,
+independent of y, as the paper does (``targets="uniform"``), so about 1/C of its labels equal y;
+with ``targets="other"`` (the other classes only, our first shipped run) a head that sees only
+the true class learns "anything but y" and its control sits near 0%, not at chance. The same with the weight vectors
 of a standard linear classifier is the contrast. Each weight vector's usefulness and robust
 usefulness (one class against the rest) come from ``linear_features.feature_numbers``, Goh's
 closed form. D_rand / D_det are built from the zoo's standard model with the D_det recipe
@@ -53,6 +54,8 @@ class Config(D.ImageCounts):
         source: zoo model D_rand and D_det are built from.
         n_train: training images D_rand / D_det are built from (None: all).
         eps, steps, step_size: their targeted L2 attack.
+        targets: D_rand's target rule: ``uniform`` over all classes (the paper's) or ``other``
+            (the other classes only); see ``construct.Recipe.targets``.
         rand_path, det_path: prebuilt constructed datasets to use instead ("" builds them here).
         robust_eps: the robust linear model's L2 training eps.
         robust_images, linear_epochs: the linear models' training images and epochs.
@@ -68,6 +71,7 @@ class Config(D.ImageCounts):
     eps: float = 1.0
     steps: int = 20
     step_size: Optional[float] = None
+    targets: str = "uniform"
     rand_path: str = ""
     det_path: str = ""
     robust_eps: float = 0.5
@@ -83,6 +87,8 @@ class Config(D.ImageCounts):
         C.check_positive("eps", self.eps)
         C.check_int("steps", self.steps, 1, 10000)
         C.check_positive("step_size", self.step_size, allow_none=True)
+        if self.targets not in construct.TARGETS:
+            raise ValueError(f"targets must be one of {construct.TARGETS}, got {self.targets!r}")
         C.check_positive("robust_eps", self.robust_eps)
         C.check_int("linear_epochs", self.linear_epochs, 1, 1000)
         C.check_int("head_steps", self.head_steps, 1, 100000)
@@ -108,6 +114,8 @@ class Result:
         linear: per linear model (robust, standard): clean and L2-robust test accuracy, and the
             mean usefulness / robust usefulness of its weight vectors (one class vs the rest).
         attack_success: D_rand / D_det targeted success on the source.
+        targets: D_rand's target rule (a prebuilt D_rand's own); results saved before the rule
+            was a choice lack it and were built with ``other``.
     """
 
     rows: tuple[Row, ...]
@@ -117,6 +125,7 @@ class Result:
     n_test: int
     robust_eps: float
     seconds: float
+    targets: str = "uniform"
 
 
 def train_linear(x: torch.Tensor, y: torch.Tensor, num_classes: int, eps: float, epochs: int, seed: int,
@@ -180,6 +189,7 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
     phases = D.Phases(progress, 4)
     sets = {"clean": (x_tr, y_tr)}
     success, built_from = {}, {}
+    targets = config.targets
     for kind in ("rand", "det"):
         path = config.rand_path if kind == "rand" else config.det_path
         built_from[kind] = path
@@ -187,11 +197,14 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
         if path:
             ds = construct.load(path)
             sets[kind] = (ds.float_images(), ds.labels)
-            success[kind] = construct.manifest(path).get("statistics", {}).get("attack_success_rate")
+            m = construct.manifest(path)
+            success[kind] = m.get("statistics", {}).get("attack_success_rate")
+            if kind == "rand":
+                targets = m["recipe"].get("targets") or targets
             continue
         source = zoo.load(config.source, device=device)
         adv, t, ok = D.det_pgd(source, x_tr, y_tr, eps=config.eps, steps=config.steps, step_size=config.step_size,
-                               kind=kind, seed=config.seed, progress=cb, cancel=cancel)
+                               kind=kind, seed=config.seed, targets=config.targets, progress=cb, cancel=cancel)
         sets[kind], success[kind] = (adv, t), float(ok.float().mean())
     rows, linear = [], {}
     for label, eps in (("robust", config.robust_eps), ("standard", 0.0)):
@@ -219,4 +232,4 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
             cb(1, 1)
     return Result(rows=tuple(rows), linear=linear, attack_success=success,
                   n_train={k: len(v[1]) for k, v in sets.items()}, n_test=len(y_te),
-                  robust_eps=config.robust_eps, seconds=time.perf_counter() - t0)
+                  robust_eps=config.robust_eps, seconds=time.perf_counter() - t0, targets=targets)
