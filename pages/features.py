@@ -417,8 +417,10 @@ def draw_linear(result: linear_features.Result) -> None:
                     f"{result.ensemble.robust(result.norm):.3f}.")
     if result.containment is not None:
         st.markdown(f"**Containment**: (1 − α) a{result.nonrobust_index + 1} + α a{result.robust_index + 1}, the "
-                    f"most useful non-robust direction mixed with the most robust one. The robust part carries the "
-                    f"usefulness; a little of the non-robust one makes it brittle.")
+                    f"most robust-useful direction with a useless non-robust one added (the least useful of the "
+                    f"non-robust directions, usefulness {result.usefulness[result.nonrobust_index]:.3f}). All the "
+                    f"usefulness comes from the robust part; the non-robust part, which says nothing about the "
+                    f"label, makes it brittle.")
         st.altair_chart(charts_features.containment_chart(result.containment_curve, result.norm, result.alpha),
                         width="stretch")
     first = [(charts_features.signed_image(result.directions[i])[0],

@@ -120,3 +120,30 @@ def test_deterministic():
     a, b = L.run(CONFIG), L.run(CONFIG)
     np.testing.assert_array_equal(a.usefulness, b.usefulness)
     np.testing.assert_array_equal(a.directions, b.directions)
+
+
+def test_containment_adds_a_useless_non_robust_direction_to_a_robust_one(result):
+    """Goh's containment: the most robust-useful direction plus the LEAST useful non-robust one (not the
+    most useful), and the mixture's numbers equal the closed form of two Sigma-orthogonal directions."""
+    robust = result.robust()
+    brittle = np.flatnonzero(robust < 0)
+    nr_i, r_i = result.nonrobust_index, result.robust_index
+    assert nr_i == brittle[np.argmin(result.usefulness[brittle])]
+    assert r_i == np.flatnonzero(robust >= 0)[np.argmax(robust[robust >= 0])]
+    most_useful = brittle[np.argmax(result.usefulness[brittle])]
+    assert nr_i != most_useful and result.usefulness[nr_i] < 0.1 * result.usefulness[most_useful]
+    # a = (1 - alpha) a_nr + alpha a_r with unit eigenvectors: ||a||_Sigma^2 = (1-alpha)^2 var_nr + alpha^2 var_r,
+    # E[y a^T x] = (1-alpha) u_nr sd_nr + alpha u_r sd_r, ||a||_2 = sqrt((1-alpha)^2 + alpha^2)
+    u, var = result.usefulness, result.variance
+    for row in result.containment_curve:
+        a = row["alpha"]
+        s = np.sqrt((1 - a) ** 2 * var[nr_i] + a ** 2 * var[r_i])
+        useful = ((1 - a) * u[nr_i] * np.sqrt(var[nr_i]) + a * u[r_i] * np.sqrt(var[r_i])) / s
+        assert row["usefulness"] == pytest.approx(useful, rel=1e-6, abs=1e-9)
+        assert row["robust_l2"] == pytest.approx(useful - CONFIG.eps_l2 * np.hypot(1 - a, a) / s, rel=1e-6, abs=1e-9)
+    # the mixture is useful only through its robust part, and not robust
+    c = result.containment
+    a = result.alpha
+    only_robust = a * u[r_i] * np.sqrt(var[r_i]) / np.sqrt((1 - a) ** 2 * var[nr_i] + a ** 2 * var[r_i])
+    assert c.usefulness == pytest.approx(only_robust, abs=0.05)
+    assert c.usefulness > 5 * u[nr_i] and c.robust(result.norm) < 0

@@ -22,9 +22,11 @@ Two constructions of useful, non-robust features:
 
 * ensemble: the normalized sum of sign(E[y a_i^T x]) a_i over the useful but non-robust
   directions (robust usefulness < 0 in the chosen norm);
-* containment: normalized (1 - alpha) a_nonrobust + alpha a_robust, mixing the most useful
-  non-robust direction with the most robust-useful one; the robust part carries the
-  usefulness while a little of the non-robust direction makes it brittle.
+* containment: normalized (1 - alpha) a_nonrobust + alpha a_robust, a robust-useful feature
+  (the most robust-useful direction) with a *useless* non-robust direction added (the least
+  useful of the non-robust directions, usefulness ~ 0): all of the usefulness comes from the
+  robust part, while the non-robust part, which carries no information about y, makes the
+  feature brittle. A non-robust feature "contains" a robust one.
 
 Goh's plot puts each feature at (usefulness, non-robustness eps ||a||_* / ||a||_Sigma);
 robust usefulness is the first minus the second. The Pareto frontier is the set of
@@ -142,7 +144,8 @@ class Result:
         ensemble: the ensemble feature (None when no direction is non-robust).
         containment: the mixture at ``alpha`` (None without both kinds of direction).
         containment_curve: rows alpha, usefulness, robust_l2, robust_linf for ALPHAS.
-        robust_index, nonrobust_index: the two directions the containment mixes.
+        robust_index, nonrobust_index: the two directions the containment mixes: the most
+            robust-useful direction, and the least useful of the non-robust ones.
         mean: the pair's mean image, [C, H, W].
     """
 
@@ -280,7 +283,10 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
     ensemble = make("ensemble", vectors[nonrobust].sum(0)) if len(nonrobust) else None
     robust_ok = np.flatnonzero(robust >= 0)
     robust_index = int(robust_ok[np.argmax(robust[robust_ok])]) if len(robust_ok) else None
-    nonrobust_index = int(nonrobust[np.argmax(usefulness[nonrobust])]) if len(nonrobust) else None
+    # containment adds a useless non-robust direction to a robust one (Goh): the least useful direction
+    # that is not robust (every direction is signed so that its usefulness is >= 0)
+    brittle = np.flatnonzero(robust < 0)
+    nonrobust_index = int(brittle[np.argmin(usefulness[brittle])]) if len(brittle) else None
     containment, curve = None, ()
     if robust_index is not None and nonrobust_index is not None:
         a_r, a_nr = vectors[robust_index], vectors[nonrobust_index]
