@@ -541,7 +541,7 @@ def cmd_table(args) -> int:
            "eps": result.eval_eps, "steps": result.eval_steps, "n_test": result.rows[0].n_test,
            "test_set": result.test_set},
            "rows": rows, "details": [dataclasses.asdict(r) for r in result.rows], "seconds": round(result.seconds, 1),
-           "device": result.device, "paper": CT.PAPER_NOTE, "markdown": md}
+           "device": result.device, "paper": CT.PAPER_NOTE, "markdown": md, "sha256": result.sha256}
     Path(out).mkdir(parents=True, exist_ok=True)
     atomic_write_json(Path(out, "table.json"), doc)
     atomic_write_text(Path(out, "table.md"), md + "\n")

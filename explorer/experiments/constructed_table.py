@@ -20,7 +20,7 @@ import json
 import math
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -273,6 +273,11 @@ class Result:
         old_labels: [k]; new_labels: [kinds, k].
         eval_norm, eval_eps: the robust evaluation's threat model.
         test_set: the real test set's name (``cifar10/test (bundled subset)`` says it is the subset).
+        sha256: what the table rests on, so a rebuild can be checked against it: ``source_models``
+            (zoo name -> weights sha256, ``zoo.weights_sha256``), ``datasets`` (kind -> ``dataset_sha256``
+            of the constructed set), ``models`` (kind -> sha256 of the trained weights file) and
+            ``test_set`` (``test_set_sha256`` of the whole real test set; the evaluation takes its
+            first ``n_test`` images).
     """
 
     rows: tuple[Row, ...]
@@ -290,6 +295,7 @@ class Result:
     device: str
     out_dir: Optional[str]
     test_set: str = ""
+    sha256: dict = field(default_factory=dict)
 
     def table(self) -> list[dict]:
         """Plain rows for printing and saving: dataset, ours, the paper's."""
@@ -387,14 +393,32 @@ def load_trained(card: dict, weights: Path, device) -> Classifier:
     return Classifier(net, info, card["mean"], card["std"], device=device)
 
 
-def _evaluation_key(weights: Path, test, norm: str, eps: float, config: Config, device) -> dict:
-    """What an evaluation's numbers depend on: the exact weights, the test set's content, the
-    threat model and PGD settings, the seed, the number of ranks and the device type."""
+def test_set_sha256(test: data.TensorDataset) -> str:
+    """sha256 of a test set's content: its images' bytes, then its labels' (int64) bytes."""
     h = hashlib.sha256()
     h.update(test.images.contiguous().numpy().tobytes())
     h.update(test.labels.contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def dataset_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 of a constructed dataset's content (``construct.load_arrays``' tensors, every shard in
+    order): for each tensor by name, its name, dtype, shape and bytes. The shards' metadata (the recipe,
+    also in the manifest) is left out, and so is the shard size: the same images, labels and statistics
+    give the same hash."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}\n".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def _evaluation_key(weights: Path, test, norm: str, eps: float, config: Config, device) -> dict:
+    """What an evaluation's numbers depend on: the exact weights, the test set's content, the
+    threat model and PGD settings, the seed, the number of ranks and the device type."""
     return {"weights_sha256": zoo.sha256_file(weights) if weights.exists() else None,
-            "test": {"dataset": config.dataset, "n": len(test), "sha256": h.hexdigest()},
+            "test": {"dataset": config.dataset, "n": len(test), "sha256": test_set_sha256(test)},
             "norm": norm, "eps": float(eps), "steps": config.eval_steps, "limit": config.test_limit,
             "seed": config.seed, "world": D.world_size(),
             "device": torch.device(device).type}
@@ -500,6 +524,7 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
 
     try:
         rows, samples, test = [], [], None
+        hashes: dict = {"source_models": {}, "datasets": {}, "models": {}, "test_set": None}
         for kind in config.kinds:
             def during(step: str, kind=kind):
                 def cb(done, total, metrics=None):
@@ -564,6 +589,10 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
                             warning=K.attack_warning(m, ("--standard", "--attack-steps", "--eps")) or ""))
             _, t = K.load_arrays(ds_dir)
             samples.append(t)
+            if recipe.source:
+                hashes["source_models"][recipe.source] = zoo.weights_sha256(recipe.source)
+            hashes["datasets"][kind] = dataset_sha256(t)
+            hashes["models"][kind] = zoo.sha256_file(weights)
         k = min(8, rows[0].n_train)
         class_names = tuple(K.manifest(root / config.kinds[0])["class_names"])
         source = K.in_label_order(train_set, class_names)
@@ -575,7 +604,7 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
                       old_labels=source.labels[first].numpy(), new_labels=new_labels, eval_norm=norm,
                       eval_eps=eps, eval_steps=config.eval_steps, arch=config.arch, epochs=config.epochs,
                       seconds=time.perf_counter() - t_start, device=str(device), out_dir=config.out_dir,
-                      test_set=test.name)
+                      test_set=test.name, sha256={**hashes, "test_set": test_set_sha256(test)})
     finally:
         if tmp is not None:
             tmp.cleanup()
