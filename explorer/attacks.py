@@ -2,8 +2,9 @@
 
 Conventions of the MadryLab ``robustness`` library: untargeted PGD maximizes the
 cross-entropy of the true label; targeted PGD minimizes the cross-entropy of the
-target; keep-the-best on by default; evaluation uses 20 (or 100) steps of size
-2.5 * eps / steps with a random start.
+target; keep-the-best on by default; over random restarts, per example, a restart that
+misclassifies (targeted: reaches the target) is kept, else the highest loss; evaluation uses
+20 (or 100) steps of size 2.5 * eps / steps with a random start.
 """
 
 from __future__ import annotations

@@ -108,6 +108,18 @@ def _table_label(path: str, t: dict) -> str:
             f"{t['eval']['n_test']} test images ({where})")
 
 
+def _rand_rule_text(t: dict) -> str:
+    """How this table's D_rand drew its targets, from its recipe (tables made before the rule was a
+    choice drew over the other classes only)."""
+    recipe = next((d.get("recipe", "") for d in t.get("details", []) if d.get("kind") == "rand"), None)
+    if recipe is None:
+        return ""
+    if "other classes" in recipe:
+        return (" This table's D_rand drew each target from the other classes only, never y: not the paper's "
+                "rule, which draws over all classes.")
+    return " D_rand drew each target uniformly over all classes, independent of y (the paper's rule)."
+
+
 def _cost_text(t: dict) -> str:
     """What the table cost, from what it recorded: this run, and building and training."""
     details = t.get("details", [])
@@ -138,7 +150,7 @@ def table_tab() -> None:
                f"({ev['steps']} steps) at the robust source model's eps and at half of it (the paper's "
                f"ratio: D_R's source trained at L2 0.5, tested at 0.25). {_cost_text(t)} The paper's column is "
                "CIFAR-10 with a ResNet-50: compare the pattern (D_R robust, D_NR not; D_rand, D_det above "
-               "chance), not the values.")
+               "chance), not the values." + _rand_rule_text(t))
 
 
 # --- 3. the live version -------------------------------------------------------------------------
