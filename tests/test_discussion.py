@@ -144,12 +144,15 @@ def test_the_scatters_line_is_the_fit_in_percent():
                                [7.0, 27.0], atol=1e-9)
 
 
-def test_det_pgd_targets_the_next_class_and_rand_another(tiny_pair, fmnist_test):
+def test_det_pgd_targets_the_next_class_and_rand_a_random_one(tiny_pair, fmnist_test):
     x, y = fmnist_test.float_images(slice(0, 30)), fmnist_test.labels[:30]
     _, t_det, _ = D.det_pgd(tiny_pair[0], x, y, eps=1.0, steps=2, kind="det")
     _, t_rand, _ = D.det_pgd(tiny_pair[0], x, y, eps=1.0, steps=2, kind="rand", seed=4)
+    _, t_other, _ = D.det_pgd(tiny_pair[0], x, y, eps=1.0, steps=2, kind="rand", seed=4, targets="other")
     assert torch.equal(t_det, (y + 1) % 10)
-    assert bool((t_rand != y).all()) and len(set(t_rand.tolist())) > 3
+    # the paper's D_rand: uniform over all classes, independent of y (tests/test_drand_targets.py)
+    assert torch.equal(t_rand, torch.randint(0, 10, (30,), generator=torch.Generator().manual_seed(4)))
+    assert bool((t_other != y).all()) and len(set(t_other.tolist())) > 3
 
 
 def test_the_cli_writes_the_results_file(tmp_path, capsys):
