@@ -61,13 +61,17 @@ def test_l2_ball(tiny_root, fmnist_test):
 
 
 def test_prob_history_matches_softmax_at_the_returned_iterate(tiny_pair, result):
-    """exp(-CE) is the tracked class probability: the best loss of the history (keep-best
-    returns that iterate) must equal a direct softmax on the adversarial image."""
+    """exp(-CE) is the tracked class probability: the best loss of the kept restart (keep-best
+    returns that iterate; across restarts one that misclassifies is kept, else the best loss)
+    must equal a direct softmax on the adversarial image."""
     for model, a in zip(tiny_pair, result.attacks):
         with torch.no_grad():
             p = model(torch.from_numpy(a.adversarial)[None]).softmax(1)[0, a.tracked_class].item()
-        best = a.prob_history.min()  # untargeted: the attack drives p(label) down
-        assert best == pytest.approx(p, rel=1e-4, abs=1e-6)
+        per_restart = a.prob_history.min(1)  # untargeted: the attack drives p(label) down
+        if a.success:  # a misclassifying restart's best, not necessarily the lowest p of all
+            assert any(b == pytest.approx(p, rel=1e-4, abs=1e-6) for b in per_restart)
+        else:
+            assert per_restart.min() == pytest.approx(p, rel=1e-4, abs=1e-6)
         assert a.probs_after[a.tracked_class] == pytest.approx(p, rel=1e-4, abs=1e-6)
         # the first entry of a run without random start is the clean probability
     res = AL.run(dataclasses.replace(_config_from(result), random_start=False, restarts=1))
