@@ -5,6 +5,7 @@ folder, so the tree is left as it was."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -39,20 +40,21 @@ def test_editable_install_in_a_fresh_venv(tmp_path):
         shutil.copy(ROOT / name, src / name)
     shutil.copytree(ROOT / "explorer", src / "explorer", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "checkpoints", src / "checkpoints", ignore=shutil.ignore_patterns("*.state.pt", ".*"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXPLORER_")}  # the copy's own checkpoints/
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True, timeout=120)
     py, cli = venv / "bin" / "python", venv / "bin" / "explorer"
     done = subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "-e", str(src)], capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, env=env)
     if done.returncode != 0 and "setuptools" in done.stderr and "No matching distribution" in done.stderr:
         pytest.skip("no package index here to build with (setuptools): " + done.stderr.strip().splitlines()[-1])
     assert done.returncode == 0, done.stderr[-2000:]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     got = subprocess.run([str(py), "-c", "import explorer, explorer.data; print(explorer.__file__, explorer.__version__)"],
-                         capture_output=True, text=True, cwd=elsewhere, timeout=300)
+                         capture_output=True, text=True, cwd=elsewhere, timeout=300, env=env)
     assert got.returncode == 0, got.stderr[-2000:]
     assert got.stdout.split()[0] == str(src / "explorer" / "__init__.py")
-    listed = subprocess.run([str(cli), "list"], capture_output=True, text=True, cwd=elsewhere, timeout=300)
+    listed = subprocess.run([str(cli), "list"], capture_output=True, text=True, cwd=elsewhere, timeout=300, env=env)
     assert listed.returncode == 0, listed.stderr[-2000:]
     assert re.search(r"^fmnist-standard\s.*\byes\b", listed.stdout, re.M), listed.stdout[:2000]
