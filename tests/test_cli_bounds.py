@@ -129,7 +129,7 @@ def test_a_dataset_that_names_a_folder_keeps_its_path(dataset):
 def test_the_command_line_refuses_an_escaping_name_before_writing(argv, option, tmp_path):
     r = subprocess.run([sys.executable, "-m", "explorer", *argv], capture_output=True, text=True, timeout=120,
                        cwd=tmp_path, env={**__import__("os").environ,
-                                          "PYTHONPATH": str(__import__("pathlib").Path(cli.__file__).parents[1])})
+                                          "PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[1])})
     assert r.returncode == 2
     err = [line for line in r.stderr.splitlines() if line.strip()]
     assert "Traceback" not in r.stderr and sum("error" in line for line in err) == 1, r.stderr  # usage + one line
