@@ -23,7 +23,7 @@ def _needs_browser():
 
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
-    """tests/artifacts/e2e/: one screenshot per page (committed as the current set)."""
+    """tests/artifacts/e2e/ (git-ignored): one screenshot per page of the last run; a test run rewrites no tracked file."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
 
