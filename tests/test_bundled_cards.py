@@ -72,3 +72,36 @@ def test_robust_accuracy_on_500_images_agrees_with_the_card(name, monkeypatch):
                                device="cpu", seed=0)
     got = [r for r in res["results"] if r["norm"] == norm][0]["accuracy"]
     assert abs(got - p) <= 3 * math.sqrt(p * (1 - p) / 500), (got, p)
+
+
+# --- the CIFAR-10 pair (issue 17) ---------------------------------------------------------------
+
+SHARED_CIFAR10 = ROOT.parent / "shared" / "datasets" / "cifar10"
+#: The floors of issue 17 (clean, and at most 5% at L2 0.5 for the standard model). cifar10-standard
+#: misses the clean floor (87.70%, see README "Bundled models"): the test holds what is true and the
+#: README says the floor is missed; it is not lowered.
+CIFAR10_CLEAN_FLOOR = 0.88
+
+
+def test_cifar10_standard_card_holds_a_full_test_set_evaluation(monkeypatch):
+    require(monkeypatch, "cifar10-standard")
+    card = _card("cifar10-standard")
+    ev = card["evaluation"]
+    assert ev["n"] == 10000 and ev["full_test_set"] and ev["command"].startswith("python -m explorer evaluate")
+    clean = _row(card, "none", 0.0)["accuracy"]
+    assert 0.85 <= clean < CIFAR10_CLEAN_FLOOR  # README reports the miss; when a retrain meets the floor, change both
+    assert _row(card, "l2", 0.5)["accuracy"] <= 0.05  # the standard model's ceiling at the paper's eps
+    assert card["init_card"]["name"] == "cifar10-standard" and card["recipe"]["init_from"]  # the whole recipe
+    assert json.loads((ROOT / "checkpoints" / "cifar10-standard.eval.json").read_text())["results"] == ev["results"]
+
+
+@pytest.mark.skipif(not SHARED_CIFAR10.is_dir(), reason=f"no CIFAR-10 image folders at {SHARED_CIFAR10}")
+def test_cifar10_standard_clean_accuracy_reproduces_exactly(monkeypatch):
+    require(monkeypatch, "cifar10-standard")
+    monkeypatch.setenv("CIFAR10_ROOT", str(SHARED_CIFAR10))
+    from explorer import cards
+
+    res = cards.evaluate_model("cifar10-standard", ["linf"], {"linf": []}, steps=1, restarts=1, limit=None,
+                               batch_size=1000, device="cpu", seed=0)
+    assert res["n"] == 10000
+    assert res["results"][0]["correct"] == _row(_card("cifar10-standard"), "none", 0.0)["correct"]
