@@ -50,8 +50,8 @@ def quick_eval_form(names: tuple[str, ...], dataset: str):
 # --- the page ------------------------------------------------------------------------------
 
 st.title("Model zoo")
-st.markdown("Every model the explorer knows. Offline, the bundled Fashion-MNIST models and EfficientNet-Lite0 "
-            "(weights inside a pip package) work; the others need their weights once, with the command in the "
+st.markdown("Every model the explorer knows. Offline, the bundled models we trained (Fashion-MNIST, CIFAR-10) and "
+            "EfficientNet-Lite0 (weights inside a pip package) work; the others need their weights once, with the command in the "
             "last column. Accuracies are measured by `python -m explorer evaluate NAME` (PGD with random start, "
             "step 2.5·eps/steps) and stored in the model's card.")
 
