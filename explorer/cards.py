@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -92,17 +91,10 @@ def test_set(dataset: str, class_names: Optional[Sequence[str]] = None, *, allow
 
 
 def evaluation_eps(dataset: str) -> dict[str, list[float]]:
-    """The radii a card reports per norm: the dataset's facts (a constructed set: its source's);
-    an image folder with no radii of its own takes CIFAR-10's, the L2 ones scaled by
-    sqrt(C*H*W / 3072) to its image size."""
-    base = base_dataset(dataset)
-    facts = data.dataset_facts(base)
-    if facts.eval_eps:
-        return {n: list(facts.evaluation_eps(n)) for n in ("linf", "l2")}
-    cifar = data.DATASETS["cifar10"]
-    scale = math.sqrt(math.prod(facts.input_size) / construct.CIFAR10_DIMS)
-    return {"linf": list(cifar.evaluation_eps("linf")),
-            "l2": [float(f"{e * scale:.3g}") for e in cifar.evaluation_eps("l2")]}
+    """The radii a card reports per norm: the dataset's facts (a constructed set: its source's; an
+    image folder's facts carry CIFAR-10's radii, the L2 ones scaled by sqrt(C*H*W / 3072))."""
+    facts = data.dataset_facts(base_dataset(dataset))
+    return {n: list(facts.evaluation_eps(n)) for n in ("linf", "l2")}
 
 
 def _card_class_names(spec) -> Optional[tuple[str, ...]]:
