@@ -163,6 +163,37 @@ def test_cli_table_prints_and_saves_it(tiny_root, tmp_path, capsys):
     assert doc["eval"] == {"norm": "linf", "eps": 0.1, "steps": 2, "n_test": 50, "test_set": "fashion-mnist/test"}
 
 
+def test_cli_table_update_puts_the_rebuilt_rows_into_a_table_and_keeps_the_others(tiny_root, tmp_path, capsys):
+    """Rebuilding one row of a shipped table (issue 19: D_rand under the paper's rule) replaces that
+    row only; a run under another evaluation is refused and the table is left as it was."""
+    from explorer import cli
+
+    common = ["--standard", "tiny-standard", "--robust", "tiny-robust", "--subset", "40", "--arch", "stage_cnn_tiny",
+              "--epochs", "1", "--eps", "6", "--attack-steps", "5", "--test-limit", "50", "--eval-steps", "2",
+              "--device", "cpu"]
+    shipped = tmp_path / "shipped"
+    assert cli.main(["table", "--kinds", "original", "det", "--out", str(shipped), *common]) == 0
+    before = json.loads((shipped / "table.json").read_text())
+    assert cli.main(["table", "--kinds", "rand", "--out", str(tmp_path / "rand"), "--update",
+                     str(shipped / "table.json"), *common]) == 0
+    after = json.loads((shipped / "table.json").read_text())
+    assert [r["dataset"] for r in after["rows"]] == ["D", "D_rand", "D_det"]
+    assert after["rows"][0] == before["rows"][0] and after["rows"][2] == before["rows"][1]
+    assert after["rows"][1] == json.loads((tmp_path / "rand" / "table.json").read_text())["rows"][0]
+    assert "--kinds rand" in after["row_commands"]["rand"] and "--kinds original det" in after["row_commands"]["det"]
+    assert after["updates"][-1]["kinds"] == ["rand"]
+    assert set(after["sha256"]["datasets"]) == {"original", "rand", "det"}
+    assert (shipped / "table.md").read_text().strip() == after["markdown"] and "| D_rand |" in after["markdown"]
+    assert "D_rand" in (shipped / "table.csv").read_text()
+    capsys.readouterr()
+    with pytest.raises(SystemExit, match="evaluation differs"):  # 3 PGD steps, the table's 2
+        cli.main(["table", "--kinds", "rand", "--out", str(tmp_path / "rand"), "--update", str(shipped / "table.json"),
+                  *common[:-4], "--eval-steps", "3", "--device", "cpu"])
+    assert json.loads((shipped / "table.json").read_text()) == after
+    with pytest.raises(SystemExit, match="no table.json"):
+        cli.main(["table", "--kinds", "rand", "--update", str(tmp_path / "missing.json"), *common])
+
+
 def test_tables_are_found_yours_first_then_the_shipped_ones_without_copies(tmp_path, monkeypatch):
     mine, shipped = tmp_path / "artifacts", tmp_path / "results"
     monkeypatch.setenv("EXPLORER_ARTIFACTS", str(mine))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shlex
 
 from tqdm import tqdm
 
@@ -62,3 +63,9 @@ def _csv_text(rows: list[dict]) -> str:
     return out.getvalue()
 
 
+
+
+def command_line(args) -> str:
+    """The command that ran, as a user would type it again (``python -m explorer ...``), from the
+    arguments ``main`` parsed (recorded in results files)."""
+    return "python -m explorer " + " ".join(shlex.quote(a) for a in getattr(args, "argv", ()))

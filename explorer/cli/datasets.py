@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shlex
+import json
 import sys
 from pathlib import Path
 
@@ -14,7 +14,9 @@ from explorer import bounds as B
 from explorer import construct as K
 from explorer import distributed as D
 from explorer.cli.base import DATASETS_HELP, _csv_text, command
+from explorer.cli.base import command_line as command_line_of
 from explorer.experiments import constructed_table as CT
+from explorer.experiments._table_records import merge_tables
 from explorer.files import atomic_write_json, atomic_write_text
 
 # --- construct / table (explorer/construct.py, explorer/experiments/constructed_table.py) ----
@@ -74,8 +76,7 @@ def cmd_construct(args) -> int:
 
     if main_rank:
         print(recipe.describe())
-    command_line = "python -m explorer construct " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
-        if sys.argv[1:2] == ["construct"] else ""
+    command_line = command_line_of(args)
     report = K.build(recipe, out, device=args.device, progress=progress, command=command_line)
     if "bar" in bar:
         bar["bar"].close()
@@ -154,11 +155,17 @@ def _add_table(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shard-size", type=B.count, default=500)
     p.add_argument("--seed", type=B.seed, default=0)
     p.add_argument("--out", default=None, help="default artifacts/constructed/DATASET[-subsetN]/table")
+    p.add_argument("--update", default=None, metavar="TABLE_JSON",
+                   help="also put the rows of --kinds into this table.json (e.g. a shipped one: "
+                        "results/constructed/fashion-mnist/table.json), keeping its other rows; the evaluation "
+                        "must match. Its .md and .csv beside it are written again")
     p.add_argument("--device", default=None)
 
 
 @command("table", "Table 1: train on D, D_R, D_NR, D_rand, D_det; test on the real test set", _add_table)
 def cmd_table(args) -> int:
+    if args.update and not Path(args.update).is_file():
+        raise SystemExit(f"--update: no table.json at {args.update}")
     d = K.defaults_for(args.dataset)
     out = args.out or str(_constructed_root(args.dataset, args.subset) / "table")
     # the robust model is asked for only when D_R is built; else the evaluation eps is the dataset's
@@ -172,8 +179,7 @@ def cmd_table(args) -> int:
                        augment=not args.no_augment, test_limit=args.test_limit, eval_steps=args.eval_steps,
                        shard_size=args.shard_size, seed=args.seed, out_dir=out, device=args.device)
     main_rank = D.is_main()
-    command_line = "python -m explorer table " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
-        if sys.argv[1:2] == ["table"] else ""
+    command_line = command_line_of(args)
     result = CT.run(config, progress=_table_progress() if main_rank else None, command=command_line)
     if not main_rank:
         return 0
@@ -198,6 +204,23 @@ def cmd_table(args) -> int:
     print(f"tested on {result.test_set}, {result.rows[0].n_test} images; robust at {result.eval_norm} eps "
           f"{result.eval_eps:g}")
     print(f"{CT.PAPER_NOTE}\n{result.seconds:.0f} s on {result.device}; wrote {out}/table.json, .csv, .md")
+    if args.update:
+        _update_table(Path(args.update), doc)
     return 0
+
+
+def _update_table(path: Path, doc: dict) -> None:
+    """Put this run's rows into the table.json at ``path`` (and its .md, .csv)."""
+    try:
+        old = json.loads(path.read_text())
+        merged = merge_tables(old, doc)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SystemExit(f"--update {path}: {e}") from None
+    merged["markdown"] = CT.markdown_rows(merged["rows"], merged["eval"]["norm"], merged["eval"]["eps"])
+    atomic_write_json(path, merged)
+    atomic_write_text(path.with_suffix(".md"), merged["markdown"] + "\n")
+    atomic_write_text(path.with_suffix(".csv"), _csv_text(merged["rows"]))
+    print(f"updated {path}: rows {', '.join(r['dataset'] for r in doc['rows'])} from this run, "
+          f"the others kept\n{merged['markdown']}")
 
 

@@ -210,3 +210,51 @@ def _saved_evaluation(path: Path, key: dict) -> Optional[dict]:
 
 def _save_evaluation(path: Path, key: dict, result: dict) -> None:
     atomic_write_json(path, {"key": key, "result": result}, indent=1)
+
+
+# --- rebuilding some rows of a shipped table -----------------------------------------------------
+
+#: What two table.json files must share for rows of one to stand in another.
+_SAME_EVALUATION = ("norm", "eps", "steps", "n_test")
+
+
+def merge_tables(old: dict, new: dict) -> dict:
+    """``old`` (a table.json document) with the rows ``new`` rebuilt put in their place.
+
+    Both must test on the same dataset under the same evaluation (norm, eps, PGD steps, number of
+    test images), else ValueError says which differs. Rows keep the order of ``construct.KINDS``;
+    each row's details, sha256 records and the command that built it (``row_commands``) come
+    from the document that built it; ``updates`` lists every merge (kinds, command, seconds,
+    device). The caller renders the Markdown again from the merged rows.
+    """
+    old_ds, new_ds = old.get("config", {}).get("dataset"), new.get("config", {}).get("dataset")
+    if old_ds != new_ds:
+        raise ValueError(f"the table to update is on {old_ds!r}, this run on {new_ds!r}")
+    differ = [k for k in _SAME_EVALUATION if old.get("eval", {}).get(k) != new.get("eval", {}).get(k)]
+    if differ:
+        show = ", ".join(f"{k} {old.get('eval', {}).get(k)!r} vs {new.get('eval', {}).get(k)!r}" for k in differ)
+        raise ValueError(f"the rows cannot stand in that table: its evaluation differs ({show})")
+    new_kinds = [r["kind"] for r in new["rows"]]
+
+    def by_kind(items: list[dict]) -> dict:
+        return {item["kind"]: item for item in items}
+
+    rows, details = by_kind(old["rows"]), by_kind(old.get("details", []))
+    rows.update(by_kind(new["rows"]))
+    details.update(by_kind(new.get("details", [])))
+    order = [k for k in K.KINDS if k in rows]
+    commands = dict(old.get("row_commands") or {k: old.get("command", "") for k in rows if k not in new_kinds})
+    commands.update({k: new.get("command", "") for k in new_kinds})
+    sha = json.loads(json.dumps(old.get("sha256") or {}))
+    for part, value in (new.get("sha256") or {}).items():
+        if isinstance(value, dict):
+            sha.setdefault(part, {}).update(value)
+        else:
+            sha[part] = value
+    update = {"kinds": new_kinds, "command": new.get("command", ""), "seconds": new.get("seconds"),
+              "device": new.get("device"), "config": new.get("config")}
+    merged = dict(old)
+    merged.update(rows=[rows[k] for k in order], details=[details[k] for k in order if k in details],
+                  row_commands={k: commands.get(k, "") for k in order}, sha256=sha,
+                  updates=list(old.get("updates", [])) + [update])
+    return merged

@@ -236,12 +236,16 @@ def _construction_text(stats: dict) -> str:
 
 def markdown(result: Result) -> str:
     """The table as Markdown, with the paper's CIFAR-10 column beside ours."""
-    eps = f"{result.eval_norm} eps {result.eval_eps:g}"
-    half = f"{result.eval_norm} eps {result.eval_eps / 2:g}"
-    lines = [f"| trained on | train images | clean (ours) | robust at {eps} (ours) | robust at {half} (ours) | "
+    return markdown_rows(result.table(), result.eval_norm, result.eval_eps)
+
+
+def markdown_rows(rows: list[dict], norm: str, eps: float) -> str:
+    """Markdown of plain rows (``Result.table()`` or a table.json's ``rows``) evaluated at (norm, eps)."""
+    lines = [f"| trained on | train images | clean (ours) | robust at {norm} eps {eps:g} (ours) | "
+             f"robust at {norm} eps {eps / 2:g} (ours) | "
              "paper clean (CIFAR-10) | paper robust (CIFAR-10, L2 0.25) | construction |",
              "|---|---:|---:|---:|---:|---:|---:|---|"]
-    for r in result.table():
+    for r in rows:
         pc = "-" if r["paper clean %"] is None else f"{r['paper clean %']:g}%"
         pr = "-" if r["paper robust %"] is None else f"{r['paper robust %']:g}%"
         rh = "-" if r["robust % (half eps)"] is None else f"{r['robust % (half eps)']:.1f}%"
