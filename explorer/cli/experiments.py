@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import importlib
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from explorer import bounds as B
 from explorer import data, views, zoo
 from explorer.charts import style as charts_style
 from explorer.cli.base import CLIError, _csv_text, _tqdm_progress, command
+from explorer.cli.base import command_line as command_line_of
 from explorer.experiments import attack_lab
 from explorer.experiments import layer_robustness as LR
 from explorer.experiments import style_transfer as ST
@@ -243,7 +243,7 @@ def _run_discussion(module_name: str, args) -> int:
     config = module.Config.full(**given) if args.full else module.Config(**given)
     result = module.run(config, progress=_tqdm_progress(module_name))
     out = Path(args.out) if args.out else results_dir() / f"{module_name}.json"
-    command_line = "python -m explorer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command_line = command_line_of(args)
     doc = {"experiment": module_name, "command": command_line, "config": jsonable(config),
            "commenter": jsonable(module.COMMENTER), "result": jsonable(result)}
     out.parent.mkdir(parents=True, exist_ok=True)
