@@ -52,6 +52,35 @@ def test_unit_scaling_maps_the_commenters_box_onto_0_1():
     np.testing.assert_allclose(squares.to_unit(x, 0.1).numpy(), [0.0, 0.2 / 2.2, 0.5, 2.0 / 2.2, 1.0], atol=1e-6)
 
 
+def test_fit_stops_after_the_epoch_its_stop_rule_names_and_keeps_training_the_net():
+    """``stop`` ends a run early (Nakkiran's "until the noisy labels are fit"); the net keeps
+    learning between checks (the snapshot handed to ``stop`` is a frozen copy, not the net)."""
+    data = squares.squares(64, 4, 0.1, 0.0, seed=0)
+    x = squares.to_unit(data.x, 0.1)
+    seen = []
+
+    def stop(epoch, model):
+        seen.append((epoch, [p.requires_grad for p in model.parameters()][:1]))
+        return epoch == 3
+
+    got = D.fit("mlp", x, data.y, class_names=squares.CLASS_NAMES, epochs=10, seed=0, lr=1e-3, optimizer="adam",
+                mean=(0.5,), std=(0.5,), schedule="constant", stop=stop)
+    assert sorted(got) == [3] and [e for e, _ in seen] == [1, 2, 3]
+    with pytest.raises(ValueError, match="schedule"):
+        D.fit("mlp", x, data.y, class_names=squares.CLASS_NAMES, epochs=1, seed=0, schedule="step")
+
+
+def test_squares_fit_until_trains_the_noisy_run_until_it_fits_the_flipped_labels():
+    config = squares.Config(size=4, n_train=60, n_test=20, epochs=40, lr=3e-2, fit_until=0.5, arch="mlp",
+                            eps=(0.3,), attack_steps=2, early_epochs=1, pixel_noise=0.5, batch_size=16)
+    r = squares.run(config)
+    noisy, early, clean = r.rows[:3]
+    assert noisy.epochs < 40 and noisy.fit_flipped >= 0.5  # stopped by the rule, having fit them
+    assert clean.epochs == noisy.epochs and early.epochs == 1
+    with pytest.raises(ValueError, match="fit_until"):
+        squares.Config(fit_until=0.0)
+
+
 # --- learning from mislabeled data -------------------------------------------------------------------
 
 def test_the_mislabeled_set_holds_only_wrong_predictions_relabelled_with_them(tiny_pair, fmnist_test):

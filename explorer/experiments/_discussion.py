@@ -119,15 +119,20 @@ def fit(arch: str, x: torch.Tensor, y: torch.Tensor, *, class_names: Sequence[st
         seed: int, batch_size: int = 64, lr: float = 0.05, optimizer: str = "sgd", weight_decay: float = 5e-4,
         mean: Sequence[float] = data.FASHION_MNIST_MEAN, std: Sequence[float] = data.FASHION_MNIST_STD, name: str = "",
         keep: Sequence[int] = (), device: torch.device | str = "cpu", progress: Optional[Progress] = None,
-        cancel: Cancel = None) -> dict[int, Classifier]:
+        cancel: Cancel = None, schedule: str = "cosine",
+        stop: Optional[Callable[[int, Classifier], bool]] = None) -> dict[int, Classifier]:
     """Train a fresh ``arch`` on (x, y) in memory; the frozen Classifiers after the epochs in
     ``keep`` and after the last one, by epoch.
 
     ``explorer.train``'s optimizers and training step (``train.fit_epoch``), no augmentation:
-    SGD (momentum 0.9, Nesterov) or Adam, cosine learning rate per step, weights seeded by
-    ``seed``, one permutation per epoch from (seed, epoch). ``progress(step, total, {"loss",
-    "acc"})`` after each batch, with that batch's loss and accuracy.
+    SGD (momentum 0.9, Nesterov) or Adam, cosine learning rate per step (``schedule="constant"``:
+    ``lr`` throughout), weights seeded by ``seed``, one permutation per epoch from (seed, epoch).
+    ``progress(step, total, {"loss", "acc"})`` after each batch, with that batch's loss and
+    accuracy. ``stop(epoch, model)``, asked after every epoch, ends the run early when it returns
+    True (that epoch is then the last one returned).
     """
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"schedule must be cosine or constant, got {schedule!r}")
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if len(x) == 0:
@@ -152,13 +157,21 @@ def fit(arch: str, x: torch.Tensor, y: torch.Tensor, *, class_names: Sequence[st
             if progress is not None:
                 progress(first + i + 1, total, {"loss": totals.batch_loss, "acc": totals.batch_acc})
 
-        def lr_at(i, first=first):  # cosine per step over the whole run
+        def lr_at(i, first=first):  # cosine per step over the whole run, or constant
+            if schedule == "constant":
+                return lr
             return lr * 0.5 * (1 + math.cos(math.pi * (first + i) / total))
 
         fit_epoch(model, opt, batches, lr_at=lr_at, device=device, after_batch=after_batch, cancel=cancel,
                   what=name or arch)
-        if epoch + 1 in keep or epoch + 1 == epochs:
-            out[epoch + 1] = Classifier(copy.deepcopy(net), info, mean, std, device=device)
+        wanted = epoch + 1 in keep or epoch + 1 == epochs
+        snapshot = Classifier(copy.deepcopy(net), info, mean, std, device=device) \
+            if wanted or stop is not None else None  # frozen: a copy of the net, which trains on
+        done = stop is not None and stop(epoch + 1, snapshot)
+        if wanted or done:
+            out[epoch + 1] = snapshot
+        if done:
+            break
     return out
 
 

@@ -41,6 +41,10 @@ class Config:
         label_noise: fraction of training labels flipped (exactly round(label_noise * n_train)).
         pixel_noise: half-width of the uniform pixel noise u.
         arch, epochs, lr, batch_size: the network and its Adam training (no weight decay).
+        fit_until: None (default): ``epochs`` with a cosine learning rate. A fraction: Nakkiran's
+            "train until the noisy labels are fit": a constant ``lr`` (his: Adam 1e-5) until the
+            noisy run fits this fraction of the *flipped* labels (checked after each epoch), at
+            most ``epochs``; the clean run gets as many epochs.
         early_epochs: the early-stopped snapshot of the noisy run.
         eps: Linf radii in the commenter's units.
         attack_steps: PGD steps per eps.
@@ -55,6 +59,7 @@ class Config:
     arch: str = "resnet_small"
     epochs: int = 20
     lr: float = 1e-3
+    fit_until: Optional[float] = None
     batch_size: int = 64
     early_epochs: int = 1
     eps: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 0.9)
@@ -74,6 +79,8 @@ class Config:
         C.check_int("epochs", self.epochs, 1, 1000)
         C.check_int("early_epochs", self.early_epochs, 1, self.epochs)
         C.check_positive("lr", self.lr)
+        if self.fit_until is not None and not 0 < self.fit_until <= 1:
+            raise ValueError(f"fit_until must be a fraction in (0, 1], got {self.fit_until!r}")
         C.check_int("batch_size", self.batch_size, 1, 100000)
         C.check_int("attack_steps", self.attack_steps, 1, 1000)
         if not self.eps or any(not (0 < e <= 2) for e in self.eps):
@@ -151,19 +158,28 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
     test = squares(config.n_test, config.size, config.pixel_noise, 0.0, config.seed + 1)
     x_tr, x_te = to_unit(train.x, config.pixel_noise), to_unit(test.x, config.pixel_noise)
     phases = D.Phases(progress, 5)
-    kw = dict(class_names=CLASS_NAMES, epochs=config.epochs, seed=config.seed, batch_size=config.batch_size,
-              lr=config.lr, optimizer="adam", weight_decay=0.0, mean=(0.5,), std=(0.5,), device=device,
-              cancel=cancel)
-    noisy = D.fit(config.arch, x_tr, train.noisy, keep=(config.early_epochs,), name="noisy labels",
-                  progress=phases.next("fitting the noisy labels"), **kw)
-    clean = D.train(config.arch, x_tr, train.y, name="clean labels", progress=phases.next("fitting clean labels"),
-                    **kw)
     flipped = train.noisy != train.y
-    models = [(f"noisy labels, {config.epochs} epochs", config.epochs, "noisy", noisy[config.epochs]),
+    schedule = "cosine" if config.fit_until is None else "constant"
+    kw = dict(class_names=CLASS_NAMES, seed=config.seed, batch_size=config.batch_size, lr=config.lr,
+              optimizer="adam", weight_decay=0.0, mean=(0.5,), std=(0.5,), device=device, cancel=cancel,
+              schedule=schedule)
+
+    def fitted(epoch: int, model) -> bool:  # Nakkiran: until the noisy labels are fit
+        if config.fit_until is None or not bool(flipped.any()):
+            return False
+        pred = D.predict(model, x_tr[flipped])
+        return float((pred == train.noisy[flipped]).float().mean()) >= config.fit_until
+
+    noisy = D.fit(config.arch, x_tr, train.noisy, keep=(config.early_epochs,), name="noisy labels",
+                  progress=phases.next("fitting the noisy labels"), epochs=config.epochs, stop=fitted, **kw)
+    ran = max(noisy)
+    clean = D.train(config.arch, x_tr, train.y, name="clean labels", progress=phases.next("fitting clean labels"),
+                    epochs=ran, **kw)
+    models = [(f"noisy labels, {ran} epochs", ran, "noisy", noisy[ran]),
               (f"noisy labels, stopped after {config.early_epochs} epoch{'s' if config.early_epochs > 1 else ''}",
                config.early_epochs, "noisy",
                noisy[config.early_epochs]),
-              (f"clean labels, {config.epochs} epochs", config.epochs, "clean", clean)]
+              (f"clean labels, {ran} epochs", ran, "clean", clean)]
     scale = 2 * (1 + config.pixel_noise)
     eps01 = [0.0] + [e / scale for e in config.eps]
     rows = []
