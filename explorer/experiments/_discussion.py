@@ -39,6 +39,17 @@ def fmnist(split: str, n: Optional[int], seed: int) -> tuple[torch.Tensor, torch
     return ds.float_images(idx), ds.labels[idx].clone(), tuple(ds.class_names), f"{len(idx)} of {ds.name}"
 
 
+def images(dataset: str, split: str, n: Optional[int], seed: int
+           ) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...], str]:
+    """``fmnist`` for any dataset ``data.load_dataset`` takes (``fashion-mnist``, ``cifar10``,
+    ``folder:ROOT`` ...): ``n`` images of ``split`` drawn by ``seed``, in index order."""
+    if dataset == "fashion-mnist":
+        return fmnist(split, n, seed)
+    ds = data.load_dataset(dataset, split, progress=False)
+    idx = construct.subset_indices(len(ds), n, seed)
+    return ds.float_images(idx), ds.labels[idx].clone(), tuple(ds.class_names), f"{len(idx)} of {ds.name}"
+
+
 class ImageCounts:
     """For discussion Configs whose ``COUNTS`` fields are image counts (None: every image):
     their check and the full-size variant (every image, and the ``FULL`` settings)."""
@@ -120,7 +131,8 @@ def fit(arch: str, x: torch.Tensor, y: torch.Tensor, *, class_names: Sequence[st
         mean: Sequence[float] = data.FASHION_MNIST_MEAN, std: Sequence[float] = data.FASHION_MNIST_STD, name: str = "",
         keep: Sequence[int] = (), device: torch.device | str = "cpu", progress: Optional[Progress] = None,
         cancel: Cancel = None, schedule: str = "cosine",
-        stop: Optional[Callable[[int, Classifier], bool]] = None) -> dict[int, Classifier]:
+        stop: Optional[Callable[[int, Classifier], bool]] = None, dataset: str = "fashion-mnist"
+        ) -> dict[int, Classifier]:
     """Train a fresh ``arch`` on (x, y) in memory; the frozen Classifiers after the epochs in
     ``keep`` and after the last one, by epoch.
 
@@ -129,7 +141,8 @@ def fit(arch: str, x: torch.Tensor, y: torch.Tensor, *, class_names: Sequence[st
     ``lr`` throughout), weights seeded by ``seed``, one permutation per epoch from (seed, epoch).
     ``progress(step, total, {"loss", "acc"})`` after each batch, with that batch's loss and
     accuracy. ``stop(epoch, model)``, asked after every epoch, ends the run early when it returns
-    True (that epoch is then the last one returned).
+    True (that epoch is then the last one returned). ``mean``/``std`` (the normalization inside
+    the model) and ``dataset`` (the Classifier's info) default to Fashion-MNIST's.
     """
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be cosine or constant, got {schedule!r}")
@@ -145,7 +158,7 @@ def fit(arch: str, x: torch.Tensor, y: torch.Tensor, *, class_names: Sequence[st
     opt = make_optimizer(model.parameters(), optimizer, lr, momentum=0.9, weight_decay=weight_decay)
     per_epoch = math.ceil(len(x) / batch_size)
     total = epochs * per_epoch
-    info = ClassifierInfo(name=name or arch, dataset="fashion-mnist", class_names=tuple(class_names),
+    info = ClassifierInfo(name=name or arch, dataset=dataset, class_names=tuple(class_names),
                           input_size=(c, h, w))
     out: dict[int, Classifier] = {}
     for epoch in range(epochs):
