@@ -13,10 +13,11 @@ import streamlit as st
 
 from explorer import charts, data, zoo
 from explorer.charts import features as charts_features
+from explorer.charts import filtered_training as charts_filtered
 from explorer.classifier import ClassifierInfo
-from explorer.experiments import (class_synthesis, feature_visualization, fourier_heatmap, frequency, inversion,
-                                  linear_features, perturbation_spectrum)
-from ui import configs, export, links, page, registry, routing, widgets
+from explorer.experiments import (class_synthesis, feature_visualization, filtered_training, fourier_heatmap,
+                                  frequency, inversion, linear_features, perturbation_spectrum)
+from ui import configs, export, links, page, registry, routing, saved, widgets
 
 routing.through_app()  # a deep link to a fresh server runs the page inside app.py
 
@@ -235,11 +236,11 @@ def _filtered(config: frequency.FilterConfig) -> frequency.FilterResult:
 
 
 def frequency_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
-    st.markdown("Hendrycks & Gilmer (Distill discussion): models classify high-pass filtered images far above "
-                "chance, so part of what they use lives in frequencies people barely see. Yin et al. (2019): "
-                "natural models are hurt by high-frequency noise, adversarially trained ones by low-frequency "
-                "noise.")
-    st.subheader("One image through a filter")
+    st.markdown("Which frequencies do models use? The first two views filter **test** images and show them to "
+                "the sidebar's models, which were trained on normal images. The third trains models **on** "
+                "filtered images (Hendrycks & Gilmer, Distill discussion). Yin et al. (2019): natural models are "
+                "hurt by high-frequency noise, adversarially trained ones by low-frequency noise.")
+    st.subheader("One image through a filter (test time)")
     picked = widgets.image_picker(info, _key("frequency"))
     left, right = st.columns(2)
     kind = left.radio("Filter", list(KIND_LABELS), format_func=KIND_LABELS.get, horizontal=True,
@@ -255,7 +256,7 @@ def frequency_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
             st.error(str(e))
         else:
             draw_filter(fr)
-    st.subheader("Accuracy against the cutoff")
+    st.subheader("Accuracy on filtered test images (models trained on normal images)")
     with st.form(_key("frequency", "curve")):
         n_images = int(st.number_input("Test images", 10, 10_000, 500, 50, key=_key("frequency", "n_images"),
                                        bind=links.BIND))
@@ -269,6 +270,7 @@ def frequency_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
         st.altair_chart(charts_features.cutoff_accuracy_chart(curve.rows()), width="stretch")
         clean = ", ".join(f"{m} {a:.1%}" for m, a in zip(curve.models, curve.clean_accuracy))
         st.caption(f"{curve.images}; clean accuracy {clean}. {curve.seconds:.1f} s on {curve.device}.")
+    filtered_training_section()
     heatmap_section(info, names)
 
 
@@ -286,6 +288,52 @@ def draw_filter(fr: frequency.FilterResult) -> None:
                     f"({pf[top]:.0%})")
             st.altair_chart(charts.topk_chart(po, pf, fr.class_names, k=3, title="before = original, "
                                               "after = filtered"), width="stretch")
+
+
+def filtered_training_section() -> None:
+    st.subheader("Trained on filtered images (Hendrycks & Gilmer)")
+    them = filtered_training.COMMENTER
+    st.markdown(f"Hendrycks & Gilmer trained {them['dataset']} models on filtered images: on high-pass filtered "
+                f"ones they reach more than {them['high_pass_top1_above']:g}% top-1, on low-pass filtered ones more "
+                f"than {them['low_pass_top1_above']:g}%. Here a fresh model is trained on the training images "
+                "filtered at each cutoff ρ (the filters above) and tested on the real, unfiltered test set, and on "
+                "the test set filtered the same way.")
+    a, b = st.columns(2)
+    n = int(a.number_input("Training images", 50, 60000, 2000, 50, key=_key("filtered", "n_train")))
+    epochs = int(b.number_input("Epochs", 1, 100, 3, key=_key("filtered", "epochs")))
+    config = filtered_training.Config(arch="stage_cnn_tiny", n_train=n, n_test=1000, epochs=epochs)
+    got = saved.saved_or_live(KEY, "filtered_training", "python -m explorer filtered-training", config,
+                              f"stage_cnn_tiny, {n} Fashion-MNIST images, {epochs} epochs")
+    if got is None:
+        return
+    result, where = got
+    st.altair_chart(charts_filtered.accuracy_chart(result), width="stretch")
+    for sentence in _filtered_training_story(result):
+        st.markdown(sentence)
+    st.dataframe(charts_filtered.table_frame(result, them), hide_index=True)
+    st.caption(f"{where}. Departures from Hendrycks & Gilmer: {result['dataset']} ({len(result['class_names'])} "
+               f"classes, chance {result['chance']:.0%}) instead of {them['dataset']}, {result['arch']} instead of "
+               f"their ImageNet network, {result['images']} for training, "
+               f"{result['epochs']} epochs, {result['n_test']} test images, one model per setting; the cutoffs are "
+               "ours. Energy: the training images' spectral energy (each image's mean removed) in the kept band.")
+
+
+def _filtered_training_story(result: dict) -> list[str]:
+    """One sentence per filter, on its harshest cutoff, every number from ``result``."""
+    out = []
+    for kind, pick in (("high", max), ("low", min)):
+        at = [i for i, k in enumerate(result["kinds"]) if k == kind]
+        if not at:
+            continue
+        i = pick(at, key=lambda j: result["cutoffs"][j])
+        band = f"ρ > {result['cutoffs'][i]:g}" if kind == "high" else f"ρ ≤ {result['cutoffs'][i]:g}"
+        out.append(f"Trained on **{kind}-pass** images ({band}: {result['energy_kept'][i]:.0%} of the energy), the "
+                   f"model scores **{result['real_accuracy'][i]:.1%}** on the real test set and "
+                   f"{result['filtered_accuracy'][i]:.1%} on the test set filtered the same way, where the model "
+                   f"trained on unfiltered images scores {result['baseline_on_filtered'][i]:.1%} (chance "
+                   f"{result['chance']:.0%}; on the real test set that model scores "
+                   f"{result['baseline_accuracy']:.1%}).")
+    return out
 
 
 def heatmap_section(info: ClassifierInfo, names: tuple[str, ...]) -> None:

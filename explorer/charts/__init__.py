@@ -1,7 +1,7 @@
 """Charts and image figures for the pages, one package: the common pieces live here (images
 and captioned figures from numpy, the top-k, history and accuracy charts, eps as text); one
-module per page family holds the rest (``attack_lab``, ``features``, ``constructed``, ``style``,
-``discussion``, ``layers``).
+module per page family holds the rest (``attack_lab``, ``features``, ``filtered_training``,
+``constructed``, ``style``, ``discussion``, ``layers``).
 
 Presentation only: no science, no streamlit, and nothing from ``explorer.experiments``
 (results come in as duck-typed values). Images come in as float arrays in [0, 1], [C, H, W]

@@ -20,7 +20,8 @@ from explorer.cli.base import COMMANDS, CLIError, command  # noqa: F401
 
 #: The order ``--help`` lists the commands in: models, then views and datasets, then downloads.
 HELP_ORDER = ("train", "evaluate", "autoattack", "list", "layer-robustness", "style", "construct", "table", "rerun",
-              "transfer-learnability", "leakage", "squares", "nontransferable", "mislabeled", "fetch", "convert")
+              "transfer-learnability", "leakage", "squares", "nontransferable", "mislabeled", "filtered-training",
+              "fetch", "convert")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -190,6 +190,8 @@ DISCUSSION = {
     "squares": ("squares", "Nakkiran: adversarial squares, a net fit to noisy labels vs early-stopped / clean"),
     "nontransferable": ("nontransferable", "Nakkiran: non-transferable targeted attack vs PGD, and their D_dets"),
     "mislabeled": ("mislabeled", "Wallace: train only on a weak model's wrong predictions, test on real data"),
+    "filtered-training": ("filtered_training",
+                          "Hendrycks & Gilmer: train on low/high-pass filtered images, test on the real test set"),
 }
 
 

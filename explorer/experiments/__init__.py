@@ -20,4 +20,5 @@ __all__ = ["Cancel", "Progress", "EXPERIMENTS"]
 EXPERIMENTS: tuple[str, ...] = ("attack_lab", "zoo_report", "layer_robustness", "style_transfer",
                                  "perturbation_spectrum", "class_synthesis", "inversion", "feature_visualization",
                                  "frequency", "fourier_heatmap", "linear_features", "constructed_table", "inspector",
-                                 "transfer_learnability", "leakage", "squares", "nontransferable", "mislabeled")
+                                 "transfer_learnability", "leakage", "squares", "nontransferable", "mislabeled",
+                                 "filtered_training")

@@ -1,16 +1,17 @@
 """Frequency: what standard and robust models see in low and high Fourier frequencies.
 
-Hendrycks & Gilmer's comment in the Distill discussion of Ilyas et al. (2019): models
-still classify high-pass filtered images far above chance (ImageNet: > 50% top-1 from
-high-pass, > 30% from low-pass training), so part of what a standard model uses lives in
-frequencies people barely see. Two views here:
+Test-time filtering: models trained on normal images are shown low-pass or high-pass
+filtered test images. Two views here:
 
 * one image through a low-pass or high-pass filter with a cutoff, and both models'
   predictions on it (``FilterConfig`` / ``run_filter``);
 * accuracy of both models on filtered test images against the cutoff (``Config`` /
   ``run``).
 
-The Fourier heat map of Yin et al. lives in ``fourier_heatmap``.
+Hendrycks & Gilmer's experiment in the Distill discussion of Ilyas et al. (2019) is the
+other way round, models *trained* on filtered images (ImageNet: > 50% top-1 from high-pass,
+> 30% from low-pass training): it lives in ``filtered_training``, with these filters. The
+Fourier heat map of Yin et al. lives in ``fourier_heatmap``.
 
 Frequencies are measured by the normalized radius
 
