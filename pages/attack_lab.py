@@ -1,7 +1,8 @@
 """Attack lab: one image, PGD on the standard and the robust model side by side.
 
 Widgets -> ``ui.configs.attack_lab`` -> cached attack_lab.run -> charts. The result stays in
-session state, so moving a widget redraws it without recomputing.
+session state with its exact inputs (``ui.page.view``): moving a widget redraws it without
+recomputing, and another image, model or setting hides it until Run is pressed again.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ KEY = "attack_lab"
 # --- widgets -> parameters -------------------------------------------------------
 
 def attack_form(info, picked: Optional[widgets.PickedImage], names: tuple[str, ...]):
-    """The threat model and PGD settings; when Run is pressed (or a link autoruns), the builder of
-    the Config (``ui.configs.attack_lab`` on these settings), else None."""
+    """The threat model and PGD settings: the builder of the Config (``ui.configs.attack_lab`` on these
+    settings; None without an image) and whether Run was pressed (or a link autoruns)."""
     norm = widgets.norm_picker(KEY)
     classes = info.class_names
     d = configs.ATTACK_LAB_DEFAULTS
@@ -47,12 +48,12 @@ def attack_form(info, picked: Optional[widgets.PickedImage], names: tuple[str, .
         seed = int(c.number_input("Seed", 0, 2**31 - 1, d["seed"], key=f"{KEY}.seed", bind=links.BIND))
         submitted = st.form_submit_button("Run", type="primary", disabled=picked is None)
     submitted = submitted or links.autorun(KEY)  # a shared link computes its view again
-    if not submitted or picked is None:
-        return None
+    if picked is None:
+        return None, submitted
     params = {f"{KEY}.norm": norm, configs.eps_key(KEY, info.dataset, norm): eps, f"{KEY}.steps": steps,
               f"{KEY}.step_size": step_size, f"{KEY}.target": target, f"{KEY}.random_start": random_start,
               f"{KEY}.restarts": restarts, f"{KEY}.seed": seed}
-    return lambda: configs.attack_lab(params, names, picked.image, picked.label, info.dataset)
+    return lambda: configs.attack_lab(params, names, picked.image, picked.label, info.dataset), submitted
 
 
 # --- drawing results -----------------------------------------------------------------
@@ -66,11 +67,18 @@ def draw_model(result: attack_lab.Result, a: attack_lab.ModelAttack) -> None:
     st.subheader(a.model)
     st.caption(a.kind)
     before, after = _name(a, a.pred_before), _name(a, a.pred_after)
-    if a.success:
+    p_after = f"{a.probs_after.max():.0%}"
+    if a.wrong_before:
+        st.warning(f"**Wrong before the attack**: the clean image is {_name(a, a.label)} and the model already "
+                   f"said {before}, so there was no right answer to flip. After the attack: {after} ({p_after}).")
+    elif a.target_before:
+        st.warning(f"**The target before the attack**: the model already said {before} on the clean image; "
+                   f"after the attack {after} ({p_after}).")
+    elif a.success:
         verb = f"pulled to {_name(a, a.target)}" if a.target is not None else "prediction flipped"
-        st.error(f"**Fooled** ({verb}): {before} → {after} ({a.probs_after.max():.0%})")
+        st.error(f"**Fooled** ({verb}): {before} → {after} ({p_after})")
     else:
-        st.success(f"**Holds**: {before} → {after} ({a.probs_after.max():.0%})")
+        st.success(f"**Holds** against this attack: {before} → {after} ({p_after})")
     amplified, scale = charts.amplify(a.perturbation, a.amplification)
     size = a.perturbation_linf if result.norm == "linf" else a.perturbation_l2
     st.image([charts.to_pil(result.original), charts.to_pil(a.adversarial), charts.to_pil(amplified)],
@@ -122,9 +130,8 @@ info = model.info
 # Test image 1 (a pullover): at the default Linf 0.1 the bundled standard model flips and the
 # robust one holds, the page's point at first sight (image 0 fools both; tests/e2e checks it).
 picked = widgets.image_picker(info, KEY, default_index=1)
-page.run_view(KEY, "attack_lab", attack_form(info, picked, pair.names),
-              lambda config: f"Attacking {' and '.join(config.models)}")
-
-if widgets.kept(KEY) is not None:
-    draw_result(widgets.kept(KEY))
+build, submitted = attack_form(info, picked, pair.names)
+result = page.view(KEY, "attack_lab", build, lambda config: f"Attacking {' and '.join(config.models)}", run=submitted)
+if result is not None:
+    draw_result(result)
 links.share_note()

@@ -3,7 +3,7 @@
 Three tabs: browse a dataset that ``python -m explorer construct`` built, next to its
 source images; the table that ``python -m explorer table`` saved, beside the paper's
 numbers; and a small live version (a few hundred images) through
-``widgets.run_experiment("constructed_table", ...)``.
+``ui.page.view`` (its result shows only for the pair and settings it was computed from).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import streamlit as st
 from explorer import construct, data, zoo
 from explorer.charts import constructed as charts_constructed
 from explorer.experiments import constructed_table as CT
-from ui import links, models, page, routing, widgets
+from ui import links, models, page, routing
 
 routing.through_app()  # a deep link to a fresh server runs the page inside app.py
 
@@ -156,7 +156,8 @@ def table_tab() -> None:
 # --- 3. the live version -------------------------------------------------------------------------
 
 def live_form(pair: models.ModelPair, dataset: str):
-    """Widgets -> the builder of a small Config when Run is pressed (or a link autoruns), else None."""
+    """Widgets -> the builder of a small Config (None without a dataset to build) and whether Run was
+    pressed (or a link autoruns)."""
     with st.form(f"{KEY}.live.form"):
         a, b, c = st.columns(3)
         subset = int(a.number_input("Training images", 20, 2000, 300, 20, key=f"{KEY}.live.subset", bind=links.BIND,
@@ -176,14 +177,14 @@ def live_form(pair: models.ModelPair, dataset: str):
         submitted = st.form_submit_button("Build, train and test", type="primary",
                                           disabled=pair.robust is None or dataset not in LIVE_DATASETS)
     submitted = submitted or links.autorun(f"{KEY}.live")
-    if not submitted or not kinds:
-        return None
+    if not kinds or pair.robust is None or dataset not in LIVE_DATASETS:
+        return None, submitted
     d = construct.defaults_for(dataset)
     return lambda: CT.Config(dataset=dataset, standard=pair.standard, robust=pair.robust, kinds=tuple(kinds),
                              subset=subset, inversion_steps=inv_steps, attack_steps=attack_steps,
                              attack_step_size=2.5 * d.attack_eps / attack_steps, epochs=epochs,
                              test_limit=test_limit, eval_steps=eval_steps, seed=seed, shard_size=max(subset, 1),
-                             batch_size_construct=250)
+                             batch_size_construct=250), submitted
 
 
 def draw_live(result: CT.Result) -> None:
@@ -206,10 +207,11 @@ def live_tab(pair: models.ModelPair) -> None:
         st.warning(f"The live version builds from Fashion-MNIST or CIFAR-10; the sidebar's models are {dataset}.")
     elif pair.robust is None:
         st.warning("Pick a robust model in the sidebar: D_R needs one.")
-    page.run_view(f"{KEY}.live", "constructed_table", live_form(pair, dataset), "Building, training and testing",
-                  tag=pair.names)
-    if widgets.kept(f"{KEY}.live", tag=pair.names) is not None:
-        draw_live(widgets.kept(f"{KEY}.live", tag=pair.names))
+    build, submitted = live_form(pair, dataset)
+    result = page.view(f"{KEY}.live", "constructed_table", build, "Building, training and testing", run=submitted,
+                       action="Build, train and test")
+    if result is not None:
+        draw_live(result)
 
 
 # --- the page -------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Non-robust features, seen five ways: one tab per view, standard and robust side by side.
 
-Widgets -> Config -> cached run (``widgets.run_experiment``) -> ``charts_features``.
-Results stay in session state, so moving a widget redraws them without recomputing.
+Widgets -> Config -> cached run (``ui.page.view``) -> ``charts_features``.
+Results stay in session state with their exact inputs: moving a widget redraws them without
+recomputing; another image, model pair or setting hides them until the view's button is pressed again.
 """
 
 from __future__ import annotations
@@ -27,11 +28,6 @@ TABS = ("What PGD changes", "Class synthesis", "Representation inversion", "Freq
 
 def _key(*parts: str) -> str:
     return ".".join((KEY, *parts))
-
-
-def _stored(name: str, names: tuple[str, ...]):
-    """The last result of view ``name``, if it was computed for the current model pair."""
-    return widgets.kept(_key(name), tag=names)
 
 
 def _export(name: str, experiment: str, png: bytes) -> None:
@@ -60,12 +56,11 @@ def perturbation_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
         steps = st.slider("Steps", 1, 200, 20, key=_key("pgd", "steps"), bind=links.BIND)
         submitted = st.form_submit_button("Attack both", type="primary", disabled=picked is None)
     submitted = submitted or links.autorun(_key("pgd"))
-    if submitted and picked is not None:
-        page.run_view(_key("pgd"), "perturbation_spectrum",
-                      lambda: perturbation_spectrum.Config.for_image(picked.image, names, label=picked.label,
-                                                                     norm=norm, eps=eps, steps=steps),
-                      f"Attacking {_caption_pair(names)}", tag=names)
-    result = _stored("pgd", names)
+    build = None if picked is None else (
+        lambda: perturbation_spectrum.Config.for_image(picked.image, names, label=picked.label, norm=norm, eps=eps,
+                                                       steps=steps))
+    result = page.view(_key("pgd"), "perturbation_spectrum", build, f"Attacking {_caption_pair(names)}",
+                       run=submitted, action="Attack both")
     if result is not None:
         draw_perturbations(result)
 
@@ -116,14 +111,12 @@ def synthesis_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
         submitted = st.form_submit_button("Synthesize every class", type="primary",
                                           disabled=start == "image" and picked is None)
     submitted = submitted or links.autorun(_key("synthesis"))
-    if submitted:
-        params = {_key("synthesis", "start"): start, _key("synthesis", "eps"): eps,
-                  _key("synthesis", "steps"): steps, _key("synthesis", "seed"): seed}
-        page.run_view(_key("synthesis"), "class_synthesis",
-                      lambda: configs.class_synthesis(params, names, info.dataset, info.input_size,
-                                                      picked.image if picked is not None else None),
-                      "Synthesizing every class", tag=names)
-    result = _stored("synthesis", names)
+    params = {_key("synthesis", "start"): start, _key("synthesis", "eps"): eps,
+              _key("synthesis", "steps"): steps, _key("synthesis", "seed"): seed}
+    result = page.view(_key("synthesis"), "class_synthesis",
+                       lambda: configs.class_synthesis(params, names, info.dataset, info.input_size,
+                                                       picked.image if picked is not None else None),
+                       "Synthesizing every class", run=submitted, action="Synthesize every class")
     if result is not None:
         st.image(charts_features.synthesis_figure(result))
         counts = "; ".join(f"{r.model}: {r.n_reached} of {len(result.targets)} classes reached"
@@ -169,12 +162,12 @@ def inversion_tab(info: ClassifierInfo, names: tuple[str, ...], layers: list[str
         submitted = st.form_submit_button("Invert", type="primary",
                                           disabled=target is None or (start == "image" and start_image is None))
     submitted = submitted or links.autorun(_key("inversion"))
-    if submitted and target is not None:
-        page.run_view(_key("inversion"), "inversion", lambda: inversion.Config.for_images(
-            target.image, names, start_image=start_image.image if start_image is not None else None,
-            label=target.label, start=start, start_label=start_image.label if start_image else None,
-            layer=layer, steps=steps, step_sizes=step_sizes, seed=seed), "Inverting the representation", tag=names)
-    result = _stored("inversion", names)
+    build = None if target is None else (lambda: inversion.Config.for_images(
+        target.image, names, start_image=start_image.image if start_image is not None else None,
+        label=target.label, start=start, start_label=start_image.label if start_image else None,
+        layer=layer, steps=steps, step_sizes=step_sizes, seed=seed))
+    result = page.view(_key("inversion"), "inversion", build, "Inverting the representation", run=submitted,
+                       action="Invert")
     if result is not None:
         draw_inversion(result)
         if any(inv.robust and "linf" in inv.kind for inv in result.inversions):
@@ -212,11 +205,10 @@ def visualization_form(names: tuple[str, ...], layers: list[str]) -> None:
         start = d.radio("Start", list(feature_visualization.STARTS), key=_key("units", "start"), bind=links.BIND)
         submitted = st.form_submit_button("Maximize", type="primary")
     submitted = submitted or links.autorun(_key("units"))
-    if submitted:
-        page.run_view(_key("units"), "feature_visualization",
-                      lambda: feature_visualization.Config(names, n_units=n_units, layer=layer, steps=steps,
-                                                           start=start), "Maximizing units", tag=names)
-    result = _stored("units", names)
+    result = page.view(_key("units"), "feature_visualization",
+                       lambda: feature_visualization.Config(names, n_units=n_units, layer=layer, steps=steps,
+                                                            start=start), "Maximizing units", run=submitted,
+                       action="Maximize")
     if result is not None:
         st.image(charts_features.visualization_figure(result))
         _export("units", "feature_visualization", charts.png_bytes(charts_features.visualization_figure(result)))
@@ -262,10 +254,8 @@ def frequency_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
                                        bind=links.BIND))
         submitted = st.form_submit_button("Measure", type="primary")
     submitted = submitted or links.autorun(_key("curve"))
-    if submitted:
-        page.run_view(_key("curve"), "frequency", lambda: frequency.Config(names, n_images=n_images),
-                      "Classifying filtered test images", tag=names)
-    curve = _stored("curve", names)
+    curve = page.view(_key("curve"), "frequency", lambda: frequency.Config(names, n_images=n_images),
+                      "Classifying filtered test images", run=submitted, action="Measure")
     if curve is not None:
         st.altair_chart(charts_features.cutoff_accuracy_chart(curve.rows()), width="stretch")
         clean = ", ".join(f"{m} {a:.1%}" for m, a in zip(curve.models, curve.clean_accuracy))
@@ -356,11 +346,10 @@ def heatmap_section(info: ClassifierInfo, names: tuple[str, ...]) -> None:
             c.caption(f"All {side}×{side} frequencies; (u, v) and (−u, −v) share one evaluation.")
         submitted = st.form_submit_button("Compute the heat maps", type="primary")
     submitted = submitted or links.autorun(_key("heatmap"))
-    if submitted:
-        page.run_view(_key("heatmap"), "fourier_heatmap",
-                      lambda: fourier_heatmap.Config(names, noise_norm=r, n_images=n_images,
-                                                     max_frequency=max_frequency), "Adding Fourier noise", tag=names)
-    result = _stored("heatmap", names)
+    result = page.view(_key("heatmap"), "fourier_heatmap",
+                       lambda: fourier_heatmap.Config(names, noise_norm=r, n_images=n_images,
+                                                      max_frequency=max_frequency), "Adding Fourier noise",
+                       run=submitted, action="Compute the heat maps")
     if result is not None:
         st.altair_chart(charts_features.heatmap_chart(result.rows()))
         clean = ", ".join(f"{m} {e:.1%}" for m, e in zip(result.models, result.clean_error))

@@ -36,8 +36,8 @@ def dataset_picker(rows: Sequence[dict]) -> Optional[str]:
 
 
 def run_form(names: list[str], picked: Optional[widgets.PickedImage]):
-    """Models, PGD steps and bisection halvings; the builder of the Config (``ui.configs.inspector``)
-    when Inspect is pressed (or a link autoruns), else None."""
+    """Models, PGD steps and bisection halvings: the builder of the Config (``ui.configs.inspector``;
+    None without an image or a model) and whether Inspect was pressed (or a link autoruns)."""
     d = configs.INSPECTOR_DEFAULTS
     chosen = st.multiselect("Models", names, default=names, key=f"{KEY}.models", bind=links.BIND)
     with st.form(f"{KEY}.form"):
@@ -49,10 +49,10 @@ def run_form(names: list[str], picked: Optional[widgets.PickedImage]):
                                         help="The smallest eps is found within eps_max / 2^n."))
         submitted = st.form_submit_button("Inspect", type="primary", disabled=picked is None or not chosen)
     submitted = submitted or links.autorun(KEY)
-    if not submitted or picked is None or not chosen:
-        return None
+    if picked is None or not chosen:
+        return None, submitted
     params = {f"{KEY}.steps": steps, f"{KEY}.iterations": iterations}
-    return lambda: configs.inspector(params, chosen, picked.image, picked.label)
+    return lambda: configs.inspector(params, chosen, picked.image, picked.label), submitted
 
 
 # --- drawing results -----------------------------------------------------------------
@@ -65,7 +65,8 @@ def saliency_image(g: np.ndarray) -> np.ndarray:
 
 
 def eps_cell(e: float, eps_max: float) -> str:
-    return f"holds at {eps_max:g}" if math.isinf(e) else f"{e:.3g}"
+    """A table cell: the smallest flipping eps, or what PGD searched without finding a flip."""
+    return f"no flip found up to {eps_max:g}" if math.isinf(e) else f"{e:.3g}"
 
 
 def draw_result(result: I.Result) -> None:
@@ -85,7 +86,7 @@ def draw_result(result: I.Result) -> None:
             for n, e, to, m in zip(result.norms, v.min_eps, v.flipped_to, result.eps_max):
                 label = widgets.NORM_LABELS[n]
                 if to is None:
-                    lines.append(f"**{label}**: :green[holds] up to eps {m:g}")
+                    lines.append(f"**{label}**: PGD found no flip up to eps {m:g}")
                 else:
                     lines.append(f"**{label}**: :red[flips] at eps **{e:.3g}** → {v.class_names[to]}")
             st.markdown("  \n".join(lines))
@@ -100,8 +101,8 @@ def draw_result(result: I.Result) -> None:
                f"percentile). Edge alignment: correlation of that magnitude with the image's Sobel edges (robust "
                f"models' gradients follow the object's outline; Tsipras et al. 2019). Smallest flipping eps: PGD "
                f"({result.steps} steps, no random start) bisected {result.iterations} times in (0, eps_max], "
-               f"precision {prec}; 'holds' means PGD did not flip it at eps_max. {result.seconds:.1f} s on "
-               f"{result.device}.")
+               f"precision {prec}. 'No flip found' means PGD did not flip it at eps_max: a failed search, not "
+               f"proof of robustness. {result.seconds:.1f} s on {result.device}.")
     config = widgets.kept_config(KEY)
     if config is not None:
         figure = charts.figure([(v.model, [(result.original, "image"),
@@ -126,7 +127,9 @@ if dataset is None:
 names = [r["name"] for r in rows if r["available"] and r["dataset"] == dataset]
 info = page.load_or_stop(names[0]).info
 picked = widgets.image_picker(info, KEY)
-page.run_view(KEY, "inspector", run_form(names, picked), lambda config: f"Inspecting with {', '.join(config.models)}")
-if widgets.kept(KEY) is not None:
-    draw_result(widgets.kept(KEY))
+build, submitted = run_form(names, picked)
+result = page.view(KEY, "inspector", build, lambda config: f"Inspecting with {', '.join(config.models)}",
+                   run=submitted, action="Inspect")
+if result is not None:
+    draw_result(result)
 links.share_note()

@@ -1,7 +1,8 @@
 """Layer robustness: R per layer for several models (the authors' reply to Nakano).
 
 Widgets -> ``ui.configs.layer_robustness`` -> cached layer_robustness.run -> charts_layers.
-The result stays in session state, so moving a widget redraws it without recomputing.
+The result stays in session state with its exact inputs (``ui.page.view``): moving a widget
+redraws it without recomputing; other models or settings hide it until Run is pressed again.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ def model_picker(rows: Sequence[dict], default: Sequence[str]) -> list[str]:
 
 
 def run_form(names: list[str], dataset: str):
-    """eps, number of images, steps and the finer settings; the builder of the Config
-    (``ui.configs.layer_robustness``) when Run is pressed (or a link autoruns), else None."""
+    """eps, number of images, steps and the finer settings: the builder of the Config
+    (``ui.configs.layer_robustness``; None without a model) and whether Run was pressed (or a link
+    autoruns)."""
     d = configs.LAYER_ROBUSTNESS_DEFAULTS
     norm = widgets.norm_picker(KEY)
     with st.form(f"{KEY}.form"):
@@ -60,12 +62,12 @@ def run_form(names: list[str], dataset: str):
                                          bind=links.BIND)
         submitted = st.form_submit_button("Run", type="primary", disabled=not names)
     submitted = submitted or links.autorun(KEY)
-    if not submitted or not names:
-        return None
+    if not names:
+        return None, submitted
     params = {f"{KEY}.norm": norm, configs.eps_key(KEY, dataset, norm): eps, f"{KEY}.n_images": n_images,
               f"{KEY}.steps": steps, f"{KEY}.restarts": restarts, f"{KEY}.pairs": pairs, f"{KEY}.seed": seed,
               f"{KEY}.logits": include_logits}
-    return lambda: configs.layer_robustness(params, names, dataset)
+    return lambda: configs.layer_robustness(params, names, dataset), submitted
 
 
 # --- drawing results -----------------------------------------------------------------
@@ -112,9 +114,9 @@ st.markdown("How far can a layer's output be pushed inside a small ball, compare
 rows = models.zoo_rows()
 chosen = model_picker(rows, models.current_pair().names)
 dataset = next((r["dataset"] for r in rows if chosen and r["name"] == chosen[0]), "fashion-mnist")
-page.run_view(KEY, "layer_robustness", run_form(chosen, dataset),
-              lambda config: f"Measuring {', '.join(config.models)}")
-
-if widgets.kept(KEY) is not None:
-    draw_result(widgets.kept(KEY))
+build, submitted = run_form(chosen, dataset)
+result = page.view(KEY, "layer_robustness", build, lambda config: f"Measuring {', '.join(config.models)}",
+                   run=submitted)
+if result is not None:
+    draw_result(result)
 links.share_note(uploads=False)

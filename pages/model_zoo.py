@@ -26,8 +26,8 @@ def _table(root: str) -> list[dict]:
 # --- widgets -> parameters -------------------------------------------------------
 
 def quick_eval_form(names: tuple[str, ...], dataset: str):
-    """Models, norm, largest eps, number of eps points and of test images; the builder of the
-    Config when Evaluate is pressed (or a link autoruns), else None."""
+    """Models, norm, largest eps, number of eps points and of test images: the builder of the
+    Config (None without a model) and whether Evaluate was pressed (or a link autoruns)."""
     norm = widgets.norm_picker(KEY)
     with st.form(f"{KEY}.form"):
         chosen = st.multiselect("Models", names, default=list(names), key=f"{KEY}.models", bind=links.BIND)
@@ -38,13 +38,12 @@ def quick_eval_form(names: tuple[str, ...], dataset: str):
         steps = int(right.number_input("PGD steps", 1, 100, 10, key=f"{KEY}.steps", bind=links.BIND))
         submitted = st.form_submit_button("Evaluate", type="primary")
     submitted = submitted or links.autorun(KEY)
-    if not submitted:
-        return None
     if not chosen:
-        st.error("Choose at least one model.")
-        return None
+        if submitted:
+            st.error("Choose at least one model.")
+        return None, submitted
     eps = tuple(float(e) for e in np.linspace(eps_max / points, eps_max, points))
-    return lambda: zoo_report.Config(models=tuple(chosen), norm=norm, eps=eps, n=n, steps=steps)
+    return lambda: zoo_report.Config(models=tuple(chosen), norm=norm, eps=eps, n=n, steps=steps), submitted
 
 
 # --- the page ------------------------------------------------------------------------------
@@ -76,9 +75,9 @@ st.header("Quick evaluation")
 st.markdown("Clean and PGD accuracy of the sidebar's models on the first N test images, here and now.")
 if pair.names:
     dataset = page.load_or_stop(pair.names[0]).info.dataset
-    page.run_view(KEY, "zoo_report", quick_eval_form(pair.names, dataset),
-                  lambda config: f"Evaluating {' and '.join(config.models)}")
-    result = widgets.kept(KEY)
+    build, submitted = quick_eval_form(pair.names, dataset)
+    result = page.view(KEY, "zoo_report", build, lambda config: f"Evaluating {' and '.join(config.models)}",
+                       run=submitted, action="Evaluate")
     if result is not None:
         st.altair_chart(charts.accuracy_curve(result.rows(), title=f"first {result.n} test images"))
         st.dataframe(result.rows(), hide_index=True)

@@ -1,7 +1,8 @@
 """Robust style transfer (Nakano), style networks side by side, and the single-layer study.
 
 Widgets -> style_transfer.Config -> cached style_transfer.run -> charts_style.
-The result stays in session state, so moving a widget redraws it without recomputing.
+The result stays in session state with its exact inputs (``ui.page.view``): moving a widget
+redraws it without recomputing; other images, networks or settings hide it until Run is pressed again.
 """
 
 from __future__ import annotations
@@ -96,8 +97,8 @@ def network_pickers(rows: Sequence[dict]) -> tuple[list[str], Optional[str]]:
 
 def run_form(content: np.ndarray, style: np.ndarray, style_models: list[str],
              content_model: Optional[str]):
-    """Resolution, iterations, optimizer, start, weights, layers; the builder of the Config when Run
-    is pressed (or a link autoruns), else None."""
+    """Resolution, iterations, optimizer, start, weights, layers: the builder of the Config (None
+    without a style network) and whether Run was pressed (or a link autoruns)."""
     gpu = devices.best_device().type != "cpu"
     with st.form(f"{KEY}.form"):
         a, b, c = st.columns(3)
@@ -146,14 +147,14 @@ def run_form(content: np.ndarray, style: np.ndarray, style_models: list[str],
                 style_layers.append(() if tuple(chosen) == choice.style_layers or not chosen else tuple(chosen))
         submitted = st.form_submit_button("Run", type="primary", disabled=not style_models)
     submitted = submitted or links.autorun(KEY)
-    if not submitted or not style_models:
-        return None
+    if not style_models:
+        return None, submitted
     return lambda: ST.Config.for_images(
         content, style, tuple(style_models), size=size, content_model=content_model,
         content_layer=content_layer, style_layers=tuple(style_layers) if any(style_layers) else (),
         single_layer=single_layer, style_weight=style_weight, content_weight=content_weight,
         tv_weight=tv_weight, normalize=normalize, optimizer=optimizer, learning_rate=lr or None,
-        iterations=iterations, start=start, seed=seed)
+        iterations=iterations, start=start, seed=seed), submitted
 
 
 # --- drawing results ---------------------------------------------------------------------
@@ -208,10 +209,11 @@ with right:
     style_image = image_choice("Style image", {**data.sample_textures(), **data.sample_photos()}, "gravel",
                                f"{KEY}.style")
 style_models, content_model = network_pickers(rows)
+build, submitted = None, False
 if content_image is not None and style_image is not None:
-    page.run_view(KEY, "style_transfer", run_form(content_image, style_image, style_models, content_model),
-                  lambda config: f"Stylizing with {', '.join(config.style_models)}")
-
-if widgets.kept(KEY) is not None:
-    draw_result(widgets.kept(KEY))
+    build, submitted = run_form(content_image, style_image, style_models, content_model)
+result = page.view(KEY, "style_transfer", build, lambda config: f"Stylizing with {', '.join(config.style_models)}",
+                   run=submitted)
+if result is not None:
+    draw_result(result)
 links.share_note()

@@ -310,3 +310,83 @@ def test_a_link_naming_another_datasets_model_brings_its_dataset(tiny_root, monk
     assert at.sidebar.selectbox(key="pair_dataset").value == "imagenet"
     assert at.sidebar.selectbox(key="pair_standard").value == "efficientnet-lite0"
     assert at.session_state["model_pair"].names == ("efficientnet-lite0",)
+
+
+def _random_png(seed: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (28, 28), dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _shows_result(at) -> bool:
+    return "Result" in [h.value for h in at.header]
+
+
+def test_attack_lab_hides_a_result_once_the_image_or_the_models_change(app):
+    """A kept result belongs to its exact inputs: after a second upload, or another model pair, the
+    page shows no result of the old inputs, only a note to run again (issue: the first image's result
+    stayed under the second upload's preview)."""
+    from ui.models import ModelPair
+
+    at = app.switch_page(registry.ATTACK_LAB.path).run()
+    at.radio(key="attack_lab.source").set_value("Upload").run()
+    at.file_uploader(key="attack_lab.upload").upload("first.png", _random_png(0), "image/png").run()
+    at.slider(key="attack_lab.steps").set_value(2)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert _shows_result(at) and not any(i.value.startswith("Inputs changed") for i in at.info)
+    first = at.session_state["attack_lab.config"]
+    at.file_uploader(key="attack_lab.upload").upload("second.png", _random_png(1), "image/png").run()
+    assert not at.exception, at.exception
+    assert "upload: second.png" in _image_captions(at)  # the preview changed ...
+    assert not _shows_result(at) and not at.get("download_button")  # ... and the old result is gone
+    assert any(i.value.startswith("Inputs changed") and "**Run**" in i.value for i in at.info)
+    at.button[0].click().run()  # Run again: the result of the second image
+    assert _shows_result(at) and at.session_state["attack_lab.config"].image != first.image
+
+    # another model pair (as when the sidebar's standard model changes): the result is hidden too
+    page = AppTest.from_file(str(Path(APP).parent / registry.ATTACK_LAB.path), default_timeout=TIMEOUT)
+    page.session_state["model_pair"] = ModelPair("tiny-standard", "tiny-robust")
+    page.run()
+    page.slider(key="attack_lab.steps").set_value(2)
+    page.button[0].click().run()
+    assert _shows_result(page)
+    page.session_state["model_pair"] = ModelPair("tiny-robust", None)
+    page.run()
+    assert not page.exception, page.exception
+    assert not _shows_result(page) and any(i.value.startswith("Inputs changed") for i in page.info)
+
+
+def _first_wrong_test_image(model_name: str) -> tuple[int, str, str]:
+    """The first bundled test image the model gets wrong: (index, true class, predicted class)."""
+    import torch
+
+    from explorer import data, zoo
+
+    model = zoo.load(model_name, device="cpu")
+    for i in range(200):
+        x, y = data.fashion_mnist_sample(i, "test")
+        with torch.no_grad():
+            pred = int(model(x).argmax(1))
+        if pred != y:
+            return i, data.FASHION_MNIST_CLASSES[y], data.FASHION_MNIST_CLASSES[pred]
+    pytest.skip(f"{model_name} gets the first 200 test images right")
+
+
+def test_attack_lab_says_when_the_model_was_wrong_before_the_attack(app):
+    """A model already wrong on the clean image is not 'fooled (prediction flipped)': the verdict says it
+    was wrong before the attack (issue: 'Fooled (prediction flipped): Sandal → Sandal', true Ankle boot)."""
+    index, true, predicted = _first_wrong_test_image("tiny-standard")
+    at = app.switch_page(registry.ATTACK_LAB.path).run()
+    at.number_input(key="attack_lab.index").set_value(index).run()
+    at.slider(key="attack_lab.steps").set_value(2)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    result = at.session_state["attack_lab.result"]
+    standard = result.attack("tiny-standard")
+    assert standard.wrong_before and standard.verdict == "wrong before the attack"
+    warnings = [w.value for w in at.warning if w.value.startswith("**Wrong before the attack**")]
+    assert len(warnings) == sum(a.wrong_before for a in result.attacks)
+    assert f"the clean image is {true}" in warnings[0] and f"said {predicted}" in warnings[0]
+    assert len(at.error) == sum(a.verdict == "fooled" for a in result.attacks)  # no "Fooled" for a wrong model
+    assert "tiny-standard was wrong before any attack" in result.transfer_sentence()

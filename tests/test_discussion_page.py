@@ -93,3 +93,36 @@ def test_a_live_squares_run_shows_the_experiments_numbers(page):
     assert list(shown["eps 0.01"]) == list(expected["eps 0.01"])
     assert list(shown["fits noisy train labels %"]) == list(expected["fits noisy train labels %"])
     assert any("live run" in c.value and "(10 labels flipped)" in c.value for c in at.caption)
+
+
+def test_a_live_run_is_not_shown_for_other_settings(page):
+    """Moving a setting after a live run shows the saved result again (its command in the caption) and a
+    note to run again, not the live numbers of the old settings."""
+    at = page
+    at.number_input(key=f"{KEY}.squares.size").set_value(4)
+    at.number_input(key=f"{KEY}.squares.n_train").set_value(50)
+    at.number_input(key=f"{KEY}.squares.epochs").set_value(2)
+    at.button(key=f"{KEY}.squares.run").click().run()
+    assert any("live run" in c.value for c in at.caption)
+    at.slider(key=f"{KEY}.squares.noise").set_value(0.3).run()
+    assert not at.exception, at.exception
+    assert not any("live run" in c.value for c in at.caption)
+    assert any("`python -m explorer squares" in c.value for c in at.caption)  # the saved run instead
+    assert any(i.value.startswith("Inputs changed") and "Run the small version" in i.value for i in at.info)
+    at.slider(key=f"{KEY}.squares.noise").set_value(0.1).run()  # its settings again: the live run is back
+    assert any("live run" in c.value for c in at.caption)
+
+
+def test_the_chosen_tab_is_part_of_the_link_and_the_mislabeled_caption_is_words(results, monkeypatch):
+    from ui.models import ModelPair
+
+    monkeypatch.setenv("EXPLORER_DISCUSSION_RESULTS", str(results))
+    monkeypatch.setenv("EXPLORER_DEVICE", "cpu")
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state["model_pair"] = ModelPair(*PAIR)
+    at.query_params[f"{KEY}.tab"] = "Mislabeled data (Wallace)"  # a link that names the tab opens on it
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state[f"{KEY}.tab"] == "Mislabeled data (Wallace)"
+    caption = next(c.value for c in at.caption if "agrees with the weak one" in c.value)
+    assert caption.endswith("every kept label is wrong, as the recipe requires.") and "True" not in caption

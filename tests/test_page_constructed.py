@@ -108,3 +108,12 @@ def test_live_version_shows_the_experiments_numbers(page):
                                 epochs=2, test_limit=60, eval_steps=2, shard_size=40, device="cpu"))
     np.testing.assert_allclose(live["clean %"], [round(100 * r.clean, 1) for r in expected.rows])
     assert len(at.get("image")) == 2  # the browse figure and the live samples
+    # another pair in the sidebar: the live table of the old pair is not shown as this pair's
+    from ui.models import ModelPair
+
+    frames = len(at.dataframe)
+    at.session_state["model_pair"] = ModelPair(PAIR[1], PAIR[0])
+    at.run()
+    assert not at.exception, at.exception
+    assert len(at.get("image")) == 1 and len(at.dataframe) == frames - 1  # Table 1's frame stays, the live one goes
+    assert any(i.value.startswith("Inputs changed") and "**Build, train and test**" in i.value for i in at.info)

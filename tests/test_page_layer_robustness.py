@@ -84,12 +84,21 @@ def test_page_charts_R_per_layer_for_the_pair(page):
 
 
 def test_result_survives_a_rerun_without_recomputing(page, monkeypatch):
+    """A rerun redraws the kept result; other settings (the norm, the models) hide it behind a note
+    instead of showing the Linf result under the L2 slider; back to its settings, it shows again."""
     at = run_page(page, 6, 2)
     calls = []
     monkeypatch.setattr(LR, "run", lambda *a, **k: calls.append(1))
+    at.run()
+    assert calls == [] and len(chart_data(at)[1]) == 10
     at.radio(key=f"{KEY}.norm").set_value("l2").run()  # moves a widget outside the form
     assert not at.exception, at.exception
-    assert calls == [] and len(chart_data(at)[1]) == 10
+    assert not [e for e in at.main if e.type == "vega_lite_chart"] and "Result" not in [h.value for h in at.header]
+    assert any(i.value.startswith("Inputs changed") for i in at.info)
+    at.radio(key=f"{KEY}.norm").set_value("linf").run()
+    assert calls == [] and len(chart_data(at)[1]) == 10 and not any(i.value.startswith("Inputs") for i in at.info)
+    at.multiselect(key=f"{KEY}.models").set_value(["tiny-robust"]).run()  # another model: hidden again
+    assert not [e for e in at.main if e.type == "vega_lite_chart"] and calls == []
 
 
 def test_one_model_and_no_model(page):

@@ -86,12 +86,22 @@ def test_single_layer_mode_draws_the_grid(page):
 
 
 def test_result_survives_a_rerun_without_recomputing(page, monkeypatch):
+    """A rerun redraws the kept result; another style image hides it behind a note (it was not made from
+    that image); the original image brings it back, all without computing again."""
     at = run_small(page, iterations=2)
     calls = []
     monkeypatch.setattr(ST, "run", lambda *a, **k: calls.append(1))
+    at.run()
+    assert calls == [] and len(at.dataframe) == 1
     at.radio(key=f"{KEY}.style.source").set_value("Upload").run()
     assert not at.exception, at.exception
-    assert calls == [] and at.session_state[RESULT] is not None and len(at.dataframe) == 1
+    assert calls == [] and at.session_state[RESULT] is not None and len(at.dataframe) == 0
+    assert any(i.value.startswith("Inputs changed") for i in at.info)
+    at.radio(key=f"{KEY}.style.source").set_value("Sample").run()
+    at.selectbox(key=f"{KEY}.style.sample").set_value("chelsea").run()  # another sample: hidden too
+    assert len(at.dataframe) == 0
+    at.selectbox(key=f"{KEY}.style.sample").set_value("gravel").run()
+    assert calls == [] and len(at.dataframe) == 1
 
 
 def test_page_in_the_app_falls_back_from_the_fashion_mnist_pair(monkeypatch):

@@ -171,3 +171,36 @@ def test_the_fact_functions_on_known_numbers():
     assert facts.det_generalizes(rows, 2000).holds  # 8.1 points = 12 standard errors of 0.67 points
     assert not facts.det_generalizes([{**rows[0], "clean %": 11.5}], 2000).holds  # 2.2 standard errors
     assert not facts.det_generalizes([{"kind": "rand", "clean %": 50.0}], 2000).holds
+
+
+def test_the_inspector_fact_says_what_pgd_searched_and_never_holds():
+    """A search that found no flip is no robustness: the home page's measured text names the eps searched."""
+    from types import SimpleNamespace as NS
+
+    eps = {"s": {"linf": 0.05, "l2": 1.0}, "r": {"linf": 0.149, "l2": math.inf}}
+    views = tuple(NS(model=m, robust=m == "r", edge_alignment=0.1 if m == "s" else 0.3, eps=eps[m].__getitem__)
+                  for m in ("s", "r"))
+    fact = facts.saliency(NS(views=views, norms=("linf", "l2"), eps_max=(0.3, 5.0)))
+    assert fact.holds
+    assert "r: edge alignment 0.30, PGD flips it at linf eps 0.149, PGD found no l2 flip up to eps 5" in fact.text
+    assert "holds" not in fact.text
+
+
+def test_a_tour_link_later_in_a_session_brings_its_models_to_the_sidebar(home):
+    """Step 5 names the L2-robust model; the session's sidebar showed the Linf one (the default, and step 1's):
+    opening the step's link shows the pair it names, not the one chosen before."""
+    at = home
+    assert at.sidebar.selectbox(key="pair_robust").value == tour.ROBUST_LINF
+    step = tour.STEPS[4]
+    assert step.params["pair_robust"] == tour.ROBUST_L2
+    params = {k: v for k, v in step.query_params.items() if k != "run"}  # the settings, without computing
+    at.query_params.clear()
+    at.query_params.update(params)
+    at.switch_page(step.page.path).run()
+    assert not at.exception, at.exception
+    assert at.sidebar.selectbox(key="pair_standard").value == tour.STANDARD
+    assert at.sidebar.selectbox(key="pair_robust").value == tour.ROBUST_L2
+    assert at.session_state["model_pair"].names == (tour.STANDARD, tour.ROBUST_L2)
+    at.sidebar.selectbox(key="pair_robust").set_value(tour.ROBUST_LINF).run()  # the user's own choice then stays
+    assert at.sidebar.selectbox(key="pair_robust").value == tour.ROBUST_LINF
+    assert at.session_state["model_pair"].names == (tour.STANDARD, tour.ROBUST_LINF)

@@ -115,12 +115,32 @@ def _on_dataset_change(rows: Sequence[dict]) -> None:
     st.session_state["pair_robust"] = pair.robust or NO_ROBUST
 
 
+def follow_link(rows: Sequence[dict]) -> None:
+    """On the run that opens a page from a link (a tour step's, a shared one), the models the link names
+    replace the ones this session chose before. Streamlit seeds a widget bound to the URL only on the
+    session's first run; later the session's value wins, so tour step 5's link to the L2-robust model
+    would open beside a sidebar still showing the Linf one."""
+    if not links.entered():
+        return
+    standard = st.query_params.get("pair_standard")
+    if _dataset_of(rows, standard) is not None and standard != st.session_state.get("pair_standard"):
+        st.session_state["pair_standard"] = standard
+    standard = st.session_state.get("pair_standard", standard)
+    robust, options = st.query_params.get("pair_robust"), robust_options(rows, standard)
+    if robust in options and robust != st.session_state.get("pair_robust"):
+        st.session_state["pair_robust"] = robust
+    elif st.session_state.get("pair_robust", NO_ROBUST) not in [*options, NO_ROBUST]:  # the old dataset's model
+        st.session_state["pair_robust"] = options[0] if options else NO_ROBUST
+
+
 def pair_sidebar() -> ModelPair:
     """Draw the dataset and model-pair widgets in the sidebar; store and return the pair.
 
     A link (or a test) that names a standard model of another dataset than the one shown
-    brings that dataset along."""
+    brings that dataset along; a link opened later in a session brings its models along too
+    (``follow_link``)."""
     rows = zoo_rows()
+    follow_link(rows)
     default = default_pair(rows)
     datasets = datasets_with_models(rows)
     with st.sidebar:

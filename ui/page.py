@@ -2,8 +2,9 @@
 (the first line of every page is ``routing.through_app()``):
 
 - ``pair_or_stop()``: the sidebar's model pair with its first model loaded, or a clear stop.
-- ``run_view()``: build a view's Config (a bad setting is one ``st.error``, never a traceback),
-  run it through the cache and keep the Result for the next reruns.
+- ``view()``: build a view's Config from the inputs on screen (a bad setting is one ``st.error``,
+  never a traceback), run it through the cache when asked, keep the Result for the next reruns,
+  and give it back only while the inputs on screen are the ones it was computed from.
 """
 
 from __future__ import annotations
@@ -56,16 +57,35 @@ def config_or_error(build: Callable[[], C]) -> Optional[C]:
         return None
 
 
-def run_view(key: str, experiment: str, build: Optional[Callable[[], C]], label: Union[str, Callable[[C], str]],
-             tag=None) -> Optional[C]:
-    """Run view ``key``: build its Config (None: nothing was asked for), run
-    ``explorer.experiments.<experiment>`` through the cache inside ``st.status`` and keep the
-    Result (``widgets.keep``; ``tag``: what it belongs to, e.g. the model pair). Returns the Config."""
-    if build is None:
+STALE = ("Inputs changed since the last result (image, models or settings): press **{action}** to compute it "
+         "for these.")
+
+
+def _quiet(build: Callable[[], C]) -> Optional[C]:
+    """``build()``, or None when the settings on screen make no Config (said only when Run is pressed)."""
+    try:
+        return build()
+    except ValueError:
         return None
-    config = config_or_error(build)
-    if config is None:
-        return None
-    text = label(config) if callable(label) else label
-    widgets.keep(key, widgets.run_experiment(experiment, config, text), config, tag=tag)
-    return config
+
+
+def view(key: str, experiment: str, build: Optional[Callable[[], C]], label: Union[str, Callable[[C], str]], *,
+         run: bool, action: str = "Run"):
+    """The Result of view ``key`` for the inputs on screen, or None.
+
+    ``build`` makes the Config from the widgets' current values (None: an input is missing, e.g.
+    no image yet); it is called on every rerun, because the Config is the key of the Result: its
+    image bytes, models and settings. When ``run`` (the button was pressed, or a link autoruns),
+    ``explorer.experiments.<experiment>`` runs on it through the cache inside ``st.status`` and
+    the Result is kept (``widgets.keep``). A Result kept for other inputs (another image, model
+    pair or setting) is never returned as current: a short note says to press ``action`` again."""
+    config = None
+    if build is not None:
+        config = config_or_error(build) if run else _quiet(build)
+    if run and config is not None:
+        text = label(config) if callable(label) else label
+        widgets.keep(key, widgets.run_experiment(experiment, config, text), config)
+    result = widgets.kept(key, config)
+    if result is None and widgets.kept_elsewhere(key, config):
+        st.info(STALE.format(action=action))
+    return result

@@ -2,7 +2,8 @@
 
 Three kinds of function, as in Streamlit's demo apps: ones that draw widgets and
 return parameters (``image_picker``, ``norm_picker``, ``eps_slider``), the cached
-compute (``run_experiment``) and the results kept across reruns (``keep``, ``kept``), and ones that draw results (``zoo_table``).
+compute (``run_experiment``) and the results kept across reruns for their exact inputs (``keep``, ``kept``),
+and ones that draw results (``zoo_table``).
 """
 
 from __future__ import annotations
@@ -199,23 +200,29 @@ def run_experiment(experiment: str, config, label: str):
     return _results(experiment, config, _result=result)
 
 
-def keep(key: str, result, config=None, tag=None) -> None:
-    """Keep view ``key``'s Result and the Config that made it in session state (``KEY.result``,
+def keep(key: str, result, config) -> None:
+    """Keep view ``key``'s Result with the Config that made it in session state (``KEY.result``,
     ``KEY.config``), so moving a widget redraws it without recomputing, and record in the URL
-    that the view ran. ``tag``: what the result belongs to (the model pair, say); ``kept``
-    returns it only under the same tag. A failed run (None) keeps the last result."""
+    that the view ran. The Config is the key of the Result: it holds its exact inputs (the
+    image's bytes, the models, every setting), and ``kept`` returns the Result only for an equal
+    one. A failed run (None) keeps the last result."""
     if result is not None:
         st.session_state[f"{key}.result"] = result
         st.session_state[f"{key}.config"] = config
-        st.session_state[f"{key}.tag"] = tag
         links.ran(key)
 
 
-def kept(key: str, tag=None):
-    """The Result ``keep`` kept for view ``key`` under ``tag``, or None."""
-    if st.session_state.get(f"{key}.tag") != tag:
+def kept(key: str, config):
+    """The Result ``keep`` kept for view ``key`` if it was computed from ``config`` (the inputs on
+    screen now), else None."""
+    if config is None or f"{key}.result" not in st.session_state or st.session_state.get(f"{key}.config") != config:
         return None
-    return st.session_state.get(f"{key}.result")
+    return st.session_state[f"{key}.result"]
+
+
+def kept_elsewhere(key: str, config) -> bool:
+    """Whether view ``key`` holds a Result computed from other inputs than ``config``."""
+    return f"{key}.result" in st.session_state and kept(key, config) is None
 
 
 def kept_config(key: str):

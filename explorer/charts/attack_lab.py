@@ -17,7 +17,7 @@ def attack_figure(result) -> Image.Image:
     for a in result.attacks:
         amp, scale = amplify(a.perturbation, a.amplification)
         norm = a.perturbation_linf if result.norm == "linf" else a.perturbation_l2
-        rows.append((f"{a.model} ({a.kind}): {'fooled' if a.success else 'holds'}", [
+        rows.append((f"{a.model} ({a.kind}): {a.verdict}", [
             (result.original, "original\n" + top_class_text(a.class_names, a.probs_before)),
             (a.adversarial, "adversarial\n" + top_class_text(a.class_names, a.probs_after)),
             (amp, f"perturbation x{scale:.1f}\n{result.norm} size {norm:.3g}"),

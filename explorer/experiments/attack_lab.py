@@ -181,6 +181,27 @@ class ModelAttack:
     def pred_after(self) -> int:
         return int(self.probs_after.argmax())
 
+    @property
+    def wrong_before(self) -> bool:
+        """Untargeted, the clean prediction already misses the true label: the attack had nothing to flip."""
+        return self.target is None and self.label_is_true and self.pred_before != self.label
+
+    @property
+    def target_before(self) -> bool:
+        """Targeted, the clean prediction already is the target: the attack had nothing to pull."""
+        return self.target is not None and self.pred_before == self.target
+
+    @property
+    def verdict(self) -> str:
+        """The outcome in a few words: ``wrong before the attack``, ``target before the attack``,
+        ``fooled``, or ``not fooled`` (this PGD run did not move it at this eps: a failed search, no proof
+        of robustness)."""
+        if self.wrong_before:
+            return "wrong before the attack"
+        if self.target_before:
+            return "target before the attack"
+        return "fooled" if self.success else "not fooled"
+
     def top_k(self, k: int = 5, after: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(class indices, probabilities) of the ``k`` most likely classes, best first."""
         probs = self.probs_after if after else self.probs_before
@@ -234,7 +255,13 @@ class Result:
             return "One model only: no transfer cross-check."
         parts = []
         for t in self.transfer:
-            names = self.attack(t.victim).class_names
+            victim = self.attack(t.victim)
+            names = victim.class_names
+            if victim.wrong_before or victim.target_before:  # nothing to fool: say so, not "fools"
+                already = "wrong" if victim.wrong_before else "on the target"
+                parts.append(f"{t.victim} was {already} before any attack ({names[victim.pred_before]}); with the "
+                             f"perturbation made on {t.source} it predicts {names[t.victim_pred]}")
+                continue
             verb = "fools" if t.fooled else "does not fool"
             parts.append(f"the perturbation made on {t.source} {verb} {t.victim} "
                          f"(it predicts {names[t.victim_pred]})")

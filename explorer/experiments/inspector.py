@@ -12,7 +12,8 @@ like noise. ``edge_alignment`` puts a number on it: the Pearson correlation betw
 |gradient| and the Sobel edge magnitude of the image.
 
 The smallest flipping eps: PGD (``explorer.attacks.pgd``, the one loop underneath) is
-run at eps_max first; an image it does not flip there "holds" (reported as inf).
+run at eps_max first; where it finds no flip there, the answer is inf ("PGD found no flip up to
+eps_max": a failed search, not proof of robustness).
 Otherwise the interval (lo, hi] = (0, eps_max] is halved ``iterations`` times, keeping
 ``hi`` at an eps that flips. The answer is ``hi``, within eps_max / 2**iterations of the
 smallest flipping eps, provided PGD's success grows with eps (it does not have to: PGD
@@ -182,8 +183,8 @@ class ModelView:
         probs: softmax over all classes, [K] float32.
         saliency: input gradient of CE(own prediction), [C, H, W] float32.
         edge_alignment: correlation of |saliency| with the image's Sobel edges.
-        min_eps: smallest flipping eps per norm (order of ``Result.norms``); inf = holds at eps_max.
-        flipped_to: the class PGD reaches at ``min_eps`` per norm (None where it holds).
+        min_eps: smallest flipping eps per norm (order of ``Result.norms``); inf = PGD found no flip up to eps_max.
+        flipped_to: the class PGD reaches at ``min_eps`` per norm (None where it found none).
         norms: the norms of ``min_eps``.
     """
 
@@ -209,7 +210,7 @@ class ModelView:
     norms: tuple[str, ...] = NORMS
 
     def eps(self, norm: str) -> float:
-        """The smallest flipping eps for ``norm`` (inf: holds at eps_max)."""
+        """The smallest flipping eps for ``norm`` (inf: PGD found no flip up to eps_max)."""
         return self.min_eps[self.norms.index(norm)]
 
 

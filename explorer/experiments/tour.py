@@ -35,13 +35,14 @@ def _pair(items, robust_attr="robust"):
 
 
 def flip(result) -> Fact:
-    """Attack lab: the standard model is fooled, the robust one holds (``attack_lab.Result``)."""
+    """Attack lab: the standard model, right on the clean image, is fooled; the robust one is not fooled by
+    the same attack (``attack_lab.Result``)."""
     s, r = _pair(result.attacks)
     names = s.class_names
-    text = (f"{s.model}: {names[s.pred_before]} → {names[s.pred_after]} ({'fooled' if s.success else 'holds'}); "
-            f"{r.model}: {names[r.pred_before]} → {names[r.pred_after]} ({'fooled' if r.success else 'holds'}) "
+    text = (f"{s.model}: {names[s.pred_before]} → {names[s.pred_after]} ({s.verdict}); "
+            f"{r.model}: {names[r.pred_before]} → {names[r.pred_after]} ({r.verdict}) "
             f"at {result.norm} eps {result.eps:g}.")
-    return Fact(s.success and not r.success, text)
+    return Fact(s.verdict == "fooled" and r.verdict == "not fooled", text)
 
 
 def class_means(dataset: str = "fashion-mnist") -> np.ndarray:
@@ -88,11 +89,12 @@ def saliency(result) -> Fact:
         raise ValueError("the step needs a standard and a robust model")
     edges = min(v.edge_alignment for v in robust) > max(v.edge_alignment for v in standard)
     harder = all(min(v.eps(n) for v in robust) > max(v.eps(n) for v in standard) for n in result.norms)
-    def at(v, n):
-        return f"{n} {v.eps(n):.3g}" if math.isfinite(v.eps(n)) else f"{n} holds"
+    def at(v, n, eps_max):  # a search that found nothing is no proof of robustness: say what was searched
+        return (f"PGD flips it at {n} eps {v.eps(n):.3g}" if math.isfinite(v.eps(n))
+                else f"PGD found no {n} flip up to eps {eps_max:g}")
 
-    parts = [f"{v.model}: edge alignment {v.edge_alignment:.2f}, PGD flips it at "
-             + ", ".join(at(v, n) for n in result.norms) for v in result.views]
+    parts = [f"{v.model}: edge alignment {v.edge_alignment:.2f}, "
+             + ", ".join(at(v, n, m) for n, m in zip(result.norms, result.eps_max)) for v in result.views]
     return Fact(edges and harder, "; ".join(parts) + ".")
 
 
