@@ -43,8 +43,8 @@ class Config:
         arch, epochs, lr, batch_size: the network and its Adam training (no weight decay).
         fit_until: None (default): ``epochs`` with a cosine learning rate. A fraction: Nakkiran's
             "train until the noisy labels are fit": a constant ``lr`` (his: Adam 1e-5) until the
-            noisy run fits this fraction of the *flipped* labels (checked after each epoch), at
-            most ``epochs``; the clean run gets as many epochs.
+            noisy run fits this fraction of its training labels and of the *flipped* ones among
+            them (checked after each epoch), at most ``epochs``; the clean run gets as many epochs.
         early_epochs: the early-stopped snapshot of the noisy run.
         eps: Linf radii in the commenter's units.
         attack_steps: PGD steps per eps.
@@ -167,8 +167,9 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
     def fitted(epoch: int, model) -> bool:  # Nakkiran: until the noisy labels are fit
         if config.fit_until is None or not bool(flipped.any()):
             return False
-        pred = D.predict(model, x_tr[flipped])
-        return float((pred == train.noisy[flipped]).float().mean()) >= config.fit_until
+        pred = D.predict(model, x_tr)  # both: a net that flips every label fits the flipped ones too
+        fit_all = float((pred == train.noisy).float().mean())
+        return min(fit_all, float((pred[flipped] == train.noisy[flipped]).float().mean())) >= config.fit_until
 
     noisy = D.fit(config.arch, x_tr, train.noisy, keep=(config.early_epochs,), name="noisy labels",
                   progress=phases.next("fitting the noisy labels"), epochs=config.epochs, stop=fitted, **kw)
