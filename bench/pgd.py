@@ -20,8 +20,10 @@ from explorer import attacks, data, zoo
 from explorer.classifier import Classifier, ClassifierInfo
 
 STEPS = 20
-#: eps per (dataset, norm): the bundled models' training radii; small ImageNet radii.
+#: eps per (dataset, norm): the bundled models' training radii (CIFAR-10: the paper's L2 0.5 and
+#: the common Linf 8/255); small ImageNet radii.
 EPS = {("fashion-mnist", "linf"): 0.1, ("fashion-mnist", "l2"): 1.5,
+       ("cifar10", "linf"): 8 / 255, ("cifar10", "l2"): 0.5,
        ("imagenet", "linf"): 1 / 255, ("imagenet", "l2"): 0.25}
 RESNET50_RANDOM = "resnet50-random"  # torchvision resnet50 architecture, random weights (offline)
 
@@ -58,11 +60,11 @@ def photos(n: int, input_size) -> torch.Tensor:
 
 
 def workload(name: str, n: int, device: torch.device) -> Workload:
-    """The first ``n`` test images of the model's dataset (Fashion-MNIST: true labels; ImageNet
+    """The first ``n`` test images of the model's dataset (Fashion-MNIST, CIFAR-10: true labels; ImageNet
     models: sample photos labelled with the model's own clean prediction, so clean accuracy is 100%)."""
     model = resnet50_random(device) if name == RESNET50_RANDOM else zoo.load(name, device=device)
-    if model.info.dataset == "fashion-mnist":
-        ds = data.fashion_mnist("test")
+    if model.info.dataset in ("fashion-mnist", "cifar10"):
+        ds = data.load_dataset(model.info.dataset, "test", progress=False)
         return Workload(name, model, ds.float_images(torch.arange(n)).to(device), ds.labels[:n].to(device),
                         f"{ds.name}, first {n} test images")
     x = photos(n, model.info.input_size).to(device)

@@ -13,13 +13,13 @@ import json
 import os
 import platform
 import shlex
-import sys
 import time
 from pathlib import Path
 
 import torch
 
 from explorer import bounds as B
+from explorer import zoo
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -43,6 +43,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "none with --quick)")
     p.add_argument("--budget", type=B.seconds, default=None,
                    help="seconds of interleaved repeats per PGD row (default 20; 2 with --quick)")
+    p.add_argument("--cifar10", nargs="*", default=None, metavar="NAME",
+                   help="CIFAR-10 models of the PGD rows, on the first CIFAR-10 test images with their labels "
+                        "(default: the bundled cifar10-standard and, once bundled, cifar10-robust-l2; none with "
+                        "--quick); the single-image row is the attack lab's click")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--out", default=None, help="folder for the JSON and markdown (default bench/results)")
 
@@ -78,6 +82,8 @@ def run(args) -> dict:
     quick = args.quick
     budget = args.budget if args.budget is not None else (2.0 if quick else 20.0)
     imagenet = args.imagenet if args.imagenet is not None else ([] if quick else ["efficientnet-lite0", pgd.RESNET50_RANDOM])
+    cifar = args.cifar10 if args.cifar10 is not None else \
+        ([] if quick else [r["name"] for r in zoo.list_models() if r["name"] in ("cifar10-standard", "cifar10-robust-l2") and r["available"]])
     rows: list[dict] = []
 
     def emit(row: dict) -> None:
@@ -102,7 +108,7 @@ def run(args) -> dict:
     if "pgd" in groups or "fastpath" in groups:
         small = [1, 16] if quick else [1, 256]
         big = [1, 64, 256] if gpu else [1, 8]
-        plan = [(name, small) for name in pair] + [(name, big) for name in imagenet]
+        plan = [(name, small) for name in pair] + [(name, small) for name in cifar] + [(name, big) for name in imagenet]
         for name, batches in plan:
             for n in batches:
                 w = pgd.workload(name, n, device)
@@ -146,6 +152,8 @@ def command_line(args) -> str:
         parts += ["--models", *args.models]
     if args.imagenet is not None:
         parts += ["--imagenet", *args.imagenet]
+    if args.cifar10 is not None:
+        parts += ["--cifar10", *args.cifar10]
     if args.budget is not None:
         parts += ["--budget", f"{args.budget:g}"]
     if args.device != "cpu":
@@ -271,6 +279,6 @@ def main(args) -> int:
         full = markdown(latest)
         (RESULTS / "latest.md").write_text(full)
         if rewrite_readme(full):
-            print(f"bench/README.md: tables rewritten from bench/results/latest.json")
+            print("bench/README.md: tables rewritten from bench/results/latest.json")
     print(f"saved {out / name}.json and .md ({time.perf_counter() - t0:.0f} s)")
     return 0
