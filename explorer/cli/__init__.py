@@ -19,7 +19,7 @@ from explorer.cli.base import COMMANDS, CLIError, command  # noqa: F401
 
 
 #: The order ``--help`` lists the commands in: models, then views and datasets, then downloads.
-HELP_ORDER = ("train", "evaluate", "autoattack", "list", "layer-robustness", "style", "construct", "table", "rerun",
+HELP_ORDER = ("train", "evaluate", "autoattack", "list", "layer-robustness", "style", "style-pairs", "construct", "table", "rerun",
               "transfer-learnability", "leakage", "squares", "nontransferable", "mislabeled", "filtered-training",
               "fetch", "convert")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from explorer import bounds as B
 from explorer import data, views, zoo
+from explorer import charts
 from explorer.charts import style as charts_style
 from explorer.cli.base import CLIError, _csv_text, _tqdm_progress, command
 from explorer.cli.base import command_line as command_line_of
@@ -153,6 +154,58 @@ def cmd_style(args) -> int:
         print(f"note: {note}")
     print(f"{result.description()}; {result.seconds:.1f} s on {result.device}; wrote {out}"
           + (f" and {args.figure}" if args.figure else ""))
+    return 0
+
+
+#: Candidate pairs of ``style-pairs`` when none is given: every bundled (standard, robust) pair.
+STYLE_PAIRS = (("fmnist-standard", "fmnist-robust-l2"), ("fmnist-standard", "fmnist-robust-linf"),
+               ("cifar10-standard", "cifar10-robust-l2"))
+
+
+def _add_style_pairs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pair", nargs=2, action="append", metavar=("STANDARD", "ROBUST"), default=None,
+                   help="a candidate pair (repeat it); default: every bundled pair available here")
+    p.add_argument("--content", default="chelsea", help="sample photo (default chelsea)")
+    p.add_argument("--style", default="gravel", help="sample texture (default gravel)")
+    p.add_argument("--size", type=B.side, default=128)
+    p.add_argument("--iterations", type=B.steps, default=100)
+    p.add_argument("--device", default=None)
+    p.add_argument("--out", default="results/style/pairs.json", help="the measurements (JSON)")
+    p.add_argument("--figure", default=None, help="also a PNG: the inputs, then each pair side by side")
+
+
+@command("style-pairs", "which robust-vs-standard pair shows Nakano's effect: style loss, spectrum distance, grid "
+         "artifact, s/iteration per network", _add_style_pairs)
+def cmd_style_pairs(args) -> int:
+    from explorer.experiments import style_pairs as SP
+
+    available = {r["name"] for r in zoo.list_models() if r["available"]}
+    pairs = tuple(map(tuple, args.pair)) if args.pair else tuple(p for p in STYLE_PAIRS if set(p) <= available)
+    missing = sorted({m for p in pairs for m in p} - available)
+    if missing:
+        raise CLIError(f"not available here: {', '.join(missing)} (python -m explorer list)")
+    config = SP.Config(pairs=SP.check_pairs(pairs), content=args.content, style=args.style, size=args.size,
+                       iterations=args.iterations, device=args.device)
+    result = SP.run(config, progress=_tqdm_progress("style pairs"))
+    rows = SP.table(result)
+    doc = {"command": command_line_of(args), "config": dataclasses.asdict(config), "rows": rows,
+           "style_high_frequency_share": result.style_high_frequency_share,
+           "style_grid_score": result.style_grid_score, "seconds": round(result.seconds, 1)}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1))
+    print(_csv_text(rows))
+    print(f"style image: high-frequency share {result.style_high_frequency_share:.3f}, grid score "
+          f"{result.style_grid_score:.3f}; {result.seconds:.0f} s; wrote {out}")
+    if args.figure:
+        cells = [(img, f"{r.model}: style loss {r.style_loss:.3g}, spectrum distance {r.spectrum_distance:.2f}, "
+                       f"grid {r.grid_score:.2f}") for r, img in zip(result.rows, result.images)]
+        grid = [("inputs", [(result.content_image, "content"), (result.style_image, "style")])]
+        grid += [(f"pair {k + 1}", [c for c, r in zip(cells, result.rows) if r.pair == k]) for k in range(len(pairs))]
+        Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.figure).write_bytes(charts.png_bytes(charts.figure(grid, title="Style transfer: standard vs robust "
+                                                                               "style network")))
+        print(f"wrote {args.figure}")
     return 0
 
 
