@@ -6,6 +6,9 @@ an interrupted download resumes with an HTTP Range request, a sha256 check where
 record knows the digest (torch hub's hash prefix in the file name otherwise), then an
 atomic rename. Offline it fails within seconds with one message. urllib only.
 
+``probe(url)`` asks the server (HEAD) for a file's size and, where it states it, its sha256, before
+anything is downloaded; ``explorer.demo`` (``fetch --demo``) lists them that way.
+
 ``convert_trusted(path)`` is the only place in the project that unpickles a file; it
 runs only when a person asks for it with ``python -m explorer convert --trust-pickled``.
 """
@@ -19,6 +22,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -157,7 +161,7 @@ def _download(url: str, part: Path, progress: Progress | None, timeout: float) -
 
 
 def fetch(name: str, root: Path | None = None, progress: Progress | None = None, *,
-          timeout: float = CONNECT_TIMEOUT, retries: int = 3) -> Path:
+          timeout: float = CONNECT_TIMEOUT, retries: int = 3, sha256: str | None = None) -> Path:
     """Download ``name``'s weights to where the zoo loads them from.
 
     Resumes a previous ``.part`` with an HTTP Range request; checks size and sha256 where
@@ -169,12 +173,15 @@ def fetch(name: str, root: Path | None = None, progress: Progress | None = None,
         progress: called as ``progress(done_bytes, total_bytes_or_None)``; see ``tqdm_progress``.
         timeout: seconds to connect and receive the headers.
         retries: how many times an interrupted transfer resumes by itself.
+        sha256: a digest to check when the record knows none (the server's own, from ``probe``).
 
     Returns:
         The path of the verified file.
     """
     root = Path(root or zoo.checkpoints_dir())
     spec = zoo.get_spec(name, root)
+    if sha256 and not spec.sha256:
+        spec = replace(spec, sha256=sha256)
     if not spec.url:
         ok, why = zoo.availability(spec, root)
         raise FetchError(f"{name}: nothing to download ({'available: ' if ok else ''}{why})")
@@ -210,6 +217,62 @@ def fetch(name: str, root: Path | None = None, progress: Progress | None = None,
                              "(a changed or corrupted file); nothing was installed")
         os.replace(part, dest)
     return dest
+
+
+# --- what the server says before a download ---------------------------------------------
+
+_REDIRECTS = (301, 302, 303, 307, 308)
+_LFS_SHA256 = re.compile(r'^(?:W/)?"?([0-9a-f]{64})"?$')
+
+
+@dataclass(frozen=True)
+class Remote:
+    """What a HEAD request learns about a file before downloading it.
+
+    Attributes:
+        size: bytes (Hugging Face's ``X-Linked-Size``, else the final ``Content-Length``), or None.
+        sha256: the file's sha256 when the server states it (Hugging Face's ``X-Linked-Etag`` of an LFS
+            file), else None.
+        error: why nothing could be learnt (offline, an HTTP error), else None.
+    """
+
+    size: int | None = None
+    sha256: str | None = None
+    error: str | None = None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # urllib turns a redirected HEAD into a GET: follow by hand
+        return None
+
+
+def probe(url: str, timeout: float = CONNECT_TIMEOUT, hops: int = 5) -> Remote:
+    """HEAD ``url`` (following redirects by hand, at most ``hops``) for the file's size and sha256."""
+    opener = urllib.request.build_opener(_NoRedirect)
+    size = sha = None
+    for _ in range(hops):
+        request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": USER_AGENT,
+                                                                       "Accept-Encoding": "identity"})
+        try:
+            with opener.open(request, timeout=timeout) as resp:
+                status, headers = resp.status, resp.headers
+        except urllib.error.HTTPError as e:  # a redirect lands here too, as it is not followed
+            status, headers = e.code, e.headers
+            if status not in _REDIRECTS:
+                return Remote(size, sha, f"HTTP {status} {e.reason}")
+        except (urllib.error.URLError, OSError) as e:
+            host = urllib.parse.urlsplit(url).netloc
+            return Remote(size, sha, f"cannot reach {host} ({getattr(e, 'reason', None) or e})")
+        linked = headers.get("X-Linked-Size", "")
+        size = int(linked) if size is None and linked.isdigit() else size
+        m = _LFS_SHA256.match(headers.get("X-Linked-Etag", "") or "")
+        sha = m.group(1) if sha is None and m else sha
+        if status in _REDIRECTS and headers.get("Location"):
+            url = urllib.parse.urljoin(url, headers["Location"])
+            continue
+        length = headers.get("Content-Length", "")
+        return Remote(int(length) if size is None and length.isdigit() else size, sha)
+    return Remote(size, sha, f"more than {hops} redirects")
 
 
 def convert_trusted(path: str | Path, out: str | Path | None = None) -> Path:

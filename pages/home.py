@@ -64,13 +64,29 @@ for p in registry.PAGES:
         st.caption(f"From: {p.source}")
 
 st.header("Model zoo")
-from ui import models, widgets  # noqa: E402 - torch, pandas: after the tour, so its links paint first
+from explorer import zoo  # noqa: E402 - torch, pandas: after the tour, so its links paint first
+from ui import models, widgets  # noqa: E402
 
 rows = models.zoo_rows()
 available = sum(r["available"] for r in rows)
 st.markdown(f"**{available} of {len(rows)}** models work offline now. The others need their weights: "
             "the last column names the command that downloads them (`python -m explorer fetch NAME`).")
 widgets.zoo_table(rows, ["name", "dataset", "kind", "source", "available", "why"])
+
+st.subheader("Preparing a talk")
+demo = models.demo_models(rows)
+missing = [name for name, here in demo if not here]
+st.markdown("Beyond the bundled models a talk needs MadryLab's robust ResNet-50 (L2, eps 3) and the standard "
+            "ResNet-50 and VGG-19 that Nakano compared. With them the sidebar's ImageNet pair is a standard and a "
+            "robust ResNet-50 and style transfer uses Nakano's networks, all offline.  \n"
+            + "  \n".join(f"{':material/check_circle:' if here else ':material/radio_button_unchecked:'} "
+                           f"`{name}`: {'here, offline' if here else 'not downloaded'}" for name, here in demo))
+if missing:
+    st.markdown(f"Get {'it' if len(missing) == 1 else 'them'} where there is internet, the night before: "
+                f"`{zoo.DEMO_COMMAND}` shows each file's source, size and sha256, then downloads "
+                "(an interrupted download resumes; `--dry-run` only lists).")
+else:
+    st.markdown("All of them are here: the talk runs offline.")
 
 st.header("Device")
 st.markdown(models.device_text())

@@ -126,7 +126,7 @@ if dataset is None:
     st.stop()
 names = [r["name"] for r in rows if r["available"] and r["dataset"] == dataset]
 info = page.load_or_stop(names[0]).info
-picked = widgets.image_picker(info, KEY)
+picked = widgets.image_picker(info, KEY, dataset_key=f"{KEY}.dataset")
 build, submitted = run_form(names, picked)
 result = page.view(KEY, "inspector", build, lambda config: f"Inspecting with {', '.join(config.models)}",
                    run=submitted, action="Inspect")

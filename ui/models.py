@@ -51,6 +51,13 @@ def zoo_rows() -> list[dict]:
     return _zoo_rows(str(zoo.checkpoints_dir()))
 
 
+def demo_models(rows: Sequence[dict]) -> list[tuple[str, bool]]:
+    """Each model of the demo set (``zoo.DEMO_MODELS``, ``python -m explorer fetch --demo``) and
+    whether it is available offline now."""
+    available = {r["name"] for r in rows if r["available"]}
+    return [(name, name in available) for name in zoo.DEMO_MODELS]
+
+
 # --- the pair --------------------------------------------------------------------
 
 def is_robust(row: dict) -> bool:
@@ -113,6 +120,24 @@ def _on_dataset_change(rows: Sequence[dict]) -> None:
     pair = dataset_pair(rows, st.session_state[DATASET_KEY])
     st.session_state["pair_standard"] = pair.standard
     st.session_state["pair_robust"] = pair.robust or NO_ROBUST
+
+
+def fitting_pairs(rows: Sequence[dict], datasets: Sequence[str], exclude: str = "") -> list[tuple[str, ModelPair]]:
+    """The default pair of each of ``datasets`` (but ``exclude``) that has an available model: the
+    datasets with a robust model first (the comparison is the point), else in the given order."""
+    offers = [(d, dataset_pair(rows, d)) for d in datasets if d != exclude and d in datasets_with_models(rows)]
+    return sorted(offers, key=lambda o: o[1].robust is None)
+
+
+def use_dataset(dataset: str, also: str = "") -> None:
+    """Callback: put ``dataset`` and its default pair in the sidebar (and ``dataset`` in the widget
+    ``also``, a page's own dataset choice), as choosing the dataset there would."""
+    pair = dataset_pair(zoo_rows(), dataset)
+    st.session_state[DATASET_KEY] = dataset
+    st.session_state["pair_standard"] = pair.standard
+    st.session_state["pair_robust"] = pair.robust or NO_ROBUST
+    if also:
+        st.session_state[also] = dataset
 
 
 def follow_link(rows: Sequence[dict]) -> None:

@@ -96,8 +96,8 @@ STEPS: tuple[Step, ...] = (
          "layer_robustness", "layers"),
     Step("6. Style transfer: robust against standard features",
          "Nakano found that style transfer works with a robust ResNet-50's features and fails with a standard "
-         "one's. Offline only the standard EfficientNet-Lite0 is here: fetch the robust ResNet-50 (the page "
-         "names the command) to see both.",
+         "one's. Without downloads only the standard EfficientNet-Lite0 is here: `python -m explorer fetch --demo` "
+         "gets Nakano's robust and standard ResNet-50 and VGG-19 to see both.",
          registry.STYLE_TRANSFER, {"style_transfer.size": 128, "style_transfer.iterations": 50}),
 )
 

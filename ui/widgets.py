@@ -20,7 +20,7 @@ from explorer import charts, data, zoo
 from explorer.classifier import ClassifierInfo
 from explorer.experiments import attack_lab
 from explorer.optimize import Cancelled
-from ui import configs, links
+from ui import configs, links, models
 
 # --- images ----------------------------------------------------------------------
 
@@ -60,6 +60,31 @@ def _upload(content: bytes, input_size: tuple[int, int, int]) -> np.ndarray:
     return data.to_model_input(data.decode_image(content), input_size)[0].numpy()
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _upload_domain(content: bytes, dataset: str, input_size: tuple[int, int, int]
+                   ) -> tuple[data.DomainCheck, tuple[str, ...]]:
+    img = data.decode_image(content)
+    return data.domain_check(img, dataset, input_size), data.fitting_datasets(img)
+
+
+def domain_warning(check: data.DomainCheck, fitting: Sequence[str], key: str, dataset_key: str = "") -> None:
+    """When an image is far from its model's domain (``data.domain_check``): a warning that says why,
+    and a button per available pair of a dataset the image fits that switches the sidebar to it
+    (and the page's own dataset widget ``dataset_key``, if any)."""
+    if check.fits:
+        return
+    st.warning(check.text(), icon=":material/warning:")
+    offers = models.fitting_pairs(models.zoo_rows(), fitting, exclude=check.dataset)
+    for dataset, pair in offers:
+        st.button(f"Use {models.DATASET_LABELS.get(dataset, dataset)}: {' + '.join(pair.names)}",
+                  key=f"{key}.fit.{dataset}", on_click=models.use_dataset, args=(dataset, dataset_key),
+                  icon=":material/swap_horiz:", help="Switches the sidebar's model pair; the upload stays.")
+    elsewhere = [models.DATASET_LABELS.get(d, d) for d in fitting if d != check.dataset]
+    if not offers and elsewhere:
+        st.caption(f"It would suit a {' or '.join(elsewhere)} model; none is available offline"
+                   + (f" (ImageNet models: `{zoo.DEMO_COMMAND}`)." if "imagenet" in fitting else "."))
+
+
 @st.cache_data(ttl=300, show_spinner=False)
 def _cifar10_available() -> bool:
     try:
@@ -79,12 +104,15 @@ def image_sources(dataset: str) -> list[str]:
     return sources + [UPLOAD]
 
 
-def image_picker(info: ClassifierInfo, key: str, default_index: int = 0) -> Optional[PickedImage]:
+def image_picker(info: ClassifierInfo, key: str, default_index: int = 0,
+                 dataset_key: str = "") -> Optional[PickedImage]:
     """Widgets that pick one image for models like ``info``; None until one is chosen.
     ``default_index``: the test image shown first.
 
     Fashion-MNIST / CIFAR-10 test images by index, scikit-image photos for ImageNet
     models, or an upload (decoded safely; a bad file gives a message, never a traceback).
+    An upload far from the model's domain (a photo for a 28x28 grey model) gets a warning
+    and the pairs it fits (``domain_warning``; ``dataset_key``: the page's own dataset widget).
     """
     sources = image_sources(info.dataset)
     source = st.radio("Image", sources, horizontal=True, key=f"{key}.source", bind=links.BIND)
@@ -113,9 +141,11 @@ def image_picker(info: ClassifierInfo, key: str, default_index: int = 0) -> Opti
             return None
         try:
             picked = PickedImage(_upload(upload.getvalue(), size), None, f"upload: {upload.name}")
+            check, fitting = _upload_domain(upload.getvalue(), info.dataset, size)
         except (data.DataError, ValueError, TypeError) as e:
             st.error(f"Cannot use {upload.name}: {e}")
             return None
+        domain_warning(check, fitting, key, dataset_key)
     st.image(charts.to_pil(picked.image, min_tile=112), caption=picked.description)
     return picked
 

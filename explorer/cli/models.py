@@ -7,7 +7,7 @@ import argparse
 from tqdm import tqdm
 
 from explorer import bounds as B
-from explorer import cards, evaluation, fetch, zoo
+from explorer import cards, demo, evaluation, fetch, zoo
 from explorer import distributed as D
 from explorer import train as T
 from explorer.cli.base import TRAIN_DATASETS_HELP, CLIError, _tqdm_progress, command
@@ -165,11 +165,11 @@ def cmd_list(args) -> int:
     return 0
 
 
-# --- fetch / convert (explorer/fetch.py) -------------------------------------------
+# --- fetch / convert (explorer/fetch.py, explorer/demo.py) ---------------------------
 
 def _register_fetch() -> None:
-    command("fetch", "download a canonical model into checkpoints/ (progress, resume, sha256)",
-            fetch.add_fetch_arguments)(fetch.cmd_fetch)
+    command("fetch", "download a canonical model, or with --demo all a talk needs (progress, resume, sha256)",
+            demo.add_arguments)(demo.cmd_fetch)
     command("convert", "opt-in one-time conversion of a trusted pickled checkpoint to safetensors",
             fetch.add_convert_arguments)(fetch.cmd_convert)
 

@@ -26,12 +26,14 @@ from explorer.zoo.layers import ALEXNET_LAYERS, EFFICIENTNET_LAYERS, RESNET_LAYE
 from explorer.zoo.manifest import MANIFEST, eps_text, read_manifest, write_manifest_entry
 from explorer.zoo.registry import (LoaderResult, availability, availability_check, get_spec, list_models, loader,
                                    register, specs)
-from explorer.zoo.sources import PYPI_LITE0_MODULE, PYPI_LITE0_PACKAGE, efficientnet_lite0_file, split_madrylab_state
-from explorer.zoo.specs import (DEFAULT_CHECKPOINTS, IMAGENET_MEAN, IMAGENET_STD, ModelSpec, ZooError,
+from explorer.zoo.sources import (DEMO_MODELS, PYPI_LITE0_MODULE, PYPI_LITE0_PACKAGE, efficientnet_lite0_file,
+                                  split_madrylab_state)
+from explorer.zoo.specs import (DEFAULT_CHECKPOINTS, DEMO_COMMAND, IMAGENET_MEAN, IMAGENET_STD, ModelSpec, ZooError,
                                 checkpoints_dir, fetch_command, timm_spec)
 
 __all__ = [
-    "ALEXNET_LAYERS", "DEFAULT_CHECKPOINTS", "EFFICIENTNET_LAYERS", "IMAGENET_MEAN", "IMAGENET_STD", "LOAD_CACHE",
+    "ALEXNET_LAYERS", "DEFAULT_CHECKPOINTS", "DEMO_COMMAND", "DEMO_MODELS", "EFFICIENTNET_LAYERS", "IMAGENET_MEAN",
+    "IMAGENET_STD", "LOAD_CACHE",
     "MANIFEST", "MAX_LOADED", "PYPI_LITE0_MODULE", "PYPI_LITE0_PACKAGE", "RESNET_LAYERS", "LoadCache", "LoaderResult",
     "ModelSpec", "ZooError", "architectures", "availability", "availability_check", "build_architecture",
     "checkpoints_dir", "class_names_for", "converted_path", "default_layers", "download_target",

@@ -203,6 +203,12 @@ for _name, _norm, _eps, _file, _url, _acc in (
                   f"MadryLab robustness library release (2019), ResNet-50, {_acc} at the training eps")
 
 
+#: What a talk needs beyond the bundled models, fetched at once by ``python -m explorer fetch --demo``:
+#: the networks Nakano compared for style transfer, MadryLab's L2 eps 3 robust ResNet-50 and torchvision's
+#: standard ResNet-50 and VGG-19. With them the sidebar's ImageNet pair is a standard and a robust ResNet-50.
+DEMO_MODELS = ("madry-imagenet-resnet50-l2-3", "resnet50", "vgg19")
+
+
 # --- EfficientNet-Lite0 from a PyPI package --------------------------------------------
 
 def efficientnet_lite0_file() -> Path | None:

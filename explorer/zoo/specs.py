@@ -35,6 +35,9 @@ def fetch_command(name: str) -> str:
     return f"python -m explorer fetch {name}"
 
 
+DEMO_COMMAND = "python -m explorer fetch --demo"  # every model of ``DEMO_MODELS`` at once (explorer.fetch)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One model of the zoo.
