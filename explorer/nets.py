@@ -74,7 +74,8 @@ class StageCNN(StagedNet):
 
 
 class MLP(nn.Module):
-    """A plain MLP with named hidden layers (for transferability comparisons and tests)."""
+    """A plain MLP with named hidden layers (for transferability comparisons and tests); no hidden layer: a
+    linear model (``linear``)."""
 
     def __init__(self, in_features: int = 784, num_classes: int = 10, hidden: Sequence[int] = (256, 128)):
         super().__init__()
@@ -185,6 +186,8 @@ ARCHITECTURES = {
     "stage_cnn": lambda in_chans=1, num_classes=10, input_size=28: StageCNN(in_chans, num_classes),
     "stage_cnn_tiny": lambda in_chans=1, num_classes=10, input_size=28: StageCNN(in_chans, num_classes, widths=(8, 16, 16, 32)),
     "mlp": lambda in_chans=1, num_classes=10, input_size=28: MLP(in_chans * input_size * input_size, num_classes),
+    "linear": lambda in_chans=1, num_classes=10, input_size=28: MLP(in_chans * input_size * input_size, num_classes,
+                                                                    hidden=()),
     "resnet_small": lambda in_chans=1, num_classes=10, input_size=28: SmallResNet(in_chans, num_classes),
     "resnet9": lambda in_chans=3, num_classes=10, input_size=32: ResNet9(in_chans, num_classes),
 }

@@ -65,8 +65,10 @@ def transfer_tab(pair: models.ModelPair) -> None:
     st.markdown("Ilyas et al. (Figure 3): architectures that the source model's adversarial examples **transfer** "
                 "to are also the ones that **learn** most from its D_det. Each point is one architecture trained on "
                 "the same clean images (transfer) and on the source's D_det (accuracy on the real test set); the "
-                "line is fitted through the PGD points. The D_det of Nakkiran's non-transferable attack should sit "
-                "on the same line, low and low (the authors' reply).")
+                "dashed line is fitted through the PGD points, the red rule is chance. Below chance, a model has "
+                "learned the relabelling (the original class's features under the label y + 1: see the column "
+                "'into (y + 1) mod C'). The D_det of Nakkiran's non-transferable attack should sit on the same "
+                "line, low and low (the authors' reply).")
     source = _source(pair)
     n, e = _sizes("transfer_learnability", 500, 2)
     config = transfer_learnability.Config(source=source, n_train=n, epochs=e, n_attack=200, n_test=1000,
@@ -78,13 +80,13 @@ def transfer_tab(pair: models.ModelPair) -> None:
     result, where = got
     st.altair_chart(CD.transfer_scatter(result), width="stretch")
     st.dataframe(CD.transfer_learnability_frame(result), hide_index=True)
-    slope, r = result.get("slope"), result.get("correlation")
-    fit = "No line (the PGD points do not spread)" if slope is None else (
-        f"Fitted line (PGD points): slope {slope:.2f}, Pearson r {'n/a' if r is None else f'{r:.2f}'}")
-    st.caption(f"{where}. {fit}; targeted success on the source: "
-               + ", ".join(f"{k} {100 * v:.1f}%" for k, v in result["success"].items())
-               + f"; {result['n_train']} training images, {result['n_attack']} attacked test images, L2 eps "
-               f"{result['eps']:g}. " + transfer_learnability.COMMENTER["figure"] + ".")
+    rates = ", ".join(f"{k} {100 * v:.1f}% of the attacked test images, {100 * result['det_success'][k]:.1f}% of "
+                      "D_det" for k, v in result["success"].items())
+    st.caption(f"{where}. {CD.transfer_fit_sentence(result)} Fisher's interval assumes a roughly normal scatter; "
+               f"with a handful of architectures, read the table too. Targeted success on the source: {rates}; "
+               f"{result['n_train']} training images, {result['n_attack']} attacked test images, "
+               f"{result['n_test']} real test images, L2 eps {result['eps']:g}, {result['steps']} steps. "
+               + transfer_learnability.COMMENTER["figure"] + ".")
 
 
 # --- 2. robust feature leakage -------------------------------------------------------------------

@@ -21,15 +21,23 @@ def _pct(v) -> Optional[float]:
 # --- 1. transferability vs learnability ---------------------------------------------------------
 
 def transfer_learnability_frame(result: dict) -> pd.DataFrame:
-    """One row per (architecture, attack): transfer %, accuracy from D_det %, clean accuracy %."""
+    """One row per (architecture, attack): transfer %, accuracy from D_det % on the true labels and
+    into (y + 1) mod C (the relabelling rule), clean accuracy %."""
     return pd.DataFrame([{"architecture": p["arch"], "attack": p["attack"], "transfer %": _pct(p["transfer"]),
                           "accuracy trained on D_det %": _pct(p["learned"]),
+                          "into (y + 1) mod C %": _pct(p.get("learned_shifted")),
                           "clean accuracy %": _pct(p["clean_accuracy"])} for p in result["points"]])
+
+
+def chance_percent(result: dict) -> float:
+    """Chance accuracy in percent (1 / C; results saved before it was recorded: 10 classes)."""
+    return 100 * float(result.get("chance") or 0.1)
 
 
 def transfer_scatter(result: dict) -> alt.Chart:
     """Transfer rate (x) against accuracy after training on D_det (y), one point per architecture
-    and attack, with the least-squares line through the PGD points (paper Figure 3)."""
+    and attack, with the least-squares line through the PGD points (paper Figure 3) and a rule
+    at chance."""
     df = transfer_learnability_frame(result)
     points = alt.Chart(df).mark_point(size=120, filled=True).encode(
         x=alt.X("transfer %:Q", title="transfer rate of the source's adversarial examples (%)"),
@@ -37,16 +45,51 @@ def transfer_scatter(result: dict) -> alt.Chart:
         color=alt.Color("attack:N", title="D_det built with"),
         shape=alt.Shape("architecture:N"),
         tooltip=list(df.columns))
+    chance = pd.DataFrame({"accuracy trained on D_det %": [chance_percent(result)], "label": ["chance"]})
+    rule = alt.Chart(chance).mark_rule(color="firebrick", strokeDash=[2, 2]).encode(
+        y="accuracy trained on D_det %:Q", tooltip=["label:N", "accuracy trained on D_det %:Q"])
+    layers = [rule, points]
     slope, intercept = result.get("slope"), result.get("intercept")
-    pgd = df[df["attack"] == "PGD"]
-    if slope is None or intercept is None or pgd.empty:
-        return points.properties(height=360)
-    xs = np.linspace(0, max(float(df["transfer %"].max() or 0), 1.0), 20)
-    # the fit is in fractions; in percent the slope is unchanged and the intercept scales by 100
-    line = alt.Chart(pd.DataFrame({"transfer %": xs, "accuracy trained on D_det %": 100 * intercept + slope * xs})
-                     ).mark_line(strokeDash=[4, 3], color="gray").encode(x="transfer %:Q",
-                                                                         y="accuracy trained on D_det %:Q")
-    return (line + points).properties(height=360)
+    if slope is not None and intercept is not None and not df[df["attack"] == "PGD"].empty:
+        xs = np.linspace(0, max(float(df["transfer %"].max() or 0), 1.0), 20)
+        # the fit is in fractions; in percent the slope is unchanged and the intercept scales by 100
+        line = alt.Chart(pd.DataFrame({"transfer %": xs, "accuracy trained on D_det %": 100 * intercept + slope * xs})
+                         ).mark_line(strokeDash=[4, 3], color="gray").encode(x="transfer %:Q",
+                                                                             y="accuracy trained on D_det %:Q")
+        layers.insert(0, line)
+    return alt.layer(*layers).properties(height=360)
+
+
+def transfer_fit_sentence(result: dict) -> str:
+    """What the PGD points support: Pearson's r, its confidence interval and how many points lie
+    above chance, in one sentence."""
+    pgd = [p for p in result["points"] if p["attack"] == "PGD"]
+    n, chance = len(pgd), chance_percent(result)
+    above = sum(100 * p["learned"] > chance for p in pgd)
+    where = f"{above} of {n} architectures above chance ({chance:.0f}%) when trained on the PGD D_det"
+    r, ci = result.get("correlation"), result.get("correlation_ci") or (None, None)
+    if r is None:
+        return f"No correlation (the PGD points do not spread); {where}."
+    lo, hi = ci
+    if lo is None or hi is None:
+        return f"Pearson r = {r:.2f} over {n} architectures, too few for an interval; {where}."
+    level = round(100 * float(result.get("ci_level") or 0.95))
+    verdict = ("the data support a rising trend" if lo > 0 else "the data support a falling trend" if hi < 0
+               else "the interval includes 0: the data do not support a trend")
+    return (f"Pearson r = {r:.2f}, {level}% CI [{lo:.2f}, {hi:.2f}] (Fisher z, {n} architectures): "
+            f"with {n} points {verdict}; {where}{_within_above_chance(pgd, chance)}.")
+
+
+def _within_above_chance(pgd: list, chance: float) -> str:
+    """Pearson r among the PGD points above chance alone, when there are three or more of them and
+    some below: whether the trend holds among the learners, or only rests on the gap between groups."""
+    above = [p for p in pgd if 100 * p["learned"] > chance]
+    if len(above) < 3 or len(above) == len(pgd):
+        return ""
+    x, y = np.array([p["transfer"] for p in above]), np.array([p["learned"] for p in above])
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return ""
+    return f"; among those {len(above)} alone r = {float(np.corrcoef(x, y)[0, 1]):.2f}"
 
 
 # --- 2. robust feature leakage ----------------------------------------------------------------
