@@ -55,6 +55,7 @@ st.markdown("Every model the explorer knows. Offline, the bundled models we trai
             "step 2.5·eps/steps) and stored in the model's card.")
 
 rows = _table(str(zoo.checkpoints_dir()))
+KINDS = {r["name"]: r["kind"] for r in rows}  # standard / robust colours on the charts
 widgets.zoo_table(rows, TABLE_COLUMNS)
 missing = [r for r in rows if r["fetch"]]
 if missing:
@@ -65,7 +66,7 @@ pair = models.current_pair()
 st.header("Accuracy against eps")
 curve_rows = [r for name in pair.names for r in zoo_report.evaluation_rows(name)]
 if curve_rows:
-    st.altair_chart(charts.accuracy_curve(curve_rows, title="measured by the evaluate command"))
+    st.altair_chart(charts.accuracy_curve(curve_rows, title="measured by the evaluate command", kinds=KINDS))
 unevaluated = [n for n in pair.names if not zoo_report.evaluation_rows(n)]
 if unevaluated:
     st.info("No evaluation table yet for " + ", ".join(unevaluated) + ". Measure it with: "
@@ -79,7 +80,7 @@ if pair.names:
     result = page.view(KEY, "zoo_report", build, lambda config: f"Evaluating {' and '.join(config.models)}",
                        run=submitted, action="Evaluate")
     if result is not None:
-        st.altair_chart(charts.accuracy_curve(result.rows(), title=f"first {result.n} test images"))
+        st.altair_chart(charts.accuracy_curve(result.rows(), title=f"first {result.n} test images", kinds=KINDS))
         st.dataframe(result.rows(), hide_index=True)
         st.caption(f"{result.seconds:.1f} s")
         if widgets.kept_config(KEY) is not None:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
+from explorer.charts.palette import kind_color
 from explorer.threat import eps_text  # noqa: F401  (re-exported: charts.eps_text)
 
 #: Small images (Fashion-MNIST, CIFAR) are upscaled with nearest neighbours to at least this size.
@@ -198,11 +199,14 @@ def history_chart(loss_history: np.ndarray, prob_history: np.ndarray, prob_label
     return alt.vconcat(loss, prob)
 
 
-def accuracy_curve(rows: Iterable[dict], title: str = "") -> alt.Chart:
-    """Accuracy against eps, one line per model (and norm): rows with model, norm, eps, accuracy.
+def accuracy_curve(rows: Iterable[dict], title: str = "", kinds: dict | None = None) -> alt.Chart:
+    """Accuracy against eps, one line per model (and norm): rows with model, norm, eps, accuracy
+    (and maybe kind). ``kinds`` maps a model to its kind text, for the standard / robust colours
+    (default: each row's ``kind``, else the model's name).
 
     Clean rows (norm ``none``, eps 0) start every norm's line."""
     rows = list(rows)
+    kinds = {**{r["model"]: r["kind"] for r in rows if r.get("kind")}, **(kinds or {})}
     norms = sorted({r["norm"] for r in rows if r["norm"] != "none"}) or ["none"]
     out = []
     for r in rows:
@@ -212,7 +216,7 @@ def accuracy_curve(rows: Iterable[dict], title: str = "") -> alt.Chart:
     return alt.Chart(df, title=title or alt.Undefined).mark_line(point=True).encode(
         x=alt.X("eps:Q", title="eps"),
         y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-        color="model:N",
+        color=kind_color("model:N", df["model"], kinds),
         column=alt.Column("norm:N", title=None),
         tooltip=["model", "norm", "eps", alt.Tooltip("accuracy:Q", format=".1%")],
     ).properties(width=220, height=180)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from explorer import charts
+from explorer.charts.palette import kind_color
 
 START_NAMES = {"random_image": "another image", "image": "start image", "noise": "noise", "grey": "grey"}
 
@@ -102,7 +103,7 @@ def energy_chart(rows: Sequence[dict], cutoff: Optional[float] = None) -> alt.La
         x=alt.X("rho:Q", title="frequency radius ρ (0 = mean, 1 = corner)", scale=alt.Scale(domain=[0, 1])),
         y=alt.Y("fraction:Q", title="energy at ≤ ρ", scale=alt.Scale(domain=[0, 1]),
                 axis=alt.Axis(format="%")),
-        color=alt.Color("source:N", legend=alt.Legend(orient="right", title=None, labelLimit=260)),
+        color=kind_color("source:N", df["source"], legend=alt.Legend(orient="right", title=None, labelLimit=260)),
         strokeDash=alt.condition(alt.datum.source == "white noise", alt.value([4, 3]), alt.value([1, 0])),
         tooltip=["source", alt.Tooltip("rho:Q", format=".2f"), alt.Tooltip("fraction:Q", format=".1%")],
     ).properties(height=240)
@@ -120,7 +121,7 @@ def distance_chart(result) -> alt.Chart:
     df = pd.concat(frames, ignore_index=True)
     return alt.Chart(df).mark_line().encode(
         x=alt.X("step:Q"), y=alt.Y("distance:Q", scale=alt.Scale(type="log"), title="‖g(z) − g(x)‖ / ‖g(x)‖"),
-        color=alt.Color("model:N", sort=_in_order(df["model"]), legend=alt.Legend(orient="right", title=None)),
+        color=kind_color("model:N", _in_order(df["model"]), legend=alt.Legend(orient="right", title=None)),
         tooltip=["model", "step", alt.Tooltip("distance:Q", format=".4f")],
     ).properties(height=220)
 
@@ -132,7 +133,8 @@ def cutoff_accuracy_chart(rows: Sequence[dict]) -> alt.Chart:
     return alt.Chart(df).mark_line(point=True).encode(
         x=alt.X("cutoff:Q", title="cutoff ρ", scale=alt.Scale(domain=[0, 1])),
         y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-        color=alt.Color("model:N", sort=_in_order(df["model"]), legend=alt.Legend(orient="bottom", title=None)),
+        color=kind_color("model:N", _in_order(df["model"]), dict(zip(df["model"], df["kind"])) if "kind" in df
+                         else None, legend=alt.Legend(orient="bottom", title=None)),
         column=alt.Column("filter:N", title=None, sort=["low-pass", "high-pass"]),
         tooltip=["model", "filter", alt.Tooltip("cutoff:Q", format=".2f"), alt.Tooltip("accuracy:Q", format=".1%")],
     ).properties(width=260, height=200)

@@ -11,6 +11,8 @@ from typing import Iterable, Sequence
 import altair as alt
 import pandas as pd
 
+from explorer.charts.palette import kind_color
+
 COLUMNS = ["model", "kind", "layer", "index", "R", "ci_low", "ci_high"]
 
 
@@ -49,7 +51,8 @@ def layer_robustness_chart(rows: Iterable[dict], ci_level: float = 0.95, title: 
     ci = f"{ci_level:.0%} interval"
     shared = shares_layers(df)
     x = alt.X("layer:N", sort=layer_order(df), title="layer (network order)", axis=alt.Axis(labelAngle=-30))
-    color = alt.Color("model:N", sort=names, legend=alt.Legend(orient="bottom", title=None))
+    kinds = dict(zip(df["model"], df["kind"])) if "kind" in df.columns else {}
+    color = kind_color("model:N", names, kinds, legend=alt.Legend(orient="bottom", title=None))
     tooltip = ["model", "kind", "layer", alt.Tooltip("R:Q", format=".4f"),
                alt.Tooltip("ci_low:Q", format=".4f", title=f"{ci} low"),
                alt.Tooltip("ci_high:Q", format=".4f", title=f"{ci} high")]

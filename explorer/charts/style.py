@@ -13,6 +13,7 @@ import pandas as pd
 from PIL import Image
 
 from explorer import charts
+from explorer.charts.palette import kind_color
 
 
 def fit_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -82,7 +83,8 @@ def loss_chart(result) -> alt.Chart:
     return alt.Chart(df).mark_line().encode(
         x=alt.X("iteration:Q", title="iteration"),
         y=alt.Y("loss:Q", scale=alt.Scale(type="log"), title="total loss"),
-        color=alt.Color("transfer:N", sort=order, title=None),
+        color=kind_color("transfer:N", order, {transfer_label(result, t): t.kind for t in result.transfers},
+                         title=None),
         tooltip=["transfer", "iteration", alt.Tooltip("loss:Q", format=".4g"),
                  alt.Tooltip("style:Q", format=".4g"), alt.Tooltip("content:Q", format=".4g")],
     ).properties(height=240)
