@@ -88,3 +88,14 @@ def test_style_loss_chart():
     result = NS(single_layer=False, transfers=[NS(style_model=m, kind=k, layer_text="all", loss_history=h,
                                                   style_history=h, content_history=h) for m, k in KINDS.items()])
     kind_colours(CS.loss_chart(result), {STD: "standard", ROB: "robust"})
+
+
+def test_zoo_accuracy_curve_has_one_eps_axis_per_norm():
+    rows = [{"model": m, "norm": n, "eps": e, "accuracy": 0.5} for m in (STD, ROB)
+            for n, e in (("none", 0.0), ("linf", 0.05), ("linf", 0.1), ("l2", 1.0), ("l2", 2.0))]
+    spec = charts.accuracy_curve(rows, title="t", kinds=KINDS).to_dict()
+    axes = {p["encoding"]["x"]["title"]: p["encoding"]["x"]["scale"]["domain"] for p in spec["hconcat"]}
+    assert axes == {"L2 eps": [0, 2.0], "Linf eps": [0, 0.1]}
+    assert spec["resolve"]["scale"]["x"] == "independent"
+    one = charts.accuracy_curve([r for r in rows if r["norm"] != "l2"]).to_dict()
+    assert one["encoding"]["x"]["title"] == "Linf eps" and one["encoding"]["x"]["scale"]["domain"] == [0, 0.1]

@@ -27,6 +27,7 @@ MIN_TILE = 168
 PAD = 8
 LINE = 16  # one line of text in a figure
 BEFORE, AFTER = "before", "after"
+NORM_NAMES = {"l2": "L2", "linf": "Linf", "none": "clean"}
 
 
 # --- images ------------------------------------------------------------------------
@@ -199,9 +200,10 @@ def history_chart(loss_history: np.ndarray, prob_history: np.ndarray, prob_label
     return alt.vconcat(loss, prob)
 
 
-def accuracy_curve(rows: Iterable[dict], title: str = "", kinds: dict | None = None) -> alt.Chart:
-    """Accuracy against eps, one line per model (and norm): rows with model, norm, eps, accuracy
-    (and maybe kind). ``kinds`` maps a model to its kind text, for the standard / robust colours
+def accuracy_curve(rows: Iterable[dict], title: str = "", kinds: dict | None = None) -> alt.TopLevelMixin:
+    """Accuracy against eps, one line per model, one chart per norm side by side, each with its own
+    eps axis (L2 runs to 2 where Linf stops at 0.1): rows with model, norm, eps, accuracy (and
+    maybe kind). ``kinds`` maps a model to its kind text, for the standard / robust colours
     (default: each row's ``kind``, else the model's name).
 
     Clean rows (norm ``none``, eps 0) start every norm's line."""
@@ -213,13 +215,22 @@ def accuracy_curve(rows: Iterable[dict], title: str = "", kinds: dict | None = N
         for n in (norms if r["norm"] == "none" else [r["norm"]]):
             out.append({"model": r["model"], "norm": n, "eps": float(r["eps"]), "accuracy": float(r["accuracy"])})
     df = pd.DataFrame(out, columns=["model", "norm", "eps", "accuracy"])
-    return alt.Chart(df, title=title or alt.Undefined).mark_line(point=True).encode(
-        x=alt.X("eps:Q", title="eps"),
-        y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-        color=kind_color("model:N", df["model"], kinds),
-        column=alt.Column("norm:N", title=None),
-        tooltip=["model", "norm", "eps", alt.Tooltip("accuracy:Q", format=".1%")],
-    ).properties(width=220, height=180)
+    color = kind_color("model:N", df["model"], kinds)
+    panels = []
+    for n in norms:
+        part = df[df["norm"] == n]
+        top = float(part["eps"].max()) if len(part) else 0.0
+        panels.append(alt.Chart(part).mark_line(point=True).encode(
+            x=alt.X("eps:Q", title=f"{NORM_NAMES.get(n, n)} eps",
+                    scale=alt.Scale(domain=[0, top]) if top > 0 else alt.Undefined),
+            y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            color=color,
+            tooltip=["model", "norm", "eps", alt.Tooltip("accuracy:Q", format=".1%")],
+        ).properties(width=220, height=180))
+    titled = {"title": title} if title else {}
+    if len(panels) == 1:
+        return panels[0].properties(**titled)
+    return alt.hconcat(*panels, **titled).resolve_scale(x="independent")
 
 
 # --- text ----------------------------------------------------------------------------
