@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from explorer import charts, data, zoo
@@ -271,7 +270,4 @@ ZOO_COLUMNS = {
 
 def zoo_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> None:
     """The zoo as a table: one row per model (``zoo.list_models`` rows, maybe with card numbers)."""
-    df = pd.DataFrame(list(rows))
-    if columns is not None:
-        df = df[[c for c in columns if c in df.columns]]
-    st.dataframe(df, hide_index=True, column_config=ZOO_COLUMNS)
+    st.dataframe(charts.zoo_frame(rows, columns), hide_index=True, column_config=ZOO_COLUMNS)

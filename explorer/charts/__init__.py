@@ -233,6 +233,39 @@ def accuracy_curve(rows: Iterable[dict], title: str = "", kinds: dict | None = N
     return alt.hconcat(*panels, **titled).resolve_scale(x="independent")
 
 
+# --- tables ----------------------------------------------------------------------------
+
+#: What an empty cell of a shown table reads (never "None" or "nan").
+MISSING = "-"
+
+
+def _cell(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def shown(df: pd.DataFrame) -> pd.DataFrame:
+    """A table as a page shows it: every None / NaN cell reads ``MISSING``. Columns without gaps
+    keep their values and type; a column with gaps becomes text (numbers to 4 significant digits)."""
+    out = df.copy()
+    for column in out.columns:
+        gaps = out[column].isna()
+        if gaps.any():
+            out[column] = [MISSING if gap else _cell(v) for v, gap in zip(out[column], gaps)]
+    return out
+
+
+def zoo_frame(rows: Iterable[dict], columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The zoo table as shown: models available offline first (otherwise in the given order),
+    ``columns`` in order where present, empty cells as ``MISSING``."""
+    df = pd.DataFrame(list(rows))
+    if "available" in df.columns:
+        df = df.sort_values("available", ascending=False, kind="stable",
+                            key=lambda s: s.fillna(False).astype(bool)).reset_index(drop=True)
+    if columns is not None:
+        df = df[[c for c in columns if c in df.columns]]
+    return shown(df)
+
+
 # --- text ----------------------------------------------------------------------------
 
 def top_class_text(names: Sequence[str], probs: np.ndarray) -> str:

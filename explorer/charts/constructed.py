@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 from PIL import Image
 
@@ -64,7 +63,7 @@ def table_frame(rows: Sequence[dict], eval_text: str = "", half_text: str = "") 
         "paper clean % (CIFAR-10)": r["paper clean %"],
         "paper robust % (CIFAR-10, L2 0.25)": r["paper robust %"], "construction": r.get("construction", ""),
     } for r in rows])
-    return df.replace({np.nan: None})
+    return charts.shown(df)
 
 
 def paper_frame(paper: dict, names: dict) -> pd.DataFrame:

@@ -13,6 +13,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from explorer.charts import shown
+
 
 def _pct(v) -> Optional[float]:
     return None if v is None else round(100 * float(v), 1)
@@ -97,9 +99,9 @@ def _within_above_chance(pgd: list, chance: float) -> str:
 def leakage_frame(result: dict) -> pd.DataFrame:
     """Heads on the robust / standard linear features: test accuracy per training set, the no-leakage
     control and Goh's number."""
-    return pd.DataFrame([{"features": r["features"], "trained on": r["trained_on"], "test accuracy % (ours)":
+    return shown(pd.DataFrame([{"features": r["features"], "trained on": r["trained_on"], "test accuracy % (ours)":
                           _pct(r["accuracy"]), "control: same labels, unperturbed images %": _pct(r["control"]),
-                          "Goh % (CIFAR-10)": r["commenter"]} for r in result["rows"]]).replace({np.nan: None})
+                          "Goh % (CIFAR-10)": r["commenter"]} for r in result["rows"]]))
 
 
 def linear_models_frame(result: dict) -> pd.DataFrame:

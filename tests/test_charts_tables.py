@@ -1,0 +1,67 @@
+"""The tables the pages show read no "None" or "nan": an empty cell reads charts.MISSING, and the
+zoo lists the models that work offline first."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from explorer import charts
+from explorer.charts import constructed as CC
+from explorer.charts import discussion as CD
+from explorer.experiments import zoo_report
+
+ROOT = Path(__file__).resolve().parents[1]
+ZOO_COLUMNS = ["name", "dataset", "kind", "source", "available", "clean accuracy", "robust accuracy",
+               "test images", "why"]  # pages/model_zoo.py's TABLE_COLUMNS
+
+
+def no_none(df: pd.DataFrame) -> None:
+    assert not df.isna().any().any(), df
+    texts = {str(v).strip().lower() for v in df.to_numpy().ravel()}
+    assert not texts & {"none", "nan", "<na>", "nat"}, texts & {"none", "nan", "<na>", "nat"}
+
+
+def test_shown_fills_gaps_and_keeps_full_columns():
+    df = charts.shown(pd.DataFrame({"a": [1.5, None], "b": [np.nan, 0.123456], "c": [1, 2], "d": ["x", None]}))
+    assert list(df["a"]) == ["1.5", charts.MISSING] and list(df["b"]) == [charts.MISSING, "0.1235"]
+    assert df["c"].dtype.kind == "i" and list(df["d"]) == ["x", charts.MISSING]
+    no_none(df)
+
+
+def test_zoo_table_available_first_and_no_none():
+    rows = zoo_report.model_table()
+    df = charts.zoo_frame(rows, ZOO_COLUMNS)
+    no_none(df)
+    available = [bool(v) for v in df["available"]]
+    assert any(available) and not all(available)
+    assert available == sorted(available, reverse=True)  # every available model before every other
+    # stable: within each group the zoo's own order
+    want = [r["name"] for r in rows if r["available"]] + [r["name"] for r in rows if not r["available"]]
+    assert list(df["name"]) == want
+    home = charts.zoo_frame(rows, ["name", "dataset", "kind", "source", "available", "why"])  # the home page's
+    no_none(home)
+
+
+def test_table1_frames_have_no_none():
+    for path in sorted((ROOT / "results" / "constructed").glob("*/table.json")):
+        t = json.loads(path.read_text())
+        ev = t["eval"]
+        df = CC.table_frame(t["rows"], f"{ev['norm']} eps {ev['eps']:g}", f"{ev['norm']} eps {ev['eps'] / 2:g}")
+        no_none(df)
+    gappy = [{"dataset": "D", "train images": 10, "clean %": 90.0, "robust %": None, "paper clean %": 95.3,
+              "paper robust %": None}, {"dataset": "D_det", "train images": 10, "clean %": 20.0,
+                                        "robust %": 1.0, "robust % (half eps)": 2.0, "paper clean %": None,
+                                        "paper robust %": None}]
+    no_none(CC.table_frame(gappy))
+
+
+def test_leakage_frame_has_no_none():
+    doc = json.loads((ROOT / "results" / "discussion" / "leakage.json").read_text())
+    assert any(r["control"] is None or r["commenter"] is None for r in doc["result"]["rows"])  # there are gaps
+    df = CD.leakage_frame(doc["result"])
+    no_none(df)
+    assert charts.MISSING in set(df["Goh % (CIFAR-10)"])
