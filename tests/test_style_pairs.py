@@ -1,7 +1,7 @@
 """The style-pair measurements against closed forms: white noise has a flat spectrum (its
 energy above 1/4 cycle/pixel is the share of the frequency square outside that circle, and
 no grid peak); a period-2 or period-4 dot grid has a large grid score; an image's spectrum
-distance to itself is 0 and to a contrast-scaled copy too."""
+distance to itself is 0 and to a contrast-scaled copy too; the CLI measures a tiny grey pair into JSON."""
 
 from __future__ import annotations
 
@@ -43,3 +43,21 @@ def test_radial_spectrum_of_a_single_frequency():
     img = np.cos(2 * math.pi * x * 8 / 64)  # 0.125 cycles/pixel
     r = SP.radial_spectrum(img, bins=32)
     assert int(np.argmax(r)) == int(0.125 / (0.5 / 32))
+
+
+def test_the_cli_measures_a_tiny_grey_pair_into_json(tiny_root, tmp_path, capsys):
+    import json
+
+    from explorer.cli import main
+
+    out, fig = tmp_path / "pairs.json", tmp_path / "pairs.png"
+    assert main(["style-pairs", "--pair", "tiny-standard", "tiny-robust", "--size", "32", "--iterations", "2",
+                 "--out", str(out), "--figure", str(fig), "--device", "cpu"]) == 0
+    doc = json.loads(out.read_text())
+    assert [(r["pair"], r["model"], r["robust"]) for r in doc["rows"]] == [(0, "tiny-standard", False),
+                                                                          (0, "tiny-robust", True)]
+    for r in doc["rows"]:
+        assert r["style_loss"] > 0 and r["spectrum_distance"] >= 0 and 0 <= r["high_frequency_share"] <= 1
+    assert doc["config"]["pairs"] == [["tiny-standard", "tiny-robust"]] and fig.stat().st_size > 0
+    assert "tiny-robust" in capsys.readouterr().out
+    assert main(["style-pairs", "--pair", "tiny-standard", "no-such-model", "--out", str(out)]) == 2

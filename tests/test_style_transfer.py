@@ -1,6 +1,7 @@
 """style_transfer: Gram matrices against a direct sum, the loss falling on EfficientNet-Lite0,
-content-only reconstruction, default layers (Nakano, Gatys, derived), average pooling on a
-copy, the single-layer grid, determinism, progress/cancel, validation and the CLI.
+content-only reconstruction, default layers (Nakano, Gatys, stage CNNs, derived), average pooling
+on a copy, the single-layer grid, determinism, progress/cancel, validation, grey (1-channel)
+networks seeing the luma, and the CLI.
 
 Images are 48-64 px and runs a few iterations: the CPU is shared.
 """
@@ -292,12 +293,103 @@ def test_configs_hold_the_working_resolution_and_are_hashable(images):
     assert ST.Config.for_images(chw, images[1], (LITE0,), size=64).content == cfg.content
 
 
-def test_grey_models_are_refused(images, monkeypatch):
-    if not _available("fmnist-standard"):
-        pytest.skip("the bundled fmnist-standard is not in checkpoints/")
-    monkeypatch.delenv("EXPLORER_CHECKPOINTS", raising=False)  # the tiny fixture may have pointed it elsewhere
-    with pytest.raises(ValueError, match="RGB"):
-        ST.run(config(images, models=("fmnist-standard",), size=48, iterations=1))
+# --- grey (1-channel) networks --------------------------------------------------------------
+
+def test_luma_is_the_itu_601_formula_and_differentiable():
+    x = torch.rand(2, 3, 5, 7, generator=torch.Generator().manual_seed(0), dtype=torch.float64, requires_grad=True)
+    y = networks.luma(x)
+    expected = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+    assert y.shape == (2, 1, 5, 7)
+    torch.testing.assert_close(y, expected)
+    # d(sum of weighted luma)/dx: each pixel's channel gets its weight times the pixel's own weight
+    w = torch.rand(2, 1, 5, 7, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    (y * w).sum().backward()
+    torch.testing.assert_close(x.grad, w * torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64).view(1, 3, 1, 1))
+    assert torch.autograd.gradcheck(networks.luma, (x.detach().requires_grad_(True),))
+    g = torch.rand(1, 1, 4, 4)
+    assert networks.luma(g) is g  # a grey image is already its luma
+    with pytest.raises(ValueError, match="1 or 3"):
+        networks.luma(torch.rand(1, 4, 4, 4))
+
+
+def test_a_grey_view_feeds_the_network_the_inverted_luma_in_one_pass(tiny_pair, monkeypatch):
+    model = tiny_pair[0]
+    assert model.info.input_size[0] == 1 and networks.grey_is_inverted(model)  # Fashion-MNIST: white on black
+    x = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(2), requires_grad=True)
+    for invert in (True, False):
+        view = networks.prepare(model, average_pooling=True, invert_grey=invert)
+        assert isinstance(view, networks.GreyView) and view.invert is invert
+        assert (view.name, view.info, view.layer_names) == (model.name, model.info, model.layer_names)
+        grey = networks.luma(x.detach())
+        want = model.features(1 - grey if invert else grey, ["stage2"])["stage2"]
+        torch.testing.assert_close(view.features(x.detach(), ["stage2"])["stage2"], want, rtol=1e-4, atol=1e-5)
+    passes = []
+    original = Classifier.features
+    monkeypatch.setattr(Classifier, "features",
+                        lambda self, x, layers: passes.append(x.shape) or original(self, x, layers))
+    view.features(x, ["stage1", "stage3"])["stage3"].sum().backward()
+    assert passes == [(1, 1, 40, 40)]  # the luma inside the call, then one pass of the grey network
+    r, g, b = x.grad[0]  # the gradient reaches the RGB pixels through the luma: in the ratio of its weights
+    torch.testing.assert_close(r / 0.299, g / 0.587, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(b / 0.114, g / 0.587, rtol=1e-4, atol=1e-6)
+    assert float(x.grad.abs().sum()) > 0
+
+
+def test_stage_cnns_take_nakanos_rule_on_their_four_stages(tiny_pair):
+    choice = ST.default_layers(tiny_pair[0])
+    assert choice.style_layers == ("stage1", "stage2", "stage3", "stage4") and choice.content_layer == "stage3"
+    assert choice.rule.startswith("stage CNN")
+
+
+def test_grey_networks_run_style_transfer_on_a_grey_image(images, tiny_root):
+    result = ST.run(config(images, models=("tiny-standard", "tiny-robust"), size=48, iterations=4))
+    assert result.content_model == "tiny-standard" and result.content_layer == "stage3"
+    assert [t.style_model for t in result.transfers] == ["tiny-standard", "tiny-robust"]
+    for t in result.transfers:
+        assert t.image.shape == result.content_image.shape == (3, 32, 48)
+        np.testing.assert_array_equal(t.image[0], t.image[1])  # grey: R = G = B
+        np.testing.assert_array_equal(t.image[0], t.image[2])
+        assert t.final_loss < t.initial_loss and t.style_layers == ("stage1", "stage2", "stage3", "stage4")
+    assert any("luma" in n and "grey" in n for n in result.notes)
+    # from the content image with no style the output is exactly the content's luma
+    still = ST.run(config(images, models=("tiny-standard",), size=48, iterations=2, style_weight=0.0)).transfers[0]
+    luma = networks.luma(torch.from_numpy(result.content_image)[None])[0, 0].numpy()
+    np.testing.assert_allclose(still.image[0], luma, atol=1e-6)
+    # the inversion is the networks' view only: not inverting gives another image, not a negative one
+    plain = ST.run(config(images, models=("tiny-standard",), size=48, iterations=4, invert_grey=False)).transfers[0]
+    assert not np.allclose(plain.image, result.transfers[0].image)
+    assert abs(plain.image.mean() - result.transfers[0].image.mean()) < 0.2
+
+
+def test_a_grey_transfer_step_is_one_pass_of_the_grey_network(images, tiny_root, monkeypatch):
+    passes = []
+    original = Classifier.features
+    monkeypatch.setattr(Classifier, "features", lambda self, x, layers: passes.append((x.shape[1], tuple(layers)))
+                        or original(self, x, layers))
+    ST.run(config(images, models=("tiny-standard",), size=48, iterations=3, optimizer="adam"))
+    steps = [p for p in passes if len(p[1]) == 4]  # content (stage3) and style (stage1-4) read together
+    assert len(steps) == 1 + 3 + 1 and all(c == 1 for c, _ in passes)  # the style Grams, 3 steps, the last loss
+
+
+def test_a_grey_style_network_beside_an_rgb_content_network_optimizes_colour(images, tiny_root):
+    result = ST.run(config(images, models=("tiny-robust",), size=48, iterations=2, content_model=RESNET18))
+    (t,) = result.transfers
+    assert t.image.shape == (3, 32, 48) and not np.allclose(t.image[0], t.image[1])
+    assert t.final_loss < t.initial_loss and any("RGB" in n for n in result.notes)
+
+
+def test_networks_neither_grey_nor_rgb_are_refused_in_one_line(images):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(4, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 10))
+    info = ClassifierInfo(name="rgba-net", dataset="imagenet", class_names=tuple("abcdefghij"), input_size=(4, 8, 8))
+    model = Classifier(net, info, (0.5,) * 4, (0.5,) * 4, layers={"conv": "0"})
+    with pytest.raises(ValueError, match=r"^rgba-net takes 4-channel images; style transfer needs an RGB or a "
+                                         r"1-channel \(grey\) network$"):
+        networks.prepare(model, average_pooling=True)
+    with pytest.raises(ValueError, match="1-channel"):
+        networks.GreyView(tiny_vgg(), invert=False)
+    with pytest.raises(ValueError, match="invert_grey"):
+        ST.Config.for_images(images[0], images[1], ("tiny-standard",), size=48, invert_grey="yes")
 
 
 # --- the CLI -----------------------------------------------------------------------------------

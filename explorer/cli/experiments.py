@@ -111,6 +111,8 @@ def _add_style(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tv-weight", type=B.weight, default=0.0)
     p.add_argument("--raw-weights", action="store_true", help="raw loss terms (Nakano's 1e9-style weights)")
     p.add_argument("--max-pooling", action="store_true", help="keep VGG's max-pooling (default: average)")
+    p.add_argument("--invert-grey", action=argparse.BooleanOptionalAction, default=None,
+                   help="1-channel networks see 1 - luma (default: as their dataset, Fashion-MNIST inverted)")
     p.add_argument("--seed", type=B.seed, default=0)
     p.add_argument("--device", default=None)
     p.add_argument("--out", default=None, help="PNG: the stylized image, or the grid when there are several "
@@ -136,8 +138,8 @@ def cmd_style(args) -> int:
         style_layers=(tuple(args.style_layers),) * n if args.style_layers else (), single_layer=args.single_layer,
         style_weight=args.style_weight, content_weight=args.content_weight, tv_weight=args.tv_weight,
         normalize=not args.raw_weights, optimizer=args.optimizer, learning_rate=args.lr or None,
-        iterations=args.iterations, start=args.start, average_pooling=not args.max_pooling, seed=args.seed,
-        device=args.device)
+        iterations=args.iterations, start=args.start, average_pooling=not args.max_pooling,
+        invert_grey=args.invert_grey, seed=args.seed, device=args.device)
     result = ST.run(config, progress=_tqdm_progress("style transfer"))
     stem = f"{Path(args.content).stem}-{Path(args.style).stem}"
     out = Path(args.out) if args.out else Path("artifacts") / "style_transfer" / f"{stem}.png"
@@ -169,6 +171,8 @@ def _add_style_pairs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--style", default="gravel", help="sample texture (default gravel)")
     p.add_argument("--size", type=B.side, default=128)
     p.add_argument("--iterations", type=B.steps, default=100)
+    p.add_argument("--invert-grey", action=argparse.BooleanOptionalAction, default=None,
+                   help="1-channel networks see 1 - luma (default: as their dataset, Fashion-MNIST inverted)")
     p.add_argument("--device", default=None)
     p.add_argument("--out", default="results/style/pairs.json", help="the measurements (JSON)")
     p.add_argument("--figure", default=None, help="also a PNG: the inputs, then each pair side by side")
@@ -185,7 +189,7 @@ def cmd_style_pairs(args) -> int:
     if missing:
         raise CLIError(f"not available here: {', '.join(missing)} (python -m explorer list)")
     config = SP.Config(pairs=SP.check_pairs(pairs), content=args.content, style=args.style, size=args.size,
-                       iterations=args.iterations, device=args.device)
+                       iterations=args.iterations, invert_grey=args.invert_grey, device=args.device)
     result = SP.run(config, progress=_tqdm_progress("style pairs"))
     rows = SP.table(result)
     doc = {"command": command_line_of(args), "config": dataclasses.asdict(config), "rows": rows,
@@ -200,7 +204,9 @@ def cmd_style_pairs(args) -> int:
     if args.figure:
         cells = [(img, f"{r.model}: style loss {r.style_loss:.3g}, spectrum distance {r.spectrum_distance:.2f}, "
                        f"grid {r.grid_score:.2f}") for r, img in zip(result.rows, result.images)]
-        grid = [("inputs", [(result.content_image, "content"), (result.style_image, "style")])]
+        h, w = result.content_image.shape[1:]  # a figure's images share one size: the style image cropped to it
+        grid = [("inputs", [(result.content_image, "content"), (charts_style.fit_to(result.style_image, h, w),
+                                                                 "style")])]
         grid += [(f"pair {k + 1}", [c for c, r in zip(cells, result.rows) if r.pair == k]) for k in range(len(pairs))]
         Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
         Path(args.figure).write_bytes(charts.png_bytes(charts.figure(grid, title="Style transfer: standard vs robust "

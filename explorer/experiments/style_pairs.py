@@ -110,7 +110,7 @@ class Config:
         pairs: (standard, robust) per candidate.
         content, style: sample names (``data.sample_photos()`` / ``data.sample_textures()``).
         size: the output's longer side in pixels.
-        iterations, optimizer: as in ``style_transfer.Config``.
+        iterations, optimizer, invert_grey: as in ``style_transfer.Config``.
         device: torch device string; None for the best device.
     """
 
@@ -120,6 +120,7 @@ class Config:
     size: int = 128
     iterations: int = 100
     optimizer: str = "lbfgs"
+    invert_grey: Optional[bool] = None
     device: Optional[str] = None
 
 
@@ -157,7 +158,8 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
     last = None
     for k, (standard, robust) in enumerate(config.pairs):
         st = ST.Config.for_images(content, style, (standard, robust), size=config.size, iterations=config.iterations,
-                                  optimizer=config.optimizer, content_model=standard, device=config.device)
+                                  optimizer=config.optimizer, content_model=standard, invert_grey=config.invert_grey,
+                                  device=config.device)
         res = ST.run(st, progress=progress, cancel=cancel)
         last = res
         for t in res.transfers:

@@ -36,6 +36,11 @@ network: style 10 against content 1 keeps the content image's layout and takes o
 texture (checked on EfficientNet-Lite0). ``normalize=False`` gives the raw sums above,
 for Nakano's absolute weights.
 
+1-channel networks (the Fashion-MNIST stage CNNs: convolutional and globally pooled, so any
+size) see the luma 0.299 R + 0.587 G + 0.114 B, inverted for white-on-black datasets
+(``_style_networks.GreyView``). When every network is grey the image optimized is grey (its
+pixels are all the loss can see) and so is the output; with an RGB network beside them, an RGB image.
+
 The loss is a sum of ``objectives`` (content, style per layer, TV) read from one forward
 pass per network. Pixels live in [0, 1] and are clamped after each step. L-BFGS runs one iteration (one
 loss-and-gradient evaluation, fixed step ``learning_rate``) per step so progress and
@@ -61,7 +66,8 @@ from explorer.experiments import Cancel, Progress
 from explorer.experiments import _common as C
 from explorer.experiments._images import resize, rgb_uint8, to_tensor
 from explorer.experiments._style_networks import (LayerChoice, check_layers, default_layers,  # noqa: F401
-                                                   default_networks, load_network, missing_networks, prepare)
+                                                   default_networks, grey_notes, image_channels, load_network, luma,
+                                                   missing_networks, prepare)
 from explorer.optimize import Cancelled
 from explorer.surgery import has_max_pooling_stack
 
@@ -116,6 +122,7 @@ class Config:
         start: ``content`` or ``noise`` (uniform, by ``seed``, the same for every transfer).
         size: the output's longer side in pixels; style_size: the style image's (None: ``size``).
         average_pooling: VGG/AlexNet-style networks average-pool instead of max-pool.
+        invert_grey: 1-channel networks see 1 - luma; None for their dataset's convention.
         seed: the noise start.
         device: torch device string; None for the best device.
     """
@@ -140,6 +147,7 @@ class Config:
     size: int = 512
     style_size: Optional[int] = None
     average_pooling: bool = True
+    invert_grey: Optional[bool] = None
     seed: int = 0
     device: Optional[str] = None
 
@@ -173,6 +181,8 @@ class Config:
         if self.style_size is not None:
             C.check_int("style_size", self.style_size, MIN_SIZE, MAX_SIZE)
         C.check_int("seed", self.seed, 0, 2**63 - 1)
+        if self.invert_grey is not None and not isinstance(self.invert_grey, bool):
+            raise ValueError(f"invert_grey must be True, False or None, got {self.invert_grey!r}")
 
     @classmethod
     def for_images(cls, content, style, style_models, size: int = 512, style_size: Optional[int] = None,
@@ -204,7 +214,7 @@ class Transfer:
     Attributes:
         style_model, kind, robust: the style network.
         style_layers: the layers whose Gram matrices were matched (one in single-layer mode).
-        image: the stylized image (lowest loss seen), [3, H, W] float32 in [0, 1].
+        image: the stylized image (lowest loss seen), [3, H, W] float32 in [0, 1] (grey: R = G = B).
         loss_history: total loss before each iteration and after the last, [iterations + 1];
             content_history, style_history, tv_history: the weighted terms, likewise.
         initial_loss, final_loss: the first and the lowest total loss.
@@ -325,7 +335,7 @@ def transfer_loss(content_net: Classifier, content_layer: str, content_target: t
 
 
 def loss_terms(loss: dict[str, objectives.Objective], x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The scalar terms ``content``, ``style``, ``tv`` (0 where left out) and ``total`` for x [1, 3, H, W]."""
+    """The scalar terms ``content``, ``style``, ``tv`` (0 where left out) and ``total`` for x [1, C, H, W]."""
     got = objectives.evaluate(loss, x)
     zero = x.new_zeros(())
     out = {k: got[k].sum() if k in got else zero for k in TERMS}
@@ -379,7 +389,7 @@ def optimize_image(loss: dict[str, objectives.Objective], x0: torch.Tensor, opti
 
 
 def start_image(config: Config, content: torch.Tensor) -> torch.Tensor:
-    """x0: the content image, or uniform noise drawn by the seed, [1, 3, H, W] on the CPU."""
+    """x0: the content image, or uniform noise drawn by the seed, its shape [1, C, H, W], on the CPU."""
     if config.start == "content":
         return content.clone()
     g = torch.Generator().manual_seed(int(config.seed))
@@ -403,7 +413,8 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
     content_name = resolve_content_model(config, list(loaded.values()))
     if content_name not in loaded:
         loaded[content_name] = load_network(content_name, device)
-    nets = {name: prepare(m, config.average_pooling) for name, m in loaded.items()}
+    nets = {name: prepare(m, config.average_pooling, config.invert_grey) for name, m in loaded.items()}
+    channels = image_channels(nets.values())
     content_net = nets[content_name]
     content_layer = config.content_layer or default_layers(content_net).content_layer
     check_layers(content_net, [content_layer], "content")
@@ -426,7 +437,7 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
 
     content_u8, style_u8 = config.images()
     content_cpu, style_cpu = to_tensor(content_u8), to_tensor(style_u8)
-    x0_cpu = start_image(config, content_cpu)
+    x0_cpu = start_image(config, luma(content_cpu) if channels == 1 else content_cpu)
     total = len(plans) * config.iterations
     transfers = []
     with device_lock(device):
@@ -461,12 +472,13 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
             info = net.info
             transfers.append(Transfer(
                 style_model=name, kind="random weights" if info.extra.get("random_weights") else info.kind,
-                robust=bool(info.robust), style_layers=tuple(layers), image=image[0].float().cpu().numpy(),
+                robust=bool(info.robust), style_layers=tuple(layers),
+                image=image[0].float().cpu().repeat(3 // channels, 1, 1).numpy(),
                 loss_history=hist["total"], content_history=hist["content"], style_history=hist["style"],
                 tv_history=hist["tv"], initial_loss=float(hist["total"][0]), final_loss=float(hist["total"].min()),
                 content_error=error, seconds=seconds))
 
-    notes = []
+    notes = grey_notes(nets.values(), channels)
     for name, net in nets.items():
         if net.info.extra.get("random_weights"):
             notes.append(f"{name} has random weights: its images time the computation and show nothing learned.")
