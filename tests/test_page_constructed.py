@@ -73,8 +73,10 @@ def test_table_tab_shows_ours_beside_the_papers(page, artifacts):
     mine = str(artifacts / "constructed" / "tiny" / "table" / "table.json")
     # the most complete table first: the shipped one (four or five kinds) before this two-row one
     assert box.options[0].endswith("(ours, shipped)") and box.value != mine
-    # the shipped tables' D_rand drew its targets from the other classes only; the caption says so
-    assert any("other classes only" in c.value for c in page.caption)
+    # the shipped tables' D_rand was rebuilt under the paper's rule (uniform over all classes); the caption
+    # says which rule the shown table used, read from its recipe
+    assert any("uniformly over all classes" in c.value for c in page.caption)
+    assert not any("other classes only" in c.value for c in page.caption)
     assert box.options[-1] == f"fashion-mnist, 40 training images, 50 test images (yours, {Path(mine).parent})"
     box.set_value(mine).run()
     assert not page.exception, page.exception
