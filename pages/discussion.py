@@ -14,9 +14,8 @@ import streamlit as st
 
 from explorer.charts import discussion as CD
 from explorer import zoo
-from explorer.experiments import _discussion as D
 from explorer.experiments import leakage, mislabeled, nontransferable, squares, transfer_learnability
-from ui import links, models, page, routing
+from ui import links, models, routing, saved
 
 routing.through_app()  # a deep link to a fresh server runs the page inside app.py
 
@@ -33,23 +32,8 @@ def _source(pair: models.ModelPair) -> Optional[str]:
 
 
 def saved_or_live(name: str, command: str, config, label: str, *, disabled: bool = False) -> Optional[tuple]:
-    """The live small run for ``config`` (run by the button, or by a link that ran it), else the saved
-    result of ``name`` (caption: its command and time); returns (result as JSON values, where it came
-    from) or None. A live run made with other settings or another model is not shown as this one's."""
-    doc = D.read_results(name)
-    live_key = f"{KEY}.{name}.live"
-    clicked = st.button(f"Run the small version ({label})", key=f"{KEY}.{name}.run",
-                        disabled=disabled or config is None)
-    live = page.view(live_key, name, None if config is None else (lambda: config), f"Running {name}",
-                     run=clicked or links.autorun(live_key), action="Run the small version")
-    if live is not None:
-        live = D.jsonable(live)
-        return live, f"live run, {live['seconds']:.0f} s"
-    if doc is not None:
-        return doc["result"], f"`{doc['command']}` ({doc['result']['seconds']:.0f} s)"
-    st.info(f"No saved result yet: run `{command}` (writes {D.results_dir() / (name + '.json')}), "
-            "or the small version here.")
-    return None
+    """``ui.saved.saved_or_live`` under this page's key."""
+    return saved.saved_or_live(KEY, name, command, config, label, disabled=disabled)
 
 
 def _sizes(name: str, n_train: int, epochs: int) -> tuple[int, int]:

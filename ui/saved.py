@@ -2,8 +2,8 @@
 
 The CLI (``python -m explorer <command>``) writes ``results/discussion/<module>.json``
 (``$EXPLORER_DISCUSSION_RESULTS``); a page shows that file, and after its button a live small
-run through ``widgets.run_experiment`` instead. pages/discussion.py holds the same function
-for its tabs (to be moved here).
+run instead (kept for its exact Config by ``ui.page.view``; a copied link that ran it runs it
+again). The discussion page's tabs and the features page's filtered-training view use it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Optional
 import streamlit as st
 
 from explorer.experiments import _discussion as D
-from ui import page
+from ui import links, page
 
 
 def saved_or_live(key: str, name: str, command: str, config, label: str, *,
@@ -34,8 +34,8 @@ def saved_or_live(key: str, name: str, command: str, config, label: str, *,
     clicked = st.button(f"Run the small version ({label})", key=f"{key}.{name}.run",
                         disabled=disabled or config is None)
     # the live run is shown only for the Config it ran on (``ui.page.view``): other settings or models hide it
-    live = page.view(live_key, name, None if config is None else (lambda: config), f"Running {name}", run=clicked,
-                     action="Run the small version")
+    live = page.view(live_key, name, None if config is None else (lambda: config), f"Running {name}",
+                     run=clicked or links.autorun(live_key), action="Run the small version")
     if live is not None:
         live = D.jsonable(live)
         return live, f"live run, {live['seconds']:.0f} s"

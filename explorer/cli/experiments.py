@@ -197,7 +197,7 @@ def cmd_style_pairs(args) -> int:
            "style_grid_score": result.style_grid_score, "seconds": round(result.seconds, 1)}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=1))
+    atomic_write_json(out, doc, indent=1)
     print(_csv_text(rows))
     print(f"style image: high-frequency share {result.style_high_frequency_share:.3f}, grid score "
           f"{result.style_grid_score:.3f}; {result.seconds:.0f} s; wrote {out}")
