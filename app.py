@@ -13,8 +13,17 @@ import streamlit as st
 
 from ui import links, registry, tour, warmup
 
-PRESENTER_CSS = """<style>
-[data-testid="stMainBlockContainer"] { zoom: 1.35; max-width: 100%; }
+#: How much larger the presenter look draws text and small images.
+PRESENTER_SCALE = 1.35
+# Text scales through the root font size: Streamlit sizes its type and spacing in rem, and its Vega
+# theme converts rem to px from the root, so charts and tables lay out to their column at the larger
+# type. Images grow by `zoom` on the <img> alone, whose inline max-width: 100% still caps it at its
+# column. (A `zoom` on the whole page made Vega and the data grid measure unzoomed widths: charts
+# and tables ran past their columns.)
+PRESENTER_CSS = f"""<style>
+html:root {{ font-size: {16 * PRESENTER_SCALE:g}px; }}
+[data-testid="stMainBlockContainer"] {{ max-width: 100%; }}
+[data-testid="stImage"] img {{ zoom: {PRESENTER_SCALE:g}; }}
 </style>"""
 
 
