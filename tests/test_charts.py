@@ -50,12 +50,34 @@ def test_figure_png_has_the_expected_size():
     png = charts.png_bytes(charts.figure(rows, title="t"))
     fig = Image.open(io.BytesIO(png))
     # 3 tiles of 168 px and 4 gaps of 8; title line + 2 rows of (heading, tile, 2 caption lines, gap) + gap
-    assert fig.size == (3 * 168 + 4 * 8, (16 + 8) + 2 * (16 + 168 + 2 * 16 + 8) + 8) == (536, 480)
+    assert charts.LINE == 20 and charts.PAD == 8
+    assert fig.size == (3 * 168 + 4 * 8, (20 + 8) + 2 * (20 + 168 + 2 * 20 + 8) + 8) == (536, 508)
     assert fig.mode == "RGB"
-    # the first tile sits below the top gap, the title line and the heading: y = 8 + 24 + 16
-    tile = np.asarray(fig)[48:48 + 168, 8:8 + 168, 0].astype(int)
+    # the first tile sits below the top gap, the title line and the heading: y = 8 + 28 + 20
+    tile = np.asarray(fig)[56:56 + 168, 8:8 + 168, 0].astype(int)
     expected = np.rint(np.kron(img[0], np.ones((6, 6))) * 255)
     assert np.abs(tile - expected).max() <= 1
+
+
+def test_a_wide_figure_row_wraps_evenly_and_keeps_its_tile_size():
+    """Ten 112-px tiles do not fit in FIGURE_WIDTH: two lines of five, each tile still 112 px (a
+    figure shown shrunk to its column had 65-px tiles with 10-px labels on a projector)."""
+    assert charts.figure_columns(8, 112) == 8  # 8 x 120 + 8 = 968 <= 1000
+    assert charts.figure_columns(10, 112) == 5 and charts.figure_columns(9, 112) == 5
+    assert charts.figure_columns(16, 112) == 8 and charts.figure_columns(17, 112) == 6
+    assert charts.figure_columns(3, 2000) == 1
+    img = np.zeros((1, 28, 28), np.float32)
+    marked = img.copy()
+    marked[0, :, :] = 1.0
+    cells = [(img, "x")] * 5 + [(marked, "sixth")] + [(img, "x")] * 4
+    fig = charts.figure([("row", cells)], min_tile=112)
+    assert fig.size == charts.figure_size(1, 5, (112, 112), title=False, lines=2) == (5 * 112 + 6 * 8, 20 + 2 * (112 + 40 + 8) + 8)
+    assert fig.width <= charts.FIGURE_WIDTH
+    # the sixth tile (white) opens the second line, below the first line's tiles and captions
+    y = 8 + 20 + 112 + 2 * 20 + 8
+    a = np.asarray(fig)
+    assert a[y + 1:y + 111, 9:119, 0].min() == 255
+    assert a[8 + 20 + 1:8 + 20 + 111, 9:119, 0].max() == 0
 
 
 def test_figure_rejects_mixed_sizes():
@@ -89,7 +111,7 @@ def test_attack_lab_png_and_transfer_table(tiny_root, fmnist_test):
     x, y = fmnist_test.float_images(slice(0, 1)), int(fmnist_test.labels[0])
     res = AL.run(AL.Config.for_image(x, ("tiny-standard", "tiny-robust"), label=y, steps=3, device="cpu"))
     fig = Image.open(io.BytesIO(charts_attack.attack_png(res)))
-    assert fig.size == (536, 480)  # two models x (original, adversarial, perturbation), as above
+    assert fig.size == (536, 508)  # two models x (original, adversarial, perturbation), as above
     df = charts_attack.transfer_frame(res)
     assert list(df["perturbation made on"]) == ["tiny-standard", "tiny-robust"]
     assert list(df["fooled"]) == [t.fooled for t in res.transfer]

@@ -62,7 +62,7 @@ def test_figures_have_one_row_per_model():
              rows=[NS(model=m, kind="k", images=np.stack([img] * 3), target_prob=np.ones(3),
                       reached=np.array([True, True, False]), n_reached=2) for m in ("s", "r")])
     fig = CF.synthesis_figure(syn)
-    tile = charts.tile_size(28, 28, 84)
+    tile = charts.tile_size(28, 28, 112)
     assert fig.size == charts.figure_size(2, 3, tile)
 
 

@@ -25,7 +25,11 @@ from explorer.threat import eps_text  # noqa: F401  (re-exported: charts.eps_tex
 #: Small images (Fashion-MNIST, CIFAR) are upscaled with nearest neighbours to at least this size.
 MIN_TILE = 168
 PAD = 8
-LINE = 16  # one line of text in a figure
+FONT = 15  # px of a figure's captions; headings and the title are one px larger
+LINE = 20  # one line of text in a figure
+#: A figure is at most this wide: wider rows wrap onto further lines of tiles, so a laptop's column
+#: (or a projector's, in the presenter look) shows it at its own size or larger, never shrunk.
+FIGURE_WIDTH = 1000
 BEFORE, AFTER = "before", "after"
 NORM_NAMES = {"l2": "L2", "linf": "Linf", "none": "clean"}
 
@@ -79,7 +83,7 @@ def amplify(perturbation: np.ndarray, scale: float | None = None) -> tuple[np.nd
     return np.clip(0.5 + scale * d, 0, 1).astype(np.float32), float(scale)
 
 
-def _font(size: int = 12) -> ImageFont.ImageFont:
+def _font(size: int = FONT) -> ImageFont.ImageFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has one bitmap size
@@ -93,31 +97,45 @@ def _text(draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, width: int,
     draw.text(xy, text, fill=(0, 0, 0), font=font)
 
 
+def figure_columns(cells: int, tile_width: int, max_width: int = FIGURE_WIDTH) -> int:
+    """Tiles per line of a figure row of ``cells`` tiles: all of them if they fit in ``max_width``,
+    else as many lines as needed with the tiles spread evenly over them (10 -> 5 + 5, not 8 + 2)."""
+    fit = max(1, (max_width - PAD) // (tile_width + PAD))
+    if cells <= fit:
+        return max(cells, 1)
+    return math.ceil(cells / math.ceil(cells / fit))
+
+
 def figure_size(rows: int, cols: int, tile: tuple[int, int], caption_lines: int = 2,
-                title: bool = True) -> tuple[int, int]:
-    """(width, height) of ``figure``: a title line, then per row a heading line, the tiles
-    and ``caption_lines`` lines of caption, everything separated by ``PAD``."""
+                title: bool = True, lines: int | None = None) -> tuple[int, int]:
+    """(width, height) of ``figure``: a title line, then per row a heading line and its lines of
+    tiles (``lines`` in all, default one per row), each with ``caption_lines`` lines of caption,
+    everything separated by ``PAD``."""
     th, tw = tile
+    lines = rows if lines is None else lines
     width = cols * tw + (cols + 1) * PAD
-    height = (LINE + PAD if title else 0) + rows * (LINE + th + caption_lines * LINE + PAD) + PAD
+    height = (LINE + PAD if title else 0) + rows * LINE + lines * (th + caption_lines * LINE + PAD) + PAD
     return width, height
 
 
 def figure(rows: Sequence[tuple[str, Sequence[tuple[np.ndarray, str]]]], title: str = "",
-           min_tile: int = MIN_TILE, caption_lines: int = 2) -> Image.Image:
+           min_tile: int = MIN_TILE, caption_lines: int = 2, max_width: int = FIGURE_WIDTH) -> Image.Image:
     """A white RGB figure: one row per (heading, [(image, caption), ...]); captions may
-    hold ``\\n`` for a second line. All images must have one size."""
+    hold ``\\n`` for a second line. All images must have one size. A row wider than
+    ``max_width`` wraps (``figure_columns``), so the figure is shown at its own size, where
+    tiles and ``FONT``-px captions read from the back of a room."""
     if not rows or not any(cells for _, cells in rows):
         raise ValueError("a figure needs at least one image")
     shapes = {to_hwc_uint8(img).shape[:2] for _, cells in rows for img, _ in cells}
     if len(shapes) != 1:
         raise ValueError(f"all images of a figure must have one size, got {sorted(shapes)}")
     th, tw = tile_size(*shapes.pop(), min_tile)
-    cols = max(len(cells) for _, cells in rows)
-    size = figure_size(len(rows), cols, (th, tw), caption_lines, bool(title))
+    cols = figure_columns(max(len(cells) for _, cells in rows), tw, max_width)
+    lines = sum(max(1, math.ceil(len(cells) / cols)) for _, cells in rows)
+    size = figure_size(len(rows), cols, (th, tw), caption_lines, bool(title), lines)
     fig = Image.new("RGB", size, (255, 255, 255))
     draw = ImageDraw.Draw(fig)
-    font, bold = _font(12), _font(13)
+    font, bold = _font(FONT), _font(FONT + 1)
     y = PAD
     if title:
         _text(draw, (PAD, y), title, size[0] - 2 * PAD, bold)
@@ -125,12 +143,13 @@ def figure(rows: Sequence[tuple[str, Sequence[tuple[np.ndarray, str]]]], title: 
     for heading, cells in rows:
         _text(draw, (PAD, y), heading, size[0] - 2 * PAD, bold)
         y += LINE
-        for c, (img, caption) in enumerate(cells):
-            x = PAD + c * (tw + PAD)
-            fig.paste(to_pil(img, min_tile).convert("RGB"), (x, y))
-            for k, line in enumerate(caption.split("\n")[:caption_lines]):
-                _text(draw, (x, y + th + 2 + k * LINE), line, tw, font)
-        y += th + caption_lines * LINE + PAD
+        for start in range(0, max(len(cells), 1), cols):
+            for c, (img, caption) in enumerate(cells[start:start + cols]):
+                x = PAD + c * (tw + PAD)
+                fig.paste(to_pil(img, min_tile).convert("RGB"), (x, y))
+                for k, line in enumerate(caption.split("\n")[:caption_lines]):
+                    _text(draw, (x, y + th + 2 + k * LINE), line, tw, font)
+            y += th + caption_lines * LINE + PAD
     return fig
 
 

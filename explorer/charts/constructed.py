@@ -14,7 +14,7 @@ from PIL import Image
 
 from explorer import charts
 
-SMALL_TILE = 84
+SMALL_TILE = 112  # 28 px images x 4
 
 
 def _name(class_names: Sequence[str], label: int) -> str:

@@ -61,7 +61,7 @@ def synthesis_figure(result) -> "charts.Image.Image":
                  for img, t, p, ok in zip(r.images, result.targets, r.target_prob, r.reached)]
         rows.append((f"{r.model} ({r.kind}): {r.n_reached} of {len(result.targets)} reached", cells))
     return charts.figure(rows, title=f"Targeted L2 PGD from {result.start}, eps {result.eps:g}, {result.steps} steps",
-                         min_tile=84)
+                         min_tile=112)
 
 
 def inversion_figure(result) -> "charts.Image.Image":
