@@ -128,7 +128,8 @@ def squares_tab() -> None:
     st.dataframe(CD.squares_frame(result), hide_index=True)
     st.caption(f"{where}. {result['n_train']} training squares of {result['size']} x {result['size']} "
                f"({result['flipped']} labels flipped), {result['n_test']} clean test squares; eps in the "
-               "commenter's units. Nakkiran: robust linear classifier to 0.9, the noisy-label fit flipped at 0.01.")
+               f"commenter's units. Nakkiran: robust linear classifier to 0.9, the noisy-label fit flipped at 0.01. "
+               f"{squares.summary(result)}")
 
 
 # --- 4. non-transferable adversarial examples --------------------------------------------------------

@@ -18,6 +18,7 @@ from explorer.charts import filtered_training as charts_filtered
 from explorer.classifier import ClassifierInfo
 from explorer.experiments import (class_synthesis, feature_visualization, filtered_training, fourier_heatmap,
                                   frequency, inversion, linear_features, perturbation_spectrum)
+from explorer.experiments import tour as tour_facts
 from ui import configs, export, links, page, registry, routing, saved, widgets
 
 routing.through_app()  # a deep link to a fresh server runs the page inside app.py
@@ -45,9 +46,10 @@ def _caption_pair(names: tuple[str, ...]) -> str:
 # --- 1. what PGD changes ---------------------------------------------------------------------
 
 def perturbation_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
-    st.markdown("The same PGD attack, the same eps, on both models. A standard model's perturbation is "
-                "spread over high frequencies and looks like noise; a robust model's sits at low frequencies "
-                "and draws shapes (Ilyas et al. 2019; Yin et al. 2019).")
+    st.markdown("The same PGD attack, the same eps, on both models. Ilyas et al. (2019) and Yin et al. (2019) "
+                "found a standard model's perturbation spread over high frequencies, like noise, and a robust "
+                "model's at low frequencies, drawing shapes; the numbers under the result say whether these "
+                "models do.")
     key = _key("pgd")
     picked = widgets.image_picker(info, key)
     norm = widgets.norm_picker(key)
@@ -77,6 +79,8 @@ def draw_perturbations(result: perturbation_spectrum.Result) -> None:
     for i, (col, s) in enumerate(zip(cols, result.spectra)):
         col.metric(f"{s.model}: energy at ρ ≤ {cutoff:.2f}", f"{result.energy_below(i, cutoff):.0%}")
     cols[-1].metric("white noise would put", f"{result.noise_below(cutoff):.0%}")
+    if result.comparison(cutoff):
+        st.caption(result.comparison(cutoff))
     st.altair_chart(charts_features.energy_chart(result.rows(), cutoff), width="stretch")
     st.caption(f"PGD {result.norm} eps {result.eps:g}, {result.steps} steps of {result.step_size:.3g}, on "
                f"{result.device}. The clean image's curve (mean removed) shows where natural images keep their "
@@ -90,9 +94,10 @@ START_LABELS = {"mean": "The mean training image", "grey": "Flat grey", "noise":
 
 
 def synthesis_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
-    st.markdown("Targeted PGD with a large L2 ball, from one start toward every class. The robust model's "
-                "gradients are perceptually aligned: it draws the class. The standard model reaches the same "
-                "confidence with noise (Ilyas et al. 2019, Santurkar et al. 2019).")
+    st.markdown("Targeted PGD with a large L2 ball, from one start toward every class. Ilyas et al. (2019) and "
+                "Santurkar et al. (2019) found a robust model's gradients perceptually aligned, so that it draws "
+                "the class, where a standard model reaches the same confidence with noise; the caption under the "
+                "result measures whether these models do.")
     starts = [s for s in START_LABELS if s != "mean" or info.dataset in ("fashion-mnist", "cifar10")]
     start = st.radio("Start from", starts, format_func=START_LABELS.get, horizontal=True,
                      key=_key("synthesis", "start"), bind=links.BIND)
@@ -123,6 +128,10 @@ def synthesis_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
                            for r in result.rows)
         st.caption(f"{counts}. Targeted L2 PGD, eps {result.eps:g}, {result.steps} steps of "
                    f"{result.step_size:.3g}, keep-the-best, on {result.device}; p is the target's probability.")
+        if info.dataset == "fashion-mnist" and len({r.robust for r in result.rows}) == 2:
+            fact = tour_facts.synthesis(result)
+            st.caption(f"{fact.text} The robust model's changes {'look' if fact.holds else 'do not look'} more "
+                       "like the target class than the standard model's, by this measure.")
         _export("synthesis", "class_synthesis", charts.png_bytes(charts_features.synthesis_figure(result)))
 
 
@@ -136,9 +145,10 @@ SCHEDULES = {(1.0, 0.3, 0.1): "1 → 0.3 → 0.1 (default)", (0.1,): "0.1 (the p
 
 def inversion_tab(info: ClassifierInfo, names: tuple[str, ...], layers: list[str]) -> None:
     st.markdown("Find an image z whose representation matches x's: minimize ||g(z) − g(x)|| / ||g(x)|| from a "
-                "start z0 with normalized L2 steps (Ilyas et al. 2019, §3.1). Through the robust model the result "
-                "looks like x (a **D_R** sample: only x's robust features); through the standard one it still "
-                "looks like z0 but is classified as x (a **D_NR** sample).")
+                "start z0 with normalized L2 steps (Ilyas et al. 2019, §3.1). In the paper, through the robust "
+                "model the result looks like x (a **D_R** sample: only x's robust features); through the standard "
+                "one it still looks like z0 but is classified as x (a **D_NR** sample). The caption under the "
+                "result says, in pixel distances, which each result is nearer here.")
     left, right = st.columns(2)
     with left:
         st.markdown("**x: the image to match**")
@@ -188,13 +198,14 @@ def draw_inversion(result: inversion.Result) -> None:
         col.metric(f"{inv.model}: distance {inv.start_distance:.3f} → {inv.final_distance:.3f}",
                    f"{inv.reduction:.1f}× lower")
     st.altair_chart(charts_features.distance_chart(result), width="stretch")
-    st.caption(f"Normalized L2 steps on the {result.layer} layer ({result.schedule_text()}), keep-the-best, "
-               f"[0, 1] clamp only, on {result.device}.")
+    st.caption(f"{result.summary()} Normalized L2 steps on the {result.layer} layer ({result.schedule_text()}), "
+               f"keep-the-best, [0, 1] clamp only, on {result.device}.")
 
 
 def visualization_form(names: tuple[str, ...], layers: list[str]) -> None:
     st.markdown("Gradient ascent on single coordinates of the representation, from noise, with no "
-                "regularizer: a robust model draws patterns, a standard one noise (Engstrom et al. 2019).")
+                "regularizer. Engstrom et al. (2019) found that a robust ImageNet model draws patterns this way and "
+                "a standard one noise; the caption under the result measures whether these models do.")
     with st.form(_key("units", "form")):
         a, b, c, d = st.columns(4)
         layer = a.selectbox("Layer", layers, index=layers.index("penultimate") if "penultimate" in layers else 0,
@@ -212,9 +223,9 @@ def visualization_form(names: tuple[str, ...], layers: list[str]) -> None:
     if result is not None:
         st.image(charts_features.visualization_figure(result))
         _export("units", "feature_visualization", charts.png_bytes(charts_features.visualization_figure(result)))
-        st.caption("Each model gets its own units (unit numbers mean nothing across models): the ones most "
-                   "active on the start, since a unit that is zero after its ReLU has no gradient. Under each "
-                   "image: the unit's value at the start → at the end, and the model's top class.")
+        st.caption(f"{result.summary()} Each model gets its own units (unit numbers mean nothing across models): "
+                   "the ones most active on the start, since a unit that is zero after its ReLU has no gradient. "
+                   "Under each image: the unit's value at the start → at the end, and the model's top class.")
 
 
 # --- 4. frequency ------------------------------------------------------------------------------

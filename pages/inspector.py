@@ -98,8 +98,9 @@ def draw_result(result: I.Result) -> None:
         "edge alignment": st.column_config.NumberColumn(format="%.2f")})
     prec = ", ".join(f"{widgets.NORM_LABELS[n]} {p:.2g}" for n, p in zip(result.norms, result.precision))
     st.caption(f"Input gradient: d CE(own prediction) / d pixels, shown as its magnitude (white = the 99th "
-               f"percentile). Edge alignment: correlation of that magnitude with the image's Sobel edges (robust "
-               f"models' gradients follow the object's outline; Tsipras et al. 2019). Smallest flipping eps: PGD "
+               f"percentile). Edge alignment: correlation of that magnitude with the image's Sobel edges (Tsipras "
+               f"et al. 2019 found robust models' gradients following the object's outline). "
+               f"{result.edge_summary()} Smallest flipping eps: PGD "
                f"({result.steps} steps, no random start) bisected {result.iterations} times in (0, eps_max], "
                f"precision {prec}. 'No flip found' means PGD did not flip it at eps_max: a failed search, not "
                f"proof of robustness. {result.seconds:.1f} s on {result.device}.")

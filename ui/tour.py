@@ -66,8 +66,9 @@ def _models(robust: str) -> dict:
 
 STEPS: tuple[Step, ...] = (
     Step("1. A standard model is fooled, a robust one is not",
-         "PGD changes this pullover by at most 0.1 per pixel, too little to notice, and the standard model now "
-         "sees another class. The adversarially trained model still sees a pullover.",
+         "PGD changes this pullover by at most 0.1 per pixel, a visible grain on a 28-pixel image that leaves it "
+         "plainly a pullover to us, and the standard model now sees another class. The adversarially trained "
+         "model still sees a pullover.",
          registry.ATTACK_LAB,
          {**_models(ROBUST_LINF), "attack_lab.source": "Test image", "attack_lab.index": IMAGE,
           links.RUN: "attack_lab"}, "attack_lab", "flip"),
@@ -78,8 +79,9 @@ STEPS: tuple[Step, ...] = (
          {**_models(ROBUST_LINF), "features.tab": "Class synthesis", links.RUN: "features.synthesis"},
          "class_synthesis", "synthesis"),
     Step("3. Robust input gradients follow the object's edges",
-         "One image through all three bundled models: the robust models' input gradients outline the garment, "
-         "the standard model's is speckle. The inspector also bisects the smallest ball in which PGD flips each.",
+         "One image through all three bundled models: how closely each input gradient follows the garment's "
+         "edges, which robust models' gradients should do more than a standard model's. The inspector also "
+         "bisects the smallest ball in which PGD flips each.",
          registry.INSPECTOR,
          {"inspector.source": "Test image", "inspector.index": IMAGE, "inspector.models": list(MODELS),
           links.RUN: "inspector"}, "inspector", "saliency"),

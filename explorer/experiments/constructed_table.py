@@ -234,6 +234,31 @@ def _construction_text(stats: dict) -> str:
     return ""
 
 
+def pattern(rows: list[dict], num_classes: int = 10) -> str:
+    """The paper's pattern checked on plain rows (``Result.table()`` or a table.json's ``rows``), in
+    their numbers: D_rand and D_det above chance on the real test set; D_R more robust than D and
+    D_NR. Robust accuracy is read at half the evaluation eps when the rows have it (the paper's
+    ratio), else at the eps itself."""
+    by = {r["kind"]: r for r in rows}
+    chance = 100 / num_classes
+    column = "robust % (half eps)" if any(r.get("robust % (half eps)") is not None for r in rows) else "robust %"
+    at = "at half eps" if column != "robust %" else "robust"
+    parts = []
+    for kind in ("rand", "det"):
+        if kind in by:
+            acc = by[kind]["clean %"]
+            parts.append(f"{K.NAMES[kind]} {acc:g}% clean, {'above' if acc > chance else 'not above'} chance "
+                         f"({chance:g}%)")
+    if "robust" in by:
+        r = by["robust"][column]
+        for kind in ("original", "non-robust"):
+            if kind in by and by[kind][column] is not None and r is not None:
+                o = by[kind][column]
+                parts.append(f"D_R {r:g}% {at} against {K.NAMES[kind]}'s {o:g}%: "
+                             f"{'more' if r > o else 'not more'} robust")
+    return ("Here: " + "; ".join(parts) + ".") if parts else ""
+
+
 def markdown(result: Result) -> str:
     """The table as Markdown, with the paper's CIFAR-10 column beside ours."""
     return markdown_rows(result.table(), result.eval_norm, result.eval_eps)

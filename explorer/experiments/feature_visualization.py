@@ -27,6 +27,7 @@ from explorer import objectives
 from explorer.devices import device_lock
 from explorer.experiments import Cancel, Progress
 from explorer.experiments import _common as C
+from explorer.experiments.frequency import energy_below, power_spectrum, radius
 from explorer.optimize import optimize
 from explorer.threat import Unconstrained
 
@@ -34,6 +35,8 @@ STARTS = ("noise", "grey")
 MAX_STEPS = 10_000
 MAX_UNITS = 64
 
+
+LOW_CUTOFF = 0.25  # the frequency radius below which a pattern keeps its energy (Result.summary)
 
 @dataclass(frozen=True)
 class Config:
@@ -111,6 +114,33 @@ class Result:
     steps: int
     step_size: float
     device: str
+
+    def low_frequency_share(self, cutoff: float = LOW_CUTOFF) -> tuple[float, ...]:
+        """Per row, the mean fraction of its images' energy (each image's mean removed) at rho <= ``cutoff``:
+        a pattern keeps its energy low, noise spreads it like white noise (``noise_share``)."""
+        return tuple(float(np.mean([energy_below(power_spectrum(img - img.mean(axis=(-2, -1), keepdims=True)), cutoff)
+                                     for img in row.images]))
+                     for row in self.rows)
+
+    def noise_share(self, cutoff: float = LOW_CUTOFF) -> float:
+        """What white noise would put at rho <= ``cutoff``: the fraction of DFT entries there."""
+        return float((radius(*self.start_image.shape[-2:]) <= cutoff + 1e-9).mean())
+
+    def summary(self, cutoff: float = LOW_CUTOFF) -> str:
+        """Whether the robust model's images hold more low-frequency structure than the standard one's,
+        in numbers (the claim of Engstrom et al. 2019, checked on these models)."""
+        shares = self.low_frequency_share(cutoff)
+        text = (f"Energy of the images at ρ ≤ {cutoff:g} (mean removed; white noise puts "
+                f"{self.noise_share(cutoff):.0%} there): "
+                + ", ".join(f"{row.model} {share:.0%}" for row, share in zip(self.rows, shares)) + ".")
+        standard = [share for row, share in zip(self.rows, shares) if not row.robust]
+        robust = [share for row, share in zip(self.rows, shares) if row.robust]
+        if standard and robust:
+            smoother = robust[0] > standard[0]
+            text += (" Here the robust model's images are " + ("smoother (more structure, less noise) than"
+                                                               if smoother else "no smoother than")
+                     + " the standard model's.")
+        return text
 
 
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:

@@ -231,6 +231,19 @@ class Result:
         """The bisection's resolution per norm: eps_max / 2**iterations."""
         return tuple(e / 2 ** self.iterations for e in self.eps_max)
 
+    def edge_summary(self) -> str:
+        """Whether the robust models' input gradients follow the image's edges more than the standard
+        ones' (Tsipras et al. 2019), in the edge alignments of this run (empty without one of each)."""
+        standard = [v for v in self.views if not v.robust]
+        robust = [v for v in self.views if v.robust]
+        if not standard or not robust:
+            return ""
+        more = min(v.edge_alignment for v in robust) > max(v.edge_alignment for v in standard)
+        listed = ", ".join(f"{v.model} {v.edge_alignment:.2f}" for v in self.views)
+        return (f"Edge alignment here: {listed}; every robust model's gradient "
+                f"{'follows the edges more than' if more else 'does not follow the edges more than'} every "
+                f"standard model's.")
+
     def view(self, model: str) -> ModelView:
         for v in self.views:
             if v.model == model:

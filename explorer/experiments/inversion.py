@@ -166,6 +166,21 @@ class Result:
         """The step schedule in words: ``300 x 1, 300 x 0.3, 300 x 0.1``."""
         return ", ".join(f"{n} x {s:g}" for n, s in zip(self.stage_steps, self.step_sizes))
 
+    def pixel_distances(self) -> tuple[tuple[float, float], ...]:
+        """Per inversion, the pixel L2 distance of the result to x and to the start z0."""
+        return tuple((float(np.linalg.norm(inv.inverted - self.image)),
+                      float(np.linalg.norm(inv.inverted - self.start_image))) for inv in self.inversions)
+
+    def summary(self) -> str:
+        """What each result looks like in pixels (nearer x, a D_R-like sample, or nearer z0, a D_NR-like
+        one) and what its own model calls it, from the numbers of this run."""
+        parts = []
+        for inv, (to_x, to_z) in zip(self.inversions, self.pixel_distances()):
+            own = self.class_names[int(inv.probs[self.models.index(inv.model)].argmax())]
+            parts.append(f"through {inv.model} the result is {to_x:.2f} from x and {to_z:.2f} from z0 in pixels "
+                         f"(L2), nearer {'x' if to_x < to_z else 'z0'}, and {inv.model} calls it {own}")
+        return "Here " + "; ".join(parts) + "."
+
 
 def random_test_image(dataset: str, label: Optional[int], seed: int) -> tuple[torch.Tensor, int]:
     """A test image drawn by ``seed``, of another class than ``label`` when it is known:

@@ -97,6 +97,20 @@ class Result:
         rho = radius(*self.image_power.shape)
         return float((rho <= cutoff + 1e-9).mean())
 
+    def comparison(self, cutoff: float) -> str:
+        """Whether the robust model's perturbation sits at lower frequencies than the standard one's,
+        in the numbers of ``energy_below`` at ``cutoff`` (empty without one of each)."""
+        standard = [i for i, s in enumerate(self.spectra) if not s.robust]
+        robust = [i for i, s in enumerate(self.spectra) if s.robust]
+        if not standard or not robust:
+            return ""
+        s, r = standard[0], robust[0]
+        es, er = self.energy_below(s, cutoff), self.energy_below(r, cutoff)
+        verdict = "lower" if er > es else "not lower"
+        return (f"On this image {self.spectra[r].model}'s perturbation puts {er:.0%} of its energy at ρ ≤ "
+                f"{cutoff:.2f} and {self.spectra[s].model}'s {es:.0%} (white noise {self.noise_below(cutoff):.0%}): "
+                f"the robust model's perturbation is {verdict} in frequency than the standard model's.")
+
     def rows(self) -> list[dict]:
         """The cumulative-energy curves as plain dicts: source, rho, fraction."""
         out = []

@@ -207,3 +207,19 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
 def flip_rate(data: Squares) -> float:
     """Fraction of labels that differ from the sign (the label noise actually applied)."""
     return int((data.noisy != data.y).sum()) / len(data.y)
+
+
+def summary(result: dict) -> str:
+    """What the table shows, in its own numbers: each model's test accuracy clean and at the smallest
+    eps, and the largest eps ``sign(mean x)`` survives (``result``: a saved or live run, as a dict)."""
+    eps = list(result["eps"])
+    small = next(i for i, e in enumerate(eps) if e > 0)
+    parts = [f"{r['model']} {100 * r['robust'][0]:.0f}% clean, {100 * r['robust'][small]:.0f}% at eps {eps[small]:g}"
+             for r in result["rows"] if not r["model"].startswith("linear")]
+    text = "Here: " + "; ".join(parts) + "."
+    linear = next((r for r in result["rows"] if r["model"].startswith("linear")), None)
+    if linear is not None:
+        kept = [e for e, a in zip(eps, linear["robust"]) if a >= 0.99]
+        text += (f" {linear['model']} keeps at least 99% up to eps {max(kept):g}." if kept
+                 else f" {linear['model']} keeps under 99% even clean.")
+    return text
