@@ -65,3 +65,43 @@ def test_leakage_frame_has_no_none():
     df = CD.leakage_frame(doc["result"])
     no_none(df)
     assert charts.MISSING in set(df["Goh % (CIFAR-10)"])
+
+
+def _saved(name: str) -> dict:
+    return json.loads((ROOT / "results" / "discussion" / f"{name}.json").read_text())["result"]
+
+
+def test_nontransferable_table_is_quantities_by_attack_with_no_none():
+    """Five narrow columns (ours beside Nakkiran's per attack), not nine wide ones that ran past a 1600-px
+    screen; the quantities he gives no number for read MISSING."""
+    result = _saved("nontransferable")
+    df = CD.nontransferable_frame(result)
+    no_none(df)
+    assert list(df.columns) == ["quantity", "PGD (ours)", "PGD (Nakkiran)", "non-transferable (ours)",
+                                "non-transferable (Nakkiran)"]
+    assert len(df) == len(CD.NONTRANSFERABLE_ROWS)
+    pgd, ntr = result["rows"]
+    transfer = df.set_index("quantity").loc["transfer to held-out models %"]
+    assert float(transfer["PGD (ours)"]) == round(100 * pgd["transfer"], 1)
+    assert float(transfer["non-transferable (Nakkiran)"]) == ntr["commenter_transfer"] == 1.7
+    assert df.set_index("quantity").loc["ensemble keeps the true label %", "PGD (Nakkiran)"] == charts.MISSING
+
+
+def test_the_discussion_tables_read_no_none_even_with_gaps():
+    squares = _saved("squares")
+    squares["rows"][0]["robust"] = squares["rows"][0]["robust"][:-1]  # one eps short: a gap at the end
+    df = CD.squares_frame(squares)
+    no_none(df)
+    assert df[f"eps {squares['eps'][-1]:g}"].iloc[0] == charts.MISSING
+    transfer = _saved("transfer_learnability")
+    for p in transfer["points"]:
+        p.pop("learned_shifted", None)  # a run saved before the shifted labels were recorded
+    no_none(CD.transfer_learnability_frame(transfer))
+    assert CD.transfer_scatter(transfer).to_dict()  # the chart still gets numbers
+    mislabeled = _saved("mislabeled")
+    no_none(CD.mislabeled_frame(mislabeled, {"weak_accuracy": None, "kept": 1, "of": 2, "learned": 49.7}))
+    for name in ("squares", "transfer_learnability", "nontransferable", "leakage"):
+        frame = {"squares": CD.squares_frame, "transfer_learnability": CD.transfer_learnability_frame,
+                 "nontransferable": CD.nontransferable_frame, "leakage": CD.leakage_frame}[name]
+        no_none(frame(_saved(name)))
+    no_none(CD.linear_models_frame(_saved("leakage")))

@@ -22,13 +22,20 @@ def _pct(v) -> Optional[float]:
 
 # --- 1. transferability vs learnability ---------------------------------------------------------
 
-def transfer_learnability_frame(result: dict) -> pd.DataFrame:
-    """One row per (architecture, attack): transfer %, accuracy from D_det % on the true labels and
-    into (y + 1) mod C (the relabelling rule), clean accuracy %."""
+def _points(result: dict) -> pd.DataFrame:
+    """One row per (architecture, attack), in numbers (None where a run lacks one): transfer %,
+    accuracy from D_det % on the true labels and into (y + 1) mod C (the relabelling rule), clean
+    accuracy %."""
     return pd.DataFrame([{"architecture": p["arch"], "attack": p["attack"], "transfer %": _pct(p["transfer"]),
                           "accuracy trained on D_det %": _pct(p["learned"]),
                           "into (y + 1) mod C %": _pct(p.get("learned_shifted")),
                           "clean accuracy %": _pct(p["clean_accuracy"])} for p in result["points"]])
+
+
+def transfer_learnability_frame(result: dict) -> pd.DataFrame:
+    """The points as the page's table shows them: empty cells (runs saved before the shifted labels
+    were recorded) read ``MISSING``, never "None"."""
+    return shown(_points(result))
 
 
 def chance_percent(result: dict) -> float:
@@ -40,7 +47,7 @@ def transfer_scatter(result: dict) -> alt.Chart:
     """Transfer rate (x) against accuracy after training on D_det (y), one point per architecture
     and attack, with the least-squares line through the PGD points (paper Figure 3) and a rule
     at chance."""
-    df = transfer_learnability_frame(result)
+    df = _points(result)
     points = alt.Chart(df).mark_point(size=120, filled=True).encode(
         x=alt.X("transfer %:Q", title="transfer rate of the source's adversarial examples (%)"),
         y=alt.Y("accuracy trained on D_det %:Q", title="test accuracy when trained on D_det (%)"),
@@ -107,24 +114,25 @@ def leakage_frame(result: dict) -> pd.DataFrame:
 def linear_models_frame(result: dict) -> pd.DataFrame:
     """The two linear models: clean and robust accuracy, Goh's usefulness numbers of their weights."""
     eps = result.get("robust_eps")
-    return pd.DataFrame([{"linear model": k, "trained at L2 eps": v["train_eps"], "clean %": _pct(v["clean"]),
+    return shown(pd.DataFrame([{"linear model": k, "trained at L2 eps": v["train_eps"], "clean %": _pct(v["clean"]),
                           f"robust % (L2 {eps:g})": _pct(v["robust"]),
                           "usefulness (mean over classes)": round(v["usefulness"], 3),
                           f"robust usefulness (L2 {eps:g})": round(v["robust_usefulness"], 3)}
-                         for k, v in result["linear"].items()])
+                         for k, v in result["linear"].items()]))
 
 
 # --- 3. adversarial squares -------------------------------------------------------------------
 
 def squares_frame(result: dict) -> pd.DataFrame:
-    """One row per model: fit of the noisy labels and test accuracy at each eps."""
+    """One row per model: fit of the noisy labels and test accuracy at each eps (an eps a model was not
+    measured at reads ``MISSING``)."""
     rows = []
     for r in result["rows"]:
         row = {"model": r["model"], "fits noisy train labels %": _pct(r["fit_noisy"]),
                "fits the flipped ones %": _pct(r["fit_flipped"])}
         row.update({f"eps {e:g}": _pct(a) for e, a in zip(result["eps"], r["robust"])})
         rows.append(row)
-    return pd.DataFrame(rows).replace({np.nan: None})
+    return shown(pd.DataFrame(rows))
 
 
 def squares_chart(result: dict) -> alt.Chart:
@@ -140,23 +148,35 @@ def squares_chart(result: dict) -> alt.Chart:
 
 # --- 4. non-transferable adversarial examples ------------------------------------------------
 
+#: The non-transferable table's rows: (quantity, our key, Nakkiran's key or None where he gives none).
+NONTRANSFERABLE_ROWS = (
+    ("success on the source model %", "success", "commenter_success"),
+    ("transfer to held-out models %", "transfer", "commenter_transfer"),
+    ("ensemble keeps the true label %", "ensemble_kept", None),
+    ("trained on its D_det: test accuracy %", "learned", "commenter_learned"),
+    ("trained on its D_det: predicts (y + 1) mod 10 %", "learned_shifted", None),
+)
+
+
 def nontransferable_frame(result: dict) -> pd.DataFrame:
-    """PGD and the non-transferable attack: ours beside Nakkiran's (CIFAR-10, L2)."""
-    return pd.DataFrame([{"attack": r["method"], "success on the source %": _pct(r["success"]),
-                          "Nakkiran success %": r["commenter_success"],
-                          "transfer to held-out models %": _pct(r["transfer"]),
-                          "Nakkiran transfer %": r["commenter_transfer"],
-                          "ensemble keeps the true label %": _pct(r["ensemble_kept"]),
-                          "trained on its D_det: test accuracy %": _pct(r["learned"]),
-                          "Nakkiran trained on D_det %": r["commenter_learned"],
-                          "predicts (y + 1) mod 10 %": _pct(r["learned_shifted"])} for r in result["rows"]])
+    """PGD and the non-transferable attack, ours beside Nakkiran's (CIFAR-10, L2): one row per
+    quantity, two columns per attack (five narrow columns, where one row per attack took nine wide
+    ones and ran past a 1600-px screen). What he gives no number for reads ``MISSING``."""
+    rows = []
+    for quantity, ours, theirs in NONTRANSFERABLE_ROWS:
+        row = {"quantity": quantity}
+        for r in result["rows"]:
+            row[f"{r['method']} (ours)"] = _pct(r.get(ours))
+            row[f"{r['method']} (Nakkiran)"] = r.get(theirs) if theirs else None
+        rows.append(row)
+    return shown(pd.DataFrame(rows))
 
 
 # --- 5. learning from mislabeled data --------------------------------------------------------
 
 def mislabeled_frame(result: dict, commenter: dict) -> pd.DataFrame:
     """Weak model, size of its wrong-prediction set, fresh model: ours beside Wallace's."""
-    return pd.DataFrame([
+    return shown(pd.DataFrame([
         {"quantity": "weak model, test accuracy %", "ours": _pct(result["weak_accuracy"]),
          "Wallace (CIFAR-10)": commenter["weak_accuracy"]},
         {"quantity": "training images it gets wrong (the new set)",
@@ -164,7 +184,7 @@ def mislabeled_frame(result: dict, commenter: dict) -> pd.DataFrame:
          f"{commenter['kept']} of {commenter['of']}"},
         {"quantity": "fresh model trained only on them, test accuracy %", "ours": _pct(result["learned"]),
          "Wallace (CIFAR-10)": commenter["learned"]},
-    ]).astype({"ours": str, "Wallace (CIFAR-10)": str})
+    ])).astype({"ours": str, "Wallace (CIFAR-10)": str})
 
 
 def label_counts_chart(counts: Sequence[int], class_names: Sequence[str]) -> alt.Chart:
