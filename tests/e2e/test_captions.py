@@ -25,6 +25,8 @@ from e2e_browser import (
     wait_idle,
 )
 
+from ui import tour
+
 PAIR = ("fmnist-standard", "fmnist-robust-linf")  # the sidebar's default pair on the bundled models
 NUM = r"(\d+(?:\.\d+)?)"
 PCT = NUM + "%"
@@ -299,3 +301,14 @@ def test_live_constructed_caption_matches_its_table(server, page):
                                            r"robust", text):
         assert float(rows["D_R"][robust_cols[-1]]) == float(r) and float(rows[other][robust_cols[-1]]) == float(o)
         assert (verdict == "more") == (float(r) > float(o))
+
+
+def test_every_tour_claim_holds_on_what_the_warm_up_computed(server, page):
+    """The home page's tour: once the warm-up has computed every step, each step's caption is followed by
+    its measured fact, and none says "the claim does not hold here"."""
+    open_page(page, f"{server.url}/")
+    page.get_by_text("Every tour step is computed").first.wait_for(timeout=600_000)
+    wait_idle(page)
+    facts = [c for c in captions(page) if c.startswith("Measured")]
+    assert len(facts) == sum(1 for s in tour.STEPS if s.fact), facts
+    assert all(f.startswith("Measured: ") for f in facts), facts
