@@ -9,6 +9,7 @@ and ones that draw results (``zoo_table``).
 from __future__ import annotations
 
 import importlib
+import time
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -200,6 +201,15 @@ def store_result(experiment: str, config, result) -> None:
     _results(experiment, config, _result=result)
 
 
+def time_left(elapsed: float, step: int, total: int) -> str:
+    """"about N s left" at the pace of the first ``step`` of ``total`` steps (empty before a second has
+    passed, before the first step, or at the end: too early or too late to say)."""
+    if step <= 0 or step >= total or elapsed < 1.0:
+        return ""
+    left = elapsed / step * (total - step)
+    return f"about {left:.0f} s left" if left < 90 else f"about {left / 60:.0f} min left"
+
+
 def run_experiment(experiment: str, config, label: str):
     """``explorer.experiments.<experiment>.run(config)`` inside ``st.status`` with a progress
     bar, cached on (experiment, config). Returns the Result, or None after showing the error."""
@@ -209,6 +219,7 @@ def run_experiment(experiment: str, config, label: str):
     module = importlib.import_module(f"explorer.experiments.{experiment}")
     with st.status(label, expanded=True) as status:
         bar = st.progress(0.0, text="starting")
+        started = time.monotonic()
 
         def progress(step: int, total: int, metrics: dict) -> None:
             text = f"step {step} of {total}"
@@ -216,6 +227,12 @@ def run_experiment(experiment: str, config, label: str):
                 text += f" ({metrics['model']})"
             if "loss" in metrics:
                 text += f", loss {metrics['loss']:.3f}"
+            # the experiment's own estimate when it has one (the constructed table's phases), else the pace so far
+            eta = metrics.get("eta")
+            left = time_left(time.monotonic() - started, step, total) if eta is None else \
+                ("" if eta == "?" else f"about {eta} left")
+            if left:
+                text += f", {left}"
             bar.progress(min(step / max(total, 1), 1.0), text=text)
 
         try:
