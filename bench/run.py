@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from bench import app_pages
 from explorer import bounds as B
 from explorer import zoo
 
@@ -47,6 +48,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="CIFAR-10 models of the PGD rows, on the first CIFAR-10 test images with their labels "
                         "(default: the bundled cifar10-standard and, once bundled, cifar10-robust-l2; none with "
                         "--quick); the single-image row is the attack lab's click")
+    p.add_argument("--app-pages", default=None, metavar="PAGES",
+                   help="app rows: only these pages' default actions (comma-separated URL paths, home for /; "
+                        "default: every page of bench/app_pages.py)")
+    p.add_argument("--app-timeout", type=B.seconds, default=900.0,
+                   help="app rows: seconds one page's action may take before its row says it timed out "
+                        "(default %(default)s)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--out", default=None, help="folder for the JSON and markdown (default bench/results)")
 
@@ -135,7 +142,13 @@ def run(args) -> dict:
         attempt({"group": "style", "model": "efficientnet-lite0"},
                 lambda: others.style_row(size=size, iterations=iterations, device=args.device))
     if "app" in groups:
-        attempt({"group": "app"}, lambda: others.app_row(RESULTS if args.out is None else Path(args.out)))
+        log_dir = RESULTS if args.out is None else Path(args.out)
+        attempt({"group": "app"}, lambda: others.app_row(log_dir))
+        wanted = None if args.app_pages is None else {p.strip() for p in args.app_pages.split(",")}
+        attempt({"group": "app", "page": "-", "action": "every page"},
+                lambda: app_pages.page_rows(log_dir, timeout=args.app_timeout,
+                                            only=None if wanted is None else
+                                            (lambda a: (a.page or "home") in wanted)))
     return {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "clock": timing.CLOCK,
             "command": command_line(args),
             "quick": quick, "device": str(device), "machine": machine(), "groups": groups, "rows": rows}
@@ -156,6 +169,10 @@ def command_line(args) -> str:
         parts += ["--cifar10", *args.cifar10]
     if args.budget is not None:
         parts += ["--budget", f"{args.budget:g}"]
+    if args.app_pages is not None:
+        parts += ["--app-pages", args.app_pages]
+    if args.app_timeout != 900.0:
+        parts += ["--app-timeout", f"{args.app_timeout:g}"]
     if args.device != "cpu":
         parts += ["--device", args.device]
     if args.out is not None:
@@ -173,7 +190,7 @@ def markdown(result: dict) -> str:
     """The tables of ``result`` (rows of any groups) as GitHub markdown."""
     rows, out = [r for r in result["rows"] if "error" not in r], []
     by = lambda g: [r for r in rows if r.get("group") == g]  # noqa: E731
-    failed = [r for r in result["rows"] if "error" in r]
+    failed = [r for r in result["rows"] if "error" in r and "page" not in r]
     clock = {"cpu": "Times are this process's CPU time (one thread; immune to other jobs on the core); "
                     "the wall-clock ratio is shown beside.",
              "wall": "Times are wall-clock."}.get(result.get("clock", "wall"), "")
@@ -214,7 +231,7 @@ def markdown(result: dict) -> str:
         out.append("")
     if by("app"):
         out += ["### The app in a real browser (chromium)", ""]
-        for r in by("app"):
+        for r in [r for r in by("app") if "page" not in r]:
             if "skipped" in r:
                 out.append(f"skipped: {r['skipped']}")
                 continue
@@ -225,6 +242,7 @@ def markdown(result: dict) -> str:
                     f"| {_f(r['server_healthy_s'], 1)} | {'-' if nav is None else _f(nav, 1)} | "
                     f"{_f(r['home_painted_s'], 1)} | {_f(r['home_idle_s'], 1)} | {_f(r['attack_lab_run_s'], 1)} |"]
         out.append("")
+        out += app_pages.markdown([r for r in result["rows"] if r.get("group") == "app" and "page" in r])
     if failed:
         out += ["### Rows that failed", ""] + [f"- {r['group']} {r.get('model', '')} {r.get('batch', '')} "
                                              f"{r.get('norm', '')}: {r['error']}" for r in failed] + [""]
@@ -237,7 +255,7 @@ def markdown(result: dict) -> str:
 
 
 def row_key(r: dict) -> tuple:
-    return tuple(str(r.get(k)) for k in ("group", "model", "models", "batch", "norm", "switch"))
+    return tuple(str(r.get(k)) for k in ("group", "model", "models", "batch", "norm", "switch", "page", "action"))
 
 
 def merge_latest(result: dict, path: Path) -> dict:
@@ -275,10 +293,17 @@ def main(args) -> int:
     print(table)
     if not args.quick and args.out is None:
         latest = merge_latest(result, RESULTS / "latest.json")
+        # a latest.json that never held some group (a fresh clone: bench/results/ is git-ignored) knows only part
+        # of the tables: rewriting README's block from it would drop the committed tables of the others
+        whole = set(latest["runs"]) >= set(GROUPS)
         (RESULTS / "latest.json").write_text(json.dumps(latest, indent=1))
         full = markdown(latest)
         (RESULTS / "latest.md").write_text(full)
-        if rewrite_readme(full):
+        if not whole:
+            print(f"bench/README.md left alone: bench/results/latest.json has never held "
+                  f"{', '.join(g for g in GROUPS if g not in latest['runs'])}, whose tables it would lose; this "
+                  "run's tables are in bench/results/latest.md")
+        elif rewrite_readme(full):
             print("bench/README.md: tables rewritten from bench/results/latest.json")
     print(f"saved {out / name}.json and .md ({time.perf_counter() - t0:.0f} s)")
     return 0

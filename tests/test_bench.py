@@ -10,6 +10,7 @@ running the halves by hand.
 
 from __future__ import annotations
 
+import argparse
 import json
 import warnings
 
@@ -183,3 +184,77 @@ def test_folded_classifier_keeps_the_named_layers(tiny_pair, fmnist_test):
         a, b = model.features(x, model.layer_names), twin.features(x, model.layer_names)
     for layer in model.layer_names:
         torch.testing.assert_close(b[layer], a[layer], atol=1e-4, rtol=1e-4)
+
+
+# --- the app rows: every page's default action --------------------------------------------------
+
+def test_app_actions_cover_every_page():
+    from bench import app_pages
+    from ui import registry
+
+    timed = {a.page for a in app_pages.ACTIONS}
+    assert {p.url_path for p in registry.PAGES} <= timed, "a page whose default action the bench does not time"
+
+
+def _page_row(page, action, seconds=None, **extra):
+    row = {"group": "app", "page": page, "action": action, "cache": "none", **extra}
+    if seconds is not None:
+        row.update(seconds=seconds, under_target=seconds < 10)
+    return row
+
+
+def test_app_page_table_says_what_missed_the_target_and_what_failed():
+    from bench import app_pages
+
+    result = {"rows": [{"group": "app", "server_healthy_s": 1.0, "navigation_s": 2.0, "home_painted_s": 2.5,
+                        "home_idle_s": 9.0, "attack_lab_run_s": 2.1},
+                       _page_row("attack_lab", "Run", 2.04, cache="warm-up"),
+                       _page_row("features", "Representation inversion: Invert", 346.0),
+                       _page_row("constructed", "Live (small): Build, train and test", error="TimeoutError: 1200 s")],
+              "machine": {"cpu": "x", "torch": "2", "torch_threads": 1, "affinity": [0, 1]}, "device": "cpu",
+              "date": "today", "command": "python -m bench --rows app"}
+    md = bench_run.markdown(result)
+    assert "| attack_lab | Run | 2.0 | yes | the warm-up's cache |" in md
+    assert "| features | Representation inversion: Invert | 346.0 | **no** | a fresh run |" in md
+    assert "| constructed | Live (small): Build, train and test | failed: TimeoutError: 1200 s | | |" in md
+    assert "Rows that failed" not in md  # a page's failure is in its own table, once
+    assert md.index("| 1.0 | 2.0 | 2.5 | 9.0 | 2.1 |") < md.index("### Every page's default action")
+    assert app_pages.markdown([]) == []
+
+
+def test_app_page_rows_merge_per_page_and_action(tmp_path):
+    latest = tmp_path / "latest.json"
+    first = {"rows": [_page_row("attack_lab", "Run", 2.0), _page_row("features", "open", 30.0)], "groups": ["app"],
+             "date": "d1"}
+    latest.write_text(json.dumps(bench_run.merge_latest(first, latest)))
+    again = {"rows": [_page_row("features", "open", 20.0)], "groups": ["app"], "date": "d2"}
+    merged = bench_run.merge_latest(again, latest)
+    seconds = {(r["page"], r["action"]): r["seconds"] for r in merged["rows"]}
+    assert seconds == {("attack_lab", "Run"): 2.0, ("features", "open"): 20.0}
+
+
+def test_app_options_are_in_the_command_line():
+    parser = argparse.ArgumentParser()
+    bench_run.add_arguments(parser)
+    args = parser.parse_args(["--rows", "app", "--app-pages", "home,attack_lab", "--app-timeout", "300"])
+    assert bench_run.command_line(args) == "python -m bench --rows app --app-pages home,attack_lab --app-timeout 300"
+
+
+def test_a_partial_record_never_rewrites_the_readme(tmp_path, monkeypatch, capsys):
+    """bench/results/ is git-ignored: on a fresh clone a run of some groups must not replace README's
+    tables of the groups it did not run."""
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{bench_run.START}\nthe committed tables\n{bench_run.END}\n")
+    monkeypatch.setattr(bench_run, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(bench_run, "README", readme)
+    monkeypatch.setattr(bench_run, "rewrite_readme", lambda table, path=readme: readme.write_text(table) or True)
+    result = {"rows": [_page_row("home", "open", 3.0)], "groups": ["app"], "date": "d", "quick": False,
+              "machine": {"cpu": "x", "torch": "2", "torch_threads": 1, "affinity": [0]}, "device": "cpu",
+              "command": "python -m bench --rows app"}
+    monkeypatch.setattr(bench_run, "run", lambda args: result)
+    parser = argparse.ArgumentParser()
+    bench_run.add_arguments(parser)
+    assert bench_run.main(parser.parse_args(["--rows", "app"])) == 0
+    assert "the committed tables" in readme.read_text()
+    assert "left alone" in capsys.readouterr().out
+    assert (tmp_path / "results" / "latest.md").exists()
