@@ -37,6 +37,7 @@ MAX_UNITS = 64
 
 
 LOW_CUTOFF = 0.25  # the frequency radius below which a pattern keeps its energy (Result.summary)
+PATTERN_RATIO = 1.5  # a low-frequency share this many times white noise's: structure, not noise (Result.summary)
 
 @dataclass(frozen=True)
 class Config:
@@ -127,20 +128,22 @@ class Result:
         return float((radius(*self.start_image.shape[-2:]) <= cutoff + 1e-9).mean())
 
     def summary(self, cutoff: float = LOW_CUTOFF) -> str:
-        """Whether the robust model's images hold more low-frequency structure than the standard one's,
-        in numbers (the claim of Engstrom et al. 2019, checked on these models)."""
-        shares = self.low_frequency_share(cutoff)
-        text = (f"Energy of the images at ρ ≤ {cutoff:g} (mean removed; white noise puts "
-                f"{self.noise_share(cutoff):.0%} there): "
+        """Whether the robust model's images hold low-frequency structure (patterns) where the standard
+        one's look like noise, in numbers: the claim of Engstrom et al. 2019, checked on these models."""
+        shares, noise = self.low_frequency_share(cutoff), self.noise_share(cutoff)
+        text = (f"Energy of the images at ρ ≤ {cutoff:g} (mean removed; white noise puts {noise:.0%} there): "
                 + ", ".join(f"{row.model} {share:.0%}" for row, share in zip(self.rows, shares)) + ".")
         standard = [share for row, share in zip(self.rows, shares) if not row.robust]
         robust = [share for row, share in zip(self.rows, shares) if row.robust]
-        if standard and robust:
-            smoother = robust[0] > standard[0]
-            text += (" Here the robust model's images are " + ("smoother (more structure, less noise) than"
-                                                               if smoother else "no smoother than")
-                     + " the standard model's.")
-        return text
+        if not standard or not robust:
+            return text
+        if max(standard[0], robust[0]) <= PATTERN_RATIO * noise:
+            return text + (" Here neither model's images keep clearly more of their energy at low frequencies "
+                           "than white noise: noise, not patterns.")
+        if robust[0] > standard[0]:
+            return text + (" Here the robust model's images are smoother than the standard model's and than "
+                           "white noise: patterns.")
+        return text + " Here the robust model's images are no smoother than the standard model's."
 
 
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
