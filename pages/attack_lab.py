@@ -121,8 +121,9 @@ def draw_result(result: attack_lab.Result) -> None:
 
 st.title("Attack lab")
 st.markdown("PGD (Madry et al. 2018) on one image, against the standard and the robust model of the "
-            "sidebar. A standard model flips under a perturbation you can barely see; a robust one holds, and "
-            "what it takes to move it starts to look like the other class (Ilyas et al. 2019).")
+            "sidebar. In Ilyas et al. (2019) a standard model flips under a perturbation that leaves the object plain "
+            "to us; a robust one holds, and what it takes to move it starts to look like the other class. The "
+            "verdicts under the result say what these models do.")
 
 pair, model = page.pair_or_stop(alone="attacking")
 info = model.info
