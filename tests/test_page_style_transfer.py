@@ -1,4 +1,4 @@
-"""AppTest of pages/style_transfer.py: offline it shows EfficientNet-Lite0 and the command that
+"""AppTest of pages/style_transfer.py: offline it shows the bundled CIFAR-10 pair and the command that
 fetches Nakano's robust ResNet-50, and runs a small transfer (side by side, then the
 single-layer grid) whose image is the experiment's for the same settings."""
 
@@ -53,7 +53,7 @@ def test_offline_defaults_and_the_fetch_command(page):
     assert page.multiselect(key=f"{KEY}.style_models").value == expected
     assert page.selectbox(key=f"{KEY}.content_model").value == expected[0]
     assert page.selectbox(key=f"{KEY}.content.sample").value == "chelsea"
-    assert page.selectbox(key=f"{KEY}.style.sample").value == "gravel"
+    assert page.selectbox(key=f"{KEY}.style.sample").value == "brick"
     if not rows["madry-imagenet-resnet50-l2-3"]["available"]:
         text = " ".join(e.value for e in page.info)
         assert "python -m explorer fetch madry-imagenet-resnet50-l2-3" in text and "resnet50_l2_eps3.ckpt" in text
@@ -68,7 +68,7 @@ def test_a_small_transfer_runs_on_the_page(page):
     assert "Download the figure (PNG)" in [b.label for b in at.get("download_button")]
     # the page shows what the experiment computes for the same settings
     photos, textures = data.sample_photos(), data.sample_textures()
-    expected = ST.run(ST.Config.for_images(photos["chelsea"], textures["gravel"], names, size=64, iterations=3,
+    expected = ST.run(ST.Config.for_images(photos["chelsea"], textures["brick"], names, size=64, iterations=3,
                                            content_model=names[0], device="cpu"))
     np.testing.assert_allclose(result.transfers[0].image, expected.transfers[0].image, atol=1e-5)
     assert list(at.dataframe[0].value["style network"]) == list(names)
@@ -100,7 +100,7 @@ def test_result_survives_a_rerun_without_recomputing(page, monkeypatch):
     at.radio(key=f"{KEY}.style.source").set_value("Sample").run()
     at.selectbox(key=f"{KEY}.style.sample").set_value("chelsea").run()  # another sample: hidden too
     assert len(at.dataframe) == 0
-    at.selectbox(key=f"{KEY}.style.sample").set_value("gravel").run()
+    at.selectbox(key=f"{KEY}.style.sample").set_value("brick").run()
     assert calls == [] and len(at.dataframe) == 1
 
 
@@ -115,5 +115,13 @@ def test_page_in_the_app_falls_back_from_the_fashion_mnist_pair(monkeypatch):
     at = at.switch_page(registry.STYLE_TRANSFER.path).run()
     assert not at.exception, at.exception
     chosen = at.multiselect(key=f"{KEY}.style_models").value
-    assert chosen and all(zoo.get_spec(n).dataset == "imagenet" for n in chosen)
+    rows = zoo.list_models(zoo.DEFAULT_CHECKPOINTS)
+    imagenet_pair = [n for n in ST.default_networks(rows) if zoo.get_spec(n).dataset == "imagenet"]
+    if len(imagenet_pair) == 2:  # Nakano's networks are here (fetched)
+        assert chosen == imagenet_pair
+    else:  # offline: the bundled CIFAR-10 pair, a standard and a robust network on photos
+        assert tuple(chosen) == ST.BUNDLED_PAIR
+        assert [zoo.get_spec(n).robust for n in chosen] == [False, True]
+        text = " ".join(e.value for e in at.info)
+        assert "No robust ImageNet network is here yet, so the page compares cifar10-standard and " in text
     assert not set(chosen) & set(at.session_state["model_pair"].names)

@@ -428,3 +428,11 @@ def test_default_networks_prefer_the_pair_then_nakanos_then_what_is_here():
     assert ST.default_networks(online, ("vgg19", "madry-imagenet-resnet50-linf-4")) == (
         "vgg19", "madry-imagenet-resnet50-linf-4")
     assert ST.default_networks([_row("fmnist-standard", "fashion-mnist")]) == ()
+    # offline with the bundled CIFAR-10 pair: that pair, since no ImageNet standard-and-robust pair is here
+    cifar = [_row("cifar10-standard", "cifar10"), _row("cifar10-robust-l2", "cifar10", "robust (l2 0.5)")]
+    assert ST.default_networks(offline + cifar, ("fmnist-standard", "fmnist-robust-linf")) == ST.BUNDLED_PAIR
+    assert ST.default_networks(online + cifar) == ("resnet50", "madry-imagenet-resnet50-l2-3")  # ImageNet first
+    assert ST.default_networks(cifar[:1] + [_row(LITE0)]) == (LITE0,)  # no CIFAR-10 pair: what ImageNet has
+    names = ST.style_network_names(offline + cifar)
+    assert names[:3] == [LITE0, "cifar10-standard", "cifar10-robust-l2"] and "resnet50" not in names
+    assert names[3:] == ["fmnist-standard", "fmnist-robust-linf"]  # grey networks after the photo ones

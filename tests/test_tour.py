@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 TIMEOUT = 300
 RESULT_KEYS = {"attack_lab": "attack_lab.result", "class_synthesis": "features.synthesis.result",
-               "inspector": "inspector.result", "layer_robustness": "layer_robustness.result"}
+               "inspector": "inspector.result", "layer_robustness": "layer_robustness.result",
+               "style_transfer": "style_transfer.result"}
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +49,7 @@ def navigation_runs_app_py(monkeypatch):
 
 @pytest.fixture
 def home(monkeypatch):
-    require(monkeypatch, *tour.MODELS)
+    require(monkeypatch, *tour.MODELS, *tour.STYLE_PAIR)
     monkeypatch.setenv("EXPLORER_WARMUP", "0")  # the walk computes each step itself
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
@@ -113,9 +114,8 @@ def test_walk_the_tour_on_the_bundled_models(home):
             fact = facts.det_generalizes(rows, n_test)
             assert fact.holds, fact.text
             seen["det"] = fact
-        else:  # style transfer: the page opens with the step's settings
-            assert at.slider(key="style_transfer.size").value == 128
-            assert at.number_input(key="style_transfer.iterations").value == 50
+        else:
+            raise AssertionError(f"step {step.title!r} computes nothing and checks no fact")
 
     # the key facts, on the numbers
     flip, _ = seen["flip"]
@@ -132,17 +132,22 @@ def test_walk_the_tour_on_the_bundled_models(home):
     layers = [layer for (m, layer) in r if m == tour.STANDARD]
     assert all(r[(tour.ROBUST_L2, layer)] < r[(tour.STANDARD, layer)] for layer in layers)
     assert "D_det" in seen["det"].text and "0% of them correct" in seen["det"].text
+    styled, _ = seen["style"]  # the robust style network matches the style's Gram matrices better
+    by = {t.style_model: t for t in styled.transfers}
+    assert set(by) == set(tour.STYLE_PAIR) and by[tour.STYLE_PAIR[1]].robust and not by[tour.STYLE_PAIR[0]].robust
+    assert by[tour.STYLE_PAIR[1]].style_history[-1] < by[tour.STYLE_PAIR[0]].style_history[-1]
+    assert [r["kind"] for r in styled.rows()] and styled.size[0] <= 160 and styled.iterations == 60
     # back home, with every step computed, the tour shows each step's fact on the measured numbers
     at.query_params.clear()
     at.switch_page(registry.HOME.path).run()
-    for step in tour.STEPS[:5]:
+    for step in tour.STEPS:
         measured = tour.measured(step)
         assert measured is not None and measured.holds, step.title
 
 
 def test_the_warm_up_fills_the_cache_for_every_computing_step(monkeypatch):
     """``warmup.work`` computes each step's Config and stores it; a page then finds it."""
-    require(monkeypatch, *tour.MODELS)
+    require(monkeypatch, *tour.MODELS, *tour.STYLE_PAIR)
     from ui import warmup
 
     stored = {}

@@ -20,6 +20,7 @@ from explorer.experiments import attack_lab as AL
 from explorer.experiments import class_synthesis as CS
 from explorer.experiments import inspector as I
 from explorer.experiments import layer_robustness as LR
+from explorer.experiments import style_transfer as ST
 
 Params = Mapping[str, Any]
 
@@ -122,3 +123,33 @@ def layer_robustness(params: Params, models: Sequence[str], dataset: str) -> LR.
                      eps=eps_or_default(LAYER_ROBUSTNESS, params, dataset, norm), n_images=int(s["n_images"]),
                      steps=int(s["steps"]), restarts=int(s["restarts"]), pairs_per_image=int(s["pairs"]),
                      include_logits=bool(s["logits"]), seed=int(s["seed"]))
+
+
+# --- style transfer ----------------------------------------------------------------------------
+
+STYLE_TRANSFER = "style_transfer"
+#: ``size`` None: 512 px on a GPU (Nakano's), 256 on a CPU (``style_transfer_size``).
+STYLE_TRANSFER_DEFAULTS = {"size": None, "iterations": 300, "optimizer": "lbfgs", "start": "content",
+                           "single_layer": False, "ws": 10.0, "wc": 1.0, "wtv": 0.0, "seed": 0, "normalize": True,
+                           "lr": 0.0, "content_layer": None}
+STYLE_TRANSFER_SAMPLES = {"content": "chelsea", "style": "brick"}
+
+
+def style_transfer_size(gpu: bool) -> int:
+    return 512 if gpu else 256
+
+
+def style_transfer(params: Params, content: np.ndarray, style: np.ndarray, style_models: Sequence[str],
+                   content_model: Optional[str], gpu: bool, style_layers: Sequence[Sequence[str]] = ()) -> ST.Config:
+    """The style transfer's Config: ``content`` painted with ``style`` by each of ``style_models`` (the
+    link's ``style_transfer.style_models`` / ``.content_model`` when it names them); ``style_layers`` per
+    network, empty for its default."""
+    s = _settings(STYLE_TRANSFER, STYLE_TRANSFER_DEFAULTS, params)
+    layers = tuple(tuple(x) for x in style_layers)
+    return ST.Config.for_images(
+        content, style, tuple(s.get("style_models", style_models)),
+        size=int(s["size"] or style_transfer_size(gpu)), content_model=s.get("content_model", content_model),
+        content_layer=s["content_layer"] or None, style_layers=layers if any(layers) else (),
+        single_layer=bool(s["single_layer"]), style_weight=float(s["ws"]), content_weight=float(s["wc"]),
+        tv_weight=float(s["wtv"]), normalize=bool(s["normalize"]), optimizer=s["optimizer"],
+        learning_rate=float(s["lr"]) or None, iterations=int(s["iterations"]), start=s["start"], seed=int(s["seed"]))

@@ -260,18 +260,44 @@ def _is_robust(row: dict) -> bool:
     return str(row["kind"]).startswith("robust")
 
 
-def default_networks(rows: Sequence[dict], preferred: Sequence[str] = ()) -> tuple[str, ...]:
-    """The style networks to show side by side: a standard and a robust ImageNet network,
-    each the first available of ``preferred`` (the sidebar's pair), else of Nakano's
-    (ResNet-50, then the L2 eps 3 robust ResNet-50), else any; one or none when that is all
-    there is. ``rows`` are ``zoo.list_models()`` rows."""
-    usable = {r["name"]: r for r in rows if r["available"] and r["dataset"] in data.IMAGENET_LIKE}
+#: datasets of colour photos, whose networks take a photo as it is: ImageNet-like ones and CIFAR-10.
+PHOTO_DATASETS = (*data.IMAGENET_LIKE, "cifar10")
+#: the bundled natural-image pair (ResNet-9s trained here on CIFAR-10's 32-px images): the default when no
+#: standard-and-robust ImageNet pair is here. ``python -m explorer style-pairs`` measured it against the
+#: Fashion-MNIST pairs (results/style/pairs.json): its robust network reaches a far lower style loss.
+BUNDLED_PAIR = ("cifar10-standard", "cifar10-robust-l2")
+
+
+def _pick(rows: Sequence[dict], datasets: Sequence[str], preferred: Sequence[str],
+          preference: tuple[Sequence[str], Sequence[str]]) -> tuple[str, ...]:
+    usable = {r["name"]: r for r in rows if r["available"] and r["dataset"] in datasets}
     out = []
-    for robust, preference in ((False, STANDARD_PREFERENCE), (True, ROBUST_PREFERENCE)):
-        names = [n for n in (*preferred, *preference, *usable) if n in usable and _is_robust(usable[n]) == robust]
+    for robust, ranked in ((False, preference[0]), (True, preference[1])):
+        names = [n for n in (*preferred, *ranked, *usable) if n in usable and _is_robust(usable[n]) == robust]
         if names:
             out.append(names[0])
     return tuple(out)
+
+
+def default_networks(rows: Sequence[dict], preferred: Sequence[str] = ()) -> tuple[str, ...]:
+    """The style networks to show side by side: a standard and a robust ImageNet network,
+    each the first available of ``preferred`` (the sidebar's pair), else of Nakano's
+    (ResNet-50, then the L2 eps 3 robust ResNet-50), else any; when no such pair is here, the
+    bundled CIFAR-10 pair (``BUNDLED_PAIR``, or any standard and robust CIFAR-10 networks);
+    else the ImageNet networks there are (one or none). ``rows`` are ``zoo.list_models()`` rows."""
+    imagenet = _pick(rows, data.IMAGENET_LIKE, preferred, (STANDARD_PREFERENCE, ROBUST_PREFERENCE))
+    if len(imagenet) == 2:
+        return imagenet
+    cifar = _pick(rows, ("cifar10",), preferred, (BUNDLED_PAIR[:1], BUNDLED_PAIR[1:]))
+    return cifar if len(cifar) == 2 else imagenet
+
+
+def style_network_names(rows: Sequence[dict]) -> list[str]:
+    """The available networks a style transfer can run on: colour-photo ones (``PHOTO_DATASETS``) first,
+    then the others (Fashion-MNIST's 1-channel ones see the luma, ``GreyView``)."""
+    usable = [r for r in rows if r["available"]]
+    return ([r["name"] for r in usable if r["dataset"] in PHOTO_DATASETS]
+            + [r["name"] for r in usable if r["dataset"] not in PHOTO_DATASETS])
 
 
 def missing_networks(rows: Sequence[dict]) -> list[tuple[str, str]]:

@@ -65,9 +65,10 @@ from explorer.devices import device_lock
 from explorer.experiments import Cancel, Progress
 from explorer.experiments import _common as C
 from explorer.experiments._images import resize, rgb_uint8, to_tensor
-from explorer.experiments._style_networks import (LayerChoice, check_layers, default_layers,  # noqa: F401
-                                                   default_networks, grey_notes, image_channels, load_network, luma,
-                                                   missing_networks, prepare)
+from explorer.experiments._style_networks import (BUNDLED_PAIR, LayerChoice, check_layers,  # noqa: F401
+                                                   default_layers, default_networks, grey_notes, image_channels,
+                                                   load_network, luma, missing_networks, prepare,
+                                                   style_network_names)
 from explorer.optimize import Cancelled
 from explorer.surgery import has_max_pooling_stack
 
@@ -79,7 +80,7 @@ LBFGS_HISTORY = 20
 DEFAULT_LEARNING_RATE = {"lbfgs": 1.0, "adam": 0.02}
 #: the ImageNet-like datasets whose networks suit photos (the one table in ``data``).
 IMAGENET_LIKE = data.IMAGENET_LIKE
-# LayerChoice, default_networks and missing_networks (from ``_style_networks``) are this
+# LayerChoice, default_networks, style_network_names and missing_networks (from ``_style_networks``) are this
 # experiment's public face too: its page shows the default networks and layers.
 
 # --- config ------------------------------------------------------------------------------

@@ -128,3 +128,14 @@ def layers(result) -> Fact:
     text = (f"R lower for {r} than for {s} on {len(lower)} of {len(shared)} layers ("
             + ", ".join(f"{layer} {by_model[r][layer]:.3f} vs {by_model[s][layer]:.3f}" for layer in shared) + ").")
     return Fact(bool(shared) and len(lower) == len(shared), text)
+
+
+def style(result) -> Fact:
+    """Style transfer (``style_transfer.Result``): with the content network fixed, the robust style
+    network matches the style image's Gram matrices better (a lower style term at the last iteration)
+    than the standard one."""
+    s, r = _pair(result.transfers)
+    s_style, r_style = float(s.style_history[-1]), float(r.style_history[-1])
+    text = (f"Style term after {result.iterations} iterations: {r_style:.3g} with {r.style_model} as the style "
+            f"network against {s_style:.3g} with {s.style_model} (content network {result.content_model}).")
+    return Fact(r_style < s_style, text)
