@@ -138,3 +138,21 @@ def test_charts_is_one_package_on_the_bottom_floor():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             for n in names:
                 assert not n.startswith(("streamlit", "explorer.experiments", "ui")), (f.name, n)
+
+
+def test_charts_keep_their_labels_and_fit_their_column_by_width():
+    """Every chart function goes through ``for_screens``: legend labels never cut, axis labels up to
+    AXIS_LABEL_LIMIT px; a single view fits its column's width only (fit-x: its plot keeps its height),
+    while a concatenation, which cannot fit, has its legend below so two panels fit a laptop's column."""
+    single = charts.topk_chart(np.full(10, 0.1), np.full(10, 0.1), [f"class {i}" for i in range(10)]).to_dict()
+    assert single["autosize"] == {"type": "fit-x", "contains": "padding"}
+    assert single["config"]["legend"]["labelLimit"] == 0
+    assert single["config"]["axis"]["labelLimit"] == charts.AXIS_LABEL_LIMIT > 100
+    rows = [{"model": m, "norm": n, "eps": e, "accuracy": 0.5} for m in ("a-standard", "b-robust")
+            for n, e in (("none", 0), ("l2", 1.0), ("linf", 0.1))]
+    both = charts.accuracy_curve(rows).to_dict()
+    assert "hconcat" in both and "autosize" not in both and both["config"]["legend"]["labelLimit"] == 0
+    assert both["hconcat"][0]["encoding"]["color"]["legend"]["orient"] == "bottom"
+    one = charts.accuracy_curve([r for r in rows if r["norm"] != "l2"]).to_dict()
+    assert one["autosize"]["type"] == "fit-x"
+    assert charts.topk_chart.__name__ == "topk_chart"  # functools.wraps: the docstring and name stay

@@ -10,6 +10,7 @@ Presentation only: no science, no streamlit, and nothing from ``explorer.experim
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from typing import Iterable, Sequence
@@ -161,6 +162,30 @@ def png_bytes(image: Image.Image) -> bytes:
 
 # --- charts ------------------------------------------------------------------------
 
+#: Axis labels are cut at this many px (Streamlit's chart theme cuts them at 100, which a class name
+#: reaches in the presenter look's larger type); legend labels are never cut.
+AXIS_LABEL_LIMIT = 240
+_FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
+
+
+def for_screens(make):
+    """Decorator of the chart functions: legend labels in full and axis labels up to
+    ``AXIS_LABEL_LIMIT`` px, and a single view (not a concatenation or facet, which cannot fit)
+    fits its column's width while its height stays its plot's (Streamlit's default fit squeezed
+    the plot by the height of the axes, title and legend)."""
+
+    @functools.wraps(make)
+    def chart(*args, **kwargs):
+        c = make(*args, **kwargs)
+        faceted = isinstance(c, alt.Chart) and any(
+            getattr(c.encoding, f, alt.Undefined) is not alt.Undefined for f in ("row", "column", "facet"))
+        if isinstance(c, (alt.Chart, alt.LayerChart)) and not faceted:
+            c = c.properties(autosize=_FIT_WIDTH)
+        return c.configure_legend(labelLimit=0).configure_axis(labelLimit=AXIS_LABEL_LIMIT)
+
+    return chart
+
+
 def topk_frame(probs_before: np.ndarray, probs_after: np.ndarray, class_names: Sequence[str],
                k: int = 5) -> pd.DataFrame:
     """Long table of the union of the top-k classes before and after: class, stage, probability."""
@@ -174,6 +199,7 @@ def topk_frame(probs_before: np.ndarray, probs_after: np.ndarray, class_names: S
     return pd.DataFrame(rows)
 
 
+@for_screens
 def topk_chart(probs_before: np.ndarray, probs_after: np.ndarray, class_names: Sequence[str], k: int = 5,
                title: str = "") -> alt.Chart:
     """Grouped horizontal bars: the top-k classes before and after the attack."""
@@ -201,6 +227,7 @@ def history_frame(loss_history: np.ndarray, prob_history: np.ndarray) -> pd.Data
     })
 
 
+@for_screens
 def history_chart(loss_history: np.ndarray, prob_history: np.ndarray, prob_label: str = "probability",
                   height: int = 110) -> alt.VConcatChart:
     """Loss and tracked-class probability per step, one line per restart."""
@@ -219,6 +246,7 @@ def history_chart(loss_history: np.ndarray, prob_history: np.ndarray, prob_label
     return alt.vconcat(loss, prob)
 
 
+@for_screens
 def accuracy_curve(rows: Iterable[dict], title: str = "", kinds: dict | None = None) -> alt.TopLevelMixin:
     """Accuracy against eps, one line per model, one chart per norm side by side, each with its own
     eps axis (L2 runs to 2 where Linf stops at 0.1): rows with model, norm, eps, accuracy (and
@@ -234,7 +262,9 @@ def accuracy_curve(rows: Iterable[dict], title: str = "", kinds: dict | None = N
         for n in (norms if r["norm"] == "none" else [r["norm"]]):
             out.append({"model": r["model"], "norm": n, "eps": float(r["eps"]), "accuracy": float(r["accuracy"])})
     df = pd.DataFrame(out, columns=["model", "norm", "eps", "accuracy"])
-    color = kind_color("model:N", df["model"], kinds)
+    # below the panels, two entries a line: a legend on the right ran past a laptop's column
+    color = kind_color("model:N", df["model"], kinds,
+                       legend=alt.Legend(orient="bottom", columns=2) if len(norms) > 1 else alt.Undefined)
     panels = []
     for n in norms:
         part = df[df["norm"] == n]

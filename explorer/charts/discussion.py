@@ -13,7 +13,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from explorer.charts import shown
+from explorer.charts import for_screens, shown
 
 
 def _pct(v) -> Optional[float]:
@@ -43,6 +43,7 @@ def chance_percent(result: dict) -> float:
     return 100 * float(result.get("chance") or 0.1)
 
 
+@for_screens
 def transfer_scatter(result: dict) -> alt.Chart:
     """Transfer rate (x) against accuracy after training on D_det (y), one point per architecture
     and attack, with the least-squares line through the PGD points (paper Figure 3) and a rule
@@ -135,6 +136,7 @@ def squares_frame(result: dict) -> pd.DataFrame:
     return shown(pd.DataFrame(rows))
 
 
+@for_screens
 def squares_chart(result: dict) -> alt.Chart:
     """Test accuracy against Linf eps (commenter's units), one line per model."""
     df = pd.DataFrame([{"model": r["model"], "eps": e, "accuracy %": _pct(a)}
@@ -187,6 +189,7 @@ def mislabeled_frame(result: dict, commenter: dict) -> pd.DataFrame:
     ])).astype({"ours": str, "Wallace (CIFAR-10)": str})
 
 
+@for_screens
 def label_counts_chart(counts: Sequence[int], class_names: Sequence[str]) -> alt.Chart:
     """Histogram of the mislabeled set's (wrong) labels."""
     df = pd.DataFrame({"label": list(class_names)[:len(counts)], "images": list(counts)})

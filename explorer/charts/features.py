@@ -95,6 +95,7 @@ def visualization_figure(result) -> "charts.Image.Image":
 
 # --- altair -------------------------------------------------------------------------------
 
+@charts.for_screens
 def energy_chart(rows: Sequence[dict], cutoff: Optional[float] = None) -> alt.LayerChart | alt.Chart:
     """Cumulative energy against the normalized frequency radius, one line per source
     (``perturbation_spectrum.Result.rows()``), with a rule at the cutoff."""
@@ -113,6 +114,7 @@ def energy_chart(rows: Sequence[dict], cutoff: Optional[float] = None) -> alt.La
     return alt.layer(lines, rule)
 
 
+@charts.for_screens
 def distance_chart(result) -> alt.Chart:
     """Relative representation distance per step, one line per model, log scale
     (``inversion.Result``)."""
@@ -126,6 +128,7 @@ def distance_chart(result) -> alt.Chart:
     ).properties(height=220)
 
 
+@charts.for_screens
 def cutoff_accuracy_chart(rows: Sequence[dict]) -> alt.Chart:
     """Accuracy against the cutoff, one line per model, one panel per filter
     (``frequency.Result.rows()``)."""
@@ -140,6 +143,7 @@ def cutoff_accuracy_chart(rows: Sequence[dict]) -> alt.Chart:
     ).properties(width=260, height=200)
 
 
+@charts.for_screens
 def heatmap_chart(rows: Sequence[dict], size: int = 260) -> alt.Chart:
     """Error rate per frequency (u, v), one panel per model, one colour scale [0, 1]
     (``fourier_heatmap.Result.rows()``)."""
@@ -168,6 +172,7 @@ def _ticks(values) -> list[int]:
 PICK = "pick"
 
 
+@charts.for_screens
 def features_scatter(rows: Sequence[dict], selected: Optional[int] = None,
                      extra: Sequence[dict] = (), eps_text: str = "") -> alt.LayerChart:
     """Goh's plot: usefulness against non-robustness for each basis direction, the Pareto
@@ -205,6 +210,7 @@ def features_scatter(rows: Sequence[dict], selected: Optional[int] = None,
     return alt.layer(*layers).properties(height=360)
 
 
+@charts.for_screens
 def containment_chart(curve: Sequence[dict], norm: str, alpha: Optional[float] = None) -> alt.LayerChart:
     """Usefulness and robust usefulness of (1 − α) a_nonrobust + α a_robust against α."""
     df = pd.DataFrame(list(curve))

@@ -12,6 +12,8 @@ from typing import Optional
 import altair as alt
 import pandas as pd
 
+from explorer.charts import for_screens
+
 FILTERS = ("low-pass", "high-pass")
 REAL, FILTERED = "real (unfiltered)", "filtered the same way"
 COLOURS = ("#1f77b4", "#d62728")  # low-pass, high-pass
@@ -35,6 +37,7 @@ def accuracy_frame(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@for_screens
 def accuracy_chart(result: dict) -> alt.LayerChart:
     """Accuracy against the cutoff of the models trained on filtered images: one colour per
     filter, solid on the real test set (layer 0), dashed on the filtered one (layer 1); grey

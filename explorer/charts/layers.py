@@ -11,6 +11,7 @@ from typing import Iterable, Sequence
 import altair as alt
 import pandas as pd
 
+from explorer.charts import for_screens
 from explorer.charts.palette import kind_color
 
 COLUMNS = ["model", "kind", "layer", "index", "R", "ci_low", "ci_high"]
@@ -39,6 +40,7 @@ def shares_layers(df: pd.DataFrame) -> bool:
     return len(set(sets.values())) <= 1
 
 
+@for_screens
 def layer_robustness_chart(rows: Iterable[dict], ci_level: float = 0.95, title: str = "",
                            models: Sequence[str] | None = None) -> alt.TopLevelMixin:
     """R per layer for each model: points with interval bars, joined by lines.

@@ -75,6 +75,7 @@ def loss_frame(result) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+@charts.for_screens
 def loss_chart(result) -> alt.Chart:
     """Total loss per iteration, one line per transfer, on a log scale."""
     df = loss_frame(result)
