@@ -150,7 +150,7 @@ def table_tab() -> None:
                f"({ev['steps']} steps) at the robust source model's eps and at half of it (the paper's "
                f"ratio: D_R's source trained at L2 0.5, tested at 0.25). {_cost_text(t)} The paper's column is "
                "CIFAR-10 with a ResNet-50: compare the pattern (D_R robust, D_NR not; D_rand, D_det above "
-               f"chance), not the values. {CT.pattern(t['rows'])}" + _rand_rule_text(t))
+               f"chance), not the values. {CT.pattern(t['rows'], n_test=ev['n_test'])}" + _rand_rule_text(t))
 
 
 # --- 3. the live version -------------------------------------------------------------------------
@@ -194,7 +194,7 @@ def draw_live(result: CT.Result) -> None:
     st.caption(f"{result.rows[0].n_train} training images, {result.epochs} epochs of {result.arch}, tested on "
                f"{result.rows[0].n_test} real test images (robust: PGD {result.eval_steps} steps at {ev}); "
                f"{result.seconds:.0f} s on {result.device}. A few hundred images are far from the paper's 50,000: "
-               f"the pattern may be weak or missing. {CT.pattern(result.table())}")
+               f"the pattern may be weak or missing. {CT.pattern(result.table(), n_test=result.rows[0].n_test)}")
     st.image(charts_constructed.samples_figure(result))
 
 

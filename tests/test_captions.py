@@ -34,6 +34,13 @@ def test_table_pattern_says_what_the_rows_show_both_ways():
     flat = [{**r, "robust % (half eps)": None} for r in good]
     assert "D_R 2.7% robust against D's 0%: more robust" in CT.pattern(flat)
     assert CT.pattern([_row("original", 90.0, 0.0, 0.0)]) == ""
+    # with the test-set size, 3 binomial standard errors decide (the live default of issue 21: 500 images)
+    live = [_row("original", 65.2, 5.8, 27.4), _row("robust", 26.8, 2.2, 14.4), _row("rand", 12.2, 0.0, 1.4),
+            _row("det", 2.0, 0.0, 0.6)]
+    text = CT.pattern(live, n_test=500)
+    assert "D_rand 12.2% clean, within 3 standard errors of chance (10% ± 4.0 points on 500 test images)" in text
+    assert "D_det 2% clean, below chance (10%)" in text
+    assert "D_rand 54.2% clean, above chance (10%)" in CT.pattern(good, n_test=10_000)
 
 
 def test_squares_summary_reads_the_smallest_eps_and_the_linear_limit():

@@ -234,21 +234,29 @@ def _construction_text(stats: dict) -> str:
     return ""
 
 
-def pattern(rows: list[dict], num_classes: int = 10) -> str:
+def pattern(rows: list[dict], num_classes: int = 10, n_test: int | None = None) -> str:
     """The paper's pattern checked on plain rows (``Result.table()`` or a table.json's ``rows``), in
     their numbers: D_rand and D_det above chance on the real test set; D_R more robust than D and
-    D_NR. Robust accuracy is read at half the evaluation eps when the rows have it (the paper's
-    ratio), else at the eps itself."""
+    D_NR. With ``n_test``, "above" and "below" chance mean by more than 3 binomial standard errors
+    (the tour's rule), and nearer than that is said to be within them. Robust accuracy is read at
+    half the evaluation eps when the rows have it (the paper's ratio), else at the eps itself."""
     by = {r["kind"]: r for r in rows}
     chance = 100 / num_classes
+    margin = 0.0 if n_test is None else 300 * math.sqrt(chance / 100 * (1 - chance / 100) / max(n_test, 1))
     column = "robust % (half eps)" if any(r.get("robust % (half eps)") is not None for r in rows) else "robust %"
     at = "at half eps" if column != "robust %" else "robust"
     parts = []
     for kind in ("rand", "det"):
-        if kind in by:
-            acc = by[kind]["clean %"]
-            parts.append(f"{K.NAMES[kind]} {acc:g}% clean, {'above' if acc > chance else 'not above'} chance "
-                         f"({chance:g}%)")
+        if kind not in by:
+            continue
+        acc = by[kind]["clean %"]
+        if n_test is None:
+            verdict = f"{'above' if acc > chance else 'not above'} chance ({chance:g}%)"
+        elif abs(acc - chance) <= margin:
+            verdict = f"within 3 standard errors of chance ({chance:g}% ± {margin:.1f} points on {n_test} test images)"
+        else:
+            verdict = f"{'above' if acc > chance else 'below'} chance ({chance:g}%)"
+        parts.append(f"{K.NAMES[kind]} {acc:g}% clean, {verdict}")
     if "robust" in by:
         r = by["robust"][column]
         for kind in ("original", "non-robust"):
