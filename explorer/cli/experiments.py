@@ -19,7 +19,7 @@ from explorer.cli.base import command_line as command_line_of
 from explorer.experiments import attack_lab
 from explorer.experiments import layer_robustness as LR
 from explorer.experiments import style_transfer as ST
-from explorer.experiments._discussion import jsonable, results_dir
+from explorer.experiments._discussion import jsonable, results_path
 from explorer.files import atomic_write_json, atomic_write_text
 
 # --- layer robustness ----------------------------------------------------------------
@@ -271,6 +271,12 @@ def _bounded_type(name: str, kind: type):
     return {"batch_size": bounds.batch_size, "seed": bounds.seed, "size": bounds.side}.get(name, bounds.count)
 
 
+def _dataset_defaults(config) -> set:
+    """The Config fields whose default is their dataset's (``DatasetDefaults``; ``norm``: l2 unless the table has it)."""
+    return {k for row in getattr(config, "DEFAULTS", {}).values() for k in row} | (
+        {"norm"} if hasattr(config, "NORM_DEFAULTS") else set())
+
+
 def _config_arguments(module_name: str):
     """argparse options from the experiment's Config fields (``--n-train 500``), plus --full,
     --subset, --out."""
@@ -287,10 +293,14 @@ def _config_arguments(module_name: str):
                 p.add_argument(flag, type=argtype, nargs="+", default=None,
                                help=f"default {' '.join(map(str, f.default))}")
             else:
-                p.add_argument(flag, type=argtype, default=None, help=f"default {f.default}")
+                dataset_default = f.default is None and f.name in _dataset_defaults(config)
+                p.add_argument(flag, type=argtype, default=None,
+                               help="default: the dataset's (the experiment's DEFAULTS)" if dataset_default
+                               else f"default {f.default}")
         p.add_argument("--full", action="store_true", help="full size (every image; hours on a CPU)")
         p.add_argument("--subset", type=bounds.n_images, default=None, help="n_train = N (another size)")
-        p.add_argument("--out", default=None, help=f"results JSON (default results/discussion/{module_name}.json)")
+        p.add_argument("--out", default=None, help=f"results JSON (default results/discussion/{module_name}.json on "
+                       f"Fashion-MNIST, results/discussion/<dataset>/{module_name}.json on another, e.g. cifar10)")
 
     return add
 
@@ -302,10 +312,13 @@ def _run_discussion(module_name: str, args) -> int:
     if args.subset is not None:
         given["n_train"] = args.subset
     config = module.Config.full(**given) if args.full else module.Config(**given)
+    if hasattr(config, "resolved"):  # the dataset's defaults in place of settings left unset
+        config = config.resolved()
+    dataset = config.dataset_id() if hasattr(config, "dataset_id") else getattr(config, "dataset", "fashion-mnist")
     result = module.run(config, progress=_tqdm_progress(module_name))
-    out = Path(args.out) if args.out else results_dir() / f"{module_name}.json"
+    out = Path(args.out) if args.out else results_path(module_name, dataset)
     command_line = command_line_of(args)
-    doc = {"experiment": module_name, "command": command_line, "config": jsonable(config),
+    doc = {"experiment": module_name, "command": command_line, "dataset": dataset, "config": jsonable(config),
            "commenter": jsonable(module.COMMENTER), "result": jsonable(result)}
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out, doc, indent=1)

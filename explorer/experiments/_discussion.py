@@ -1,10 +1,11 @@
 """Pieces the Distill-discussion experiments share (not an experiment itself).
 
-The settings their Configs share (image counts, the D_det attack), small in-memory
-training (``explorer.train``'s optimizers and training step, ``train.fit_epoch``, without
-its files: cosine learning rate, one seeded permutation per epoch), the Fashion-MNIST
-subsets every experiment draws, accuracy, D_det construction through
-``construct.construct_batch``, progress split into phases, and the JSON form of a Result.
+The settings their Configs share (image counts, the D_det attack, per-dataset defaults), small
+in-memory training (``explorer.train``'s optimizers and training step, ``train.fit_epoch``, without
+its files: cosine learning rate, one seeded permutation per epoch), the dataset subsets every
+experiment draws (Fashion-MNIST, CIFAR-10 ...), accuracy, D_det construction through
+``construct.construct_batch``, progress split into phases, what a result rests on (dataset, image
+and weights sha256), and the JSON form of a Result.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass
+import hashlib
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Callable, ClassVar, Optional, Sequence
 
@@ -22,10 +25,11 @@ import numpy as np
 import torch
 
 from explorer import construct, data, zoo
-from explorer.attacks import choose_targets
+from explorer.attacks import choose_targets, pgd
 from explorer.classifier import Classifier, ClassifierInfo
 from explorer.experiments import Cancel, Progress
 from explorer.experiments import _common as C
+from explorer.threat import make_threat
 from explorer.train import Normalized, fit_epoch, make_optimizer
 from explorer.zoo import build_architecture
 
@@ -68,18 +72,60 @@ class ImageCounts:
         return cls(**{**{name: None for name in cls.COUNTS}, **cls.FULL, **kw})
 
 
+def source_dataset(source: str) -> str:
+    """The dataset a zoo model was trained on (its record's ``dataset``)."""
+    return zoo.get_spec(source).dataset
+
+
+class DatasetDefaults:
+    """For discussion Configs whose dataset-dependent settings may be left at None: ``resolved()``
+    fills them from ``DEFAULTS[dataset]`` (a ``-bundled`` suffix is ignored). The dataset is the
+    Config's ``dataset`` field, else its ``source`` model's. ``step_size`` comes from the table
+    only when ``eps`` and ``steps`` do too; a user's own eps or steps get 2.5 eps / steps."""
+
+    DEFAULTS: ClassVar[dict[str, dict]] = {}
+
+    def dataset_id(self) -> str:
+        """The dataset the experiment runs on."""
+        return getattr(self, "dataset", "") or source_dataset(self.source)
+
+    def defaults(self, dataset: str) -> Optional[dict]:
+        """The table's settings for ``dataset`` (None: none there)."""
+        return self.DEFAULTS.get(dataset.removesuffix("-bundled"))
+
+    def resolved(self):
+        """This Config with every setting left at None set to its dataset's default."""
+        table = self.defaults(self.dataset_id())
+        fields = next(iter(self.DEFAULTS.values()), {})
+        unset = [k for k in fields if getattr(self, k) is None and not (k == "step_size" and table is None)]
+        if table is None:
+            if unset:
+                raise ValueError(f"no default {', '.join(unset)} for dataset {self.dataset_id()!r} (defaults for "
+                                 f"{', '.join(self.DEFAULTS)}): give them explicitly")
+            return self
+        fill = {k: v for k, v in table.items() if getattr(self, k) is None}
+        if "step_size" in fill and not {"eps", "steps"} <= set(fill):
+            fill["step_size"] = None  # the user's own eps or steps: 2.5 eps / steps
+        return dataclasses.replace(self, **fill) if fill else self
+
+
 @dataclass(frozen=True)
-class AttackSettings(ImageCounts):
+class AttackSettings(ImageCounts, DatasetDefaults):
     """The settings shared by the experiments that attack a source model's test images and
-    build its D_det (the targeted L2 attack, Ilyas et al. Section 3.2), optionally with
+    build its D_det (the targeted attack of Ilyas et al. Section 3.2), optionally with
     Nakkiran's non-transferable attack kept off an ensemble.
 
+    The dataset is the source model's. ``norm``, ``eps``, ``steps`` and ``step_size`` left at
+    None take the dataset's row of ``DEFAULTS`` (``resolved``): on CIFAR-10 Nakkiran's own
+    settings, on Fashion-MNIST the ones measured here (``nontransferable``).
+
     Attributes:
-        source: zoo model attacked.
-        n_train: clean training images (the images D_det is built from; None: all 60,000).
+        source: zoo model attacked; its dataset is the experiment's.
+        n_train: clean training images (the images D_det is built from; None: all).
         n_attack: test images attacked for the success and transfer rates.
         n_test: real test images (None: all).
-        eps, steps, step_size: the L2 attack (step default 2.5 eps / steps).
+        norm: ``l2`` or ``linf``: the attack's ball (None: ``l2``).
+        eps, steps, step_size: the attack (step default 2.5 eps / steps).
         epochs: training epochs of the models trained here.
         ensemble_arch, ensemble_size: the non-transferable attack's ensemble (his: 10).
         seed: image draws and training seeds.
@@ -87,13 +133,24 @@ class AttackSettings(ImageCounts):
     """
 
     FULL: ClassVar[dict] = {"n_attack": 2000}
+    #: Per dataset and norm: eps, steps, step size (None: 2.5 eps / steps). CIFAR-10: Nakkiran's
+    #: (L2 2.5, 10 steps of 0.5; Linf 8/255, 10 steps of 2/255). Fashion-MNIST L2: eps 2.0, measured
+    #: (``nontransferable``); Linf: the bundled robust model's training radius, 0.1.
+    NORM_DEFAULTS: ClassVar[dict[str, dict[str, dict]]] = {
+        "fashion-mnist": {"l2": {"eps": 2.0, "steps": 10, "step_size": None},
+                          "linf": {"eps": 0.1, "steps": 10, "step_size": None}},
+        "cifar10": {"l2": {"eps": 2.5, "steps": 10, "step_size": 0.5},
+                    "linf": {"eps": 8 / 255, "steps": 10, "step_size": 2 / 255}},
+    }
+    DEFAULTS: ClassVar[dict[str, dict]] = {k: v["l2"] for k, v in NORM_DEFAULTS.items()}
 
     source: str = "fmnist-standard"
     n_train: Optional[int] = 2000
     n_attack: int = 500
     n_test: Optional[int] = 2000
-    eps: float = 2.0
-    steps: int = 10
+    norm: Optional[str] = None
+    eps: Optional[float] = None
+    steps: Optional[int] = None
     step_size: Optional[float] = None
     epochs: int = 5
     ensemble_arch: str = "stage_cnn_tiny"
@@ -104,31 +161,67 @@ class AttackSettings(ImageCounts):
     def check_attack_settings(self) -> None:
         self.check_counts()
         C.check_int("n_attack", self.n_attack, 1, 10000)
-        C.check_positive("eps", self.eps)
-        C.check_int("steps", self.steps, 1, 10000)
+        if self.norm is not None:
+            C.check_norm(self.norm)
+        C.check_positive("eps", self.eps, allow_none=True)
+        if self.steps is not None:
+            C.check_int("steps", self.steps, 1, 10000)
         C.check_positive("step_size", self.step_size, allow_none=True)
         C.check_int("epochs", self.epochs, 1, 1000)
+
+    def defaults(self, dataset: str) -> Optional[dict]:
+        table = self.NORM_DEFAULTS.get(dataset.removesuffix("-bundled"))
+        return None if table is None else table[self.norm or "l2"]
+
+    def resolved(self):
+        out = super().resolved()
+        return out if out.norm else dataclasses.replace(out, norm="l2")
 
     @property
     def step(self) -> float:
         return self.step_size or 2.5 * self.eps / self.steps
 
     def load(self) -> tuple[torch.device, Classifier, tuple[torch.Tensor, torch.Tensor, tuple[str, ...]],
-                            tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+                            tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor], dict]:
         """(device, the source model, (training images, labels, class names), (test images,
-        labels), (the first ``n_attack`` test images, labels))."""
+        labels), (the first ``n_attack`` test images, labels), ``provenance`` of the images and
+        the source) on the source's dataset."""
         device = C.resolve_device(self.device or None)
         source = zoo.load(self.source, device=device)
-        x_tr, y_tr, names, _ = fmnist("train", self.n_train, self.seed)
-        x_te, y_te, _, _ = fmnist("test", self.n_test, self.seed)
-        return device, source, (x_tr, y_tr, names), (x_te, y_te), (x_te[:self.n_attack], y_te[:self.n_attack])
+        dataset = self.dataset_id()
+        x_tr, y_tr, names, where_tr = images(dataset, "train", self.n_train, self.seed)
+        x_te, y_te, _, where_te = images(dataset, "test", self.n_test, self.seed)
+        prov = provenance(dataset, {"train": (where_tr, x_tr, y_tr), "test": (where_te, x_te, y_te)}, [self.source])
+        return (device, source, (x_tr, y_tr, names), (x_te, y_te), (x_te[:self.n_attack], y_te[:self.n_attack]),
+                prov)
+
+
+# --- what a result rests on -------------------------------------------------------------------
+
+def images_sha256(x: torch.Tensor, y: torch.Tensor) -> str:
+    """sha256 of [0, 1] images as the 8-bit pixels they were read as, then their int64 labels."""
+    h = hashlib.sha256()
+    h.update((x * 255).round().clamp(0, 255).to(torch.uint8).contiguous().numpy().tobytes())
+    h.update(y.to(torch.int64).contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def provenance(dataset: str, image_sets: dict[str, tuple[str, torch.Tensor, torch.Tensor]],
+               models: Sequence[str] = ()) -> dict:
+    """What a result rests on: the dataset, per image set (``train``, ``test`` ...) where it came
+    from (``images``' fourth value), its size and ``images_sha256``, and the zoo models' weights
+    sha256 (``zoo.weights_sha256``)."""
+    return {"dataset": dataset,
+            "images": {k: {"from": where, "n": int(len(y)), "sha256": images_sha256(x, y)}
+                       for k, (where, x, y) in image_sets.items()},
+            "models": {name: zoo.weights_sha256(name) for name in models}}
 
 
 # --- training ---------------------------------------------------------------------------------
 
 def fit(arch: str, x: torch.Tensor, y: torch.Tensor, *, class_names: Sequence[str], epochs: int,
         seed: int, batch_size: int = 64, lr: float = 0.05, optimizer: str = "sgd", weight_decay: float = 5e-4,
-        mean: Sequence[float] = data.FASHION_MNIST_MEAN, std: Sequence[float] = data.FASHION_MNIST_STD, name: str = "",
+        mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None, name: str = "",
         keep: Sequence[int] = (), device: torch.device | str = "cpu", progress: Optional[Progress] = None,
         cancel: Cancel = None, schedule: str = "cosine",
         stop: Optional[Callable[[int, Classifier], bool]] = None, dataset: str = "fashion-mnist"
@@ -142,7 +235,8 @@ def fit(arch: str, x: torch.Tensor, y: torch.Tensor, *, class_names: Sequence[st
     ``progress(step, total, {"loss", "acc"})`` after each batch, with that batch's loss and
     accuracy. ``stop(epoch, model)``, asked after every epoch, ends the run early when it returns
     True (that epoch is then the last one returned). ``mean``/``std`` (the normalization inside
-    the model) and ``dataset`` (the Classifier's info) default to Fashion-MNIST's.
+    the model; None: ``dataset``'s, from ``data.dataset_facts``) and ``dataset`` (the Classifier's
+    info) default to Fashion-MNIST's.
     """
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be cosine or constant, got {schedule!r}")
@@ -151,6 +245,9 @@ def fit(arch: str, x: torch.Tensor, y: torch.Tensor, *, class_names: Sequence[st
     if len(x) == 0:
         raise ValueError(f"{name or arch}: no training images")
     device = torch.device(device)
+    if mean is None or std is None:
+        facts = data.dataset_facts(dataset)
+        mean, std = mean or facts.mean, std or facts.std
     c, h, w = (int(s) for s in x.shape[1:])
     torch.manual_seed(seed)
     net = build_architecture(arch, len(class_names), c, h)
@@ -213,29 +310,40 @@ def accuracy(model: Callable, x: torch.Tensor, y: torch.Tensor) -> float:
 
 def det_pgd(source: Classifier, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int,
             step_size: Optional[float] = None, kind: str = "det", seed: int = 0, batch_size: int = 250,
-            targets: str = "uniform", progress: Optional[Progress] = None, cancel: Cancel = None
+            targets: str = "uniform", norm: str = "l2", progress: Optional[Progress] = None, cancel: Cancel = None
             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """D_det (or D_rand) of Ilyas et al. (Section 3.2) on (x, y) with ``construct.construct_batch``:
-    targeted L2 PGD on ``source`` toward t = (y + 1) mod C (``det``) or, for ``rand``, t drawn by
-    ``seed`` under the rule ``targets``: ``uniform`` over all C classes, independent of y (the
-    paper's), or ``other`` (the other classes only); no random start, keep the best.
-    Returns (images, targets t, whether ``source`` predicts t)."""
+    """D_det (or D_rand) of Ilyas et al. (Section 3.2) on (x, y): targeted PGD on ``source`` toward
+    t = (y + 1) mod C (``det``) or, for ``rand``, t drawn by ``seed`` under the rule ``targets``:
+    ``uniform`` over all C classes, independent of y (the paper's), or ``other`` (the other classes
+    only); no random start, keep the best. L2 (the paper's) goes through
+    ``construct.construct_batch``; ``norm="linf"`` (Nakkiran's second setting) through
+    ``attacks.pgd`` with the same options. Returns (images, targets t, whether ``source`` predicts t)."""
     step_size = step_size or 2.5 * eps / steps
+    norm = C.check_norm(norm)
     rule = targets if kind == "rand" else None
     recipe = construct.Recipe(kind=kind, source=getattr(source, "name", "source"), steps=steps,
                               step_sizes=(step_size,), eps=eps, targets=rule)
     num_classes = len(source.class_names)
     targets = choose_targets(y, num_classes, "next" if kind == "det" else recipe.targets,
                              torch.Generator().manual_seed(int(seed)))
-    parts = []
+    images, reached = [], []
     for i in range(0, len(x), batch_size):
-        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        built = construct.construct_batch(recipe, source, xb, yb, targets=targets[i:i + batch_size], cancel=cancel)
-        parts.append(built)
+        xb, yb, tb = x[i:i + batch_size], y[i:i + batch_size], targets[i:i + batch_size]
+        if norm == "l2":
+            built = construct.construct_batch(recipe, source, xb, yb, targets=tb, cancel=cancel)
+            images.append(built.images)
+            reached.append(built.metric.bool())
+        else:
+            device = source.device
+            res = pgd(source, xb.to(device), yb.to(device), make_threat(norm, eps), steps=steps, step_size=step_size,
+                      target=tb.to(device), random_start=False, keep_best=True, seed=None, cancel=cancel)
+            images.append(res.x_adv.detach().float().cpu())
+            reached.append(res.success.bool().cpu())
         if progress is not None:
             progress(min(i + batch_size, len(x)), len(x), {})
-    return (torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
-            torch.cat([p.metric for p in parts]).bool())
+    if not images:
+        return x.clone(), targets, torch.zeros(0, dtype=torch.bool)
+    return torch.cat(images), targets, torch.cat(reached)
 
 
 # --- progress over phases ---------------------------------------------------------------------
@@ -289,10 +397,20 @@ def results_dir():
     return Path(os.environ.get("EXPLORER_DISCUSSION_RESULTS", "results/discussion"))
 
 
-def read_results(module_name: str) -> Optional[dict]:
-    """The JSON the CLI wrote for ``module_name`` (experiment, command, config, commenter, result),
-    or None when there is none or it cannot be read."""
-    path = results_dir() / f"{module_name}.json"
+def results_path(module_name: str, dataset: str = "fashion-mnist") -> Path:
+    """The results file of ``module_name`` on ``dataset``: ``results_dir()/<module>.json`` for
+    Fashion-MNIST (where they have always been), ``results_dir()/<dataset>/<module>.json`` for any
+    other (``cifar10/``; a ``-bundled`` suffix is dropped, a ``folder:ROOT`` name made safe)."""
+    base = dataset.removesuffix("-bundled")
+    if base == "fashion-mnist":
+        return results_dir() / f"{module_name}.json"
+    return results_dir() / (re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "other") / f"{module_name}.json"
+
+
+def read_results(module_name: str, dataset: str = "fashion-mnist") -> Optional[dict]:
+    """The JSON the CLI wrote for ``module_name`` on ``dataset`` (experiment, command, config,
+    commenter, result), or None when there is none or it cannot be read."""
+    path = results_path(module_name, dataset)
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError):

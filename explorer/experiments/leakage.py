@@ -21,13 +21,17 @@ of a standard linear classifier is the contrast. Each weight vector's usefulness
 usefulness (one class against the rest) come from ``linear_features.feature_numbers``, Goh's
 closed form. D_rand / D_det are built from the zoo's standard model with the D_det recipe
 (L2 eps 1.0), or read from folders that ``python -m explorer construct`` wrote.
+
+The data are the source model's dataset. With ``cifar10-standard`` it runs on CIFAR-10, Goh's
+own data, with the paper's D_rand / D_det (L2 eps 0.5, 100 steps of 0.1) and Goh's robust
+linear classifier (L2 eps 0.25): ``Config.DEFAULTS``.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Optional
 
 import numpy as np
@@ -49,11 +53,14 @@ NAMES = {"clean": "D (clean)", "rand": "D_rand", "det": "D_det"}
 
 
 @dataclass(frozen=True)
-class Config(D.ImageCounts):
-    """Attributes:
-        source: zoo model D_rand and D_det are built from.
+class Config(D.ImageCounts, D.DatasetDefaults):
+    """``eps``, ``steps``, ``step_size`` and ``robust_eps`` left at None take the source's
+    dataset's row of ``DEFAULTS`` (``resolved``).
+
+    Attributes:
+        source: zoo model D_rand and D_det are built from; its dataset is the experiment's.
         n_train: training images D_rand / D_det are built from (None: all).
-        eps, steps, step_size: their targeted L2 attack.
+        eps, steps, step_size: their targeted L2 attack (step default 2.5 eps / steps).
         targets: D_rand's target rule: ``uniform`` over all classes (the paper's) or ``other``
             (the other classes only); see ``construct.Recipe.targets``.
         rand_path, det_path: prebuilt constructed datasets to use instead ("" builds them here).
@@ -65,16 +72,23 @@ class Config(D.ImageCounts):
     """
 
     COUNTS: ClassVar[tuple[str, ...]] = ("n_train", "n_test", "robust_images")
+    #: Per dataset. Fashion-MNIST: our D_det recipe (L2 1.0, 20 steps of 2.5 eps / steps) and the
+    #: robust linear model at 0.5. CIFAR-10: the paper's D_rand / D_det (L2 0.5, 100 steps of 0.1)
+    #: and Goh's robust linear classifier (L2 0.25).
+    DEFAULTS: ClassVar[dict[str, dict]] = {
+        "fashion-mnist": {"eps": 1.0, "steps": 20, "step_size": None, "robust_eps": 0.5},
+        "cifar10": {"eps": 0.5, "steps": 100, "step_size": 0.1, "robust_eps": 0.25},
+    }
 
     source: str = "fmnist-standard"
     n_train: Optional[int] = 2000
-    eps: float = 1.0
-    steps: int = 20
+    eps: Optional[float] = None
+    steps: Optional[int] = None
     step_size: Optional[float] = None
     targets: str = "uniform"
     rand_path: str = ""
     det_path: str = ""
-    robust_eps: float = 0.5
+    robust_eps: Optional[float] = None
     robust_images: Optional[int] = 10000
     linear_epochs: int = 10
     head_steps: int = 300
@@ -84,12 +98,13 @@ class Config(D.ImageCounts):
 
     def __post_init__(self):
         self.check_counts()
-        C.check_positive("eps", self.eps)
-        C.check_int("steps", self.steps, 1, 10000)
+        C.check_positive("eps", self.eps, allow_none=True)
+        if self.steps is not None:
+            C.check_int("steps", self.steps, 1, 10000)
         C.check_positive("step_size", self.step_size, allow_none=True)
         if self.targets not in construct.TARGETS:
             raise ValueError(f"targets must be one of {construct.TARGETS}, got {self.targets!r}")
-        C.check_positive("robust_eps", self.robust_eps)
+        C.check_positive("robust_eps", self.robust_eps, allow_none=True)
         C.check_int("linear_epochs", self.linear_epochs, 1, 1000)
         C.check_int("head_steps", self.head_steps, 1, 100000)
 
@@ -116,6 +131,8 @@ class Result:
         attack_success: D_rand / D_det targeted success on the source.
         targets: D_rand's target rule (a prebuilt D_rand's own); results saved before the rule
             was a choice lack it and were built with ``other``.
+        provenance: ``D.provenance``: the dataset, the images' (train, test, the linear models'
+            training images, prebuilt sets) and the source's sha256.
     """
 
     rows: tuple[Row, ...]
@@ -126,6 +143,7 @@ class Result:
     robust_eps: float
     seconds: float
     targets: str = "uniform"
+    provenance: dict = field(default_factory=dict)
 
 
 def train_linear(x: torch.Tensor, y: torch.Tensor, num_classes: int, eps: float, epochs: int, seed: int,
@@ -182,10 +200,13 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
     """Build (or read) D_rand and D_det, train the robust and standard linear models, train a head
     on each model's 10 features for each dataset, test on the real test set."""
     t0 = time.perf_counter()
+    config = config.resolved()
     device = C.resolve_device(config.device or None)
-    x_tr, y_tr, names, _ = D.fmnist("train", config.n_train, config.seed)
-    x_te, y_te, _, _ = D.fmnist("test", config.n_test, config.seed)
-    x_lin, y_lin, _, _ = D.fmnist("train", config.robust_images, config.seed + 1)
+    dataset = config.dataset_id()
+    x_tr, y_tr, names, where_tr = D.images(dataset, "train", config.n_train, config.seed)
+    x_te, y_te, _, where_te = D.images(dataset, "test", config.n_test, config.seed)
+    x_lin, y_lin, _, where_lin = D.images(dataset, "train", config.robust_images, config.seed + 1)
+    image_sets = {"train": (where_tr, x_tr, y_tr), "test": (where_te, x_te, y_te), "linear": (where_lin, x_lin, y_lin)}
     phases = D.Phases(progress, 4)
     sets = {"clean": (x_tr, y_tr)}
     success, built_from = {}, {}
@@ -201,6 +222,7 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
             success[kind] = m.get("statistics", {}).get("attack_success_rate")
             if kind == "rand":
                 targets = m["recipe"].get("targets") or targets
+            image_sets[kind] = (path, *sets[kind])
             continue
         source = zoo.load(config.source, device=device)
         adv, t, ok = D.det_pgd(source, x_tr, y_tr, eps=config.eps, steps=config.steps, step_size=config.step_size,
@@ -232,4 +254,6 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
             cb(1, 1)
     return Result(rows=tuple(rows), linear=linear, attack_success=success,
                   n_train={k: len(v[1]) for k, v in sets.items()}, n_test=len(y_te),
-                  robust_eps=config.robust_eps, seconds=time.perf_counter() - t0, targets=targets)
+                  robust_eps=config.robust_eps, seconds=time.perf_counter() - t0, targets=targets,
+                  provenance=D.provenance(dataset, image_sets,
+                                          [] if config.rand_path and config.det_path else [config.source]))

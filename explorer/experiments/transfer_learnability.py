@@ -13,9 +13,12 @@ Nakkiran the authors add the D_det built from his non-transferable attack
 (``nontransferable``): it falls on the same line, low transfer and low learnability. We plot
 one such point per architecture.
 
-The attack is the one of ``nontransferable``: L2, eps 2.0, 10 steps of 2.5 eps / 10, on the
-zoo source model (default ``fmnist-standard``); the non-transferable variant keeps an ensemble
-of small models, trained here, on the true label. Each point also records the accuracy into
+The attack is the one of ``nontransferable`` on the zoo source model (default ``fmnist-standard``;
+``cifar10-standard`` runs it on CIFAR-10, the paper's data) and its dataset: on Fashion-MNIST L2,
+eps 2.0, 10 steps of 2.5 eps / 10; on CIFAR-10 Nakkiran's L2 eps 2.5, 10 steps of 0.5 (or Linf
+8/255, 10 steps of 2/255: ``D.AttackSettings``); the non-transferable variant keeps an ensemble
+of small models, trained here, on the true label. The five default architectures all take
+3 x 32 x 32 images as well as 1 x 28 x 28 ones. Each point also records the accuracy into
 (y + 1) mod C, chance is 1 / C, and Pearson's r over the PGD points comes with its Fisher-z
 interval (``pearson_ci``).
 
@@ -33,7 +36,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Optional
 
@@ -109,7 +112,8 @@ class Result:
     """The points, the line through the PGD points (``slope``, ``intercept``; fractions), Pearson's
     r over the PGD points with its Fisher-z ``correlation_ci`` at ``ci_level``, chance (1 / C),
     the targeted success rates on the attacked test images (``success``) and on the D_det
-    training images (``det_success``) per attack, and the sizes."""
+    training images (``det_success``) per attack, the sizes, the attack (``norm``, ``eps``,
+    ``steps``, ``step_size``) and ``provenance`` (``D.provenance``: dataset, images' and source's sha256)."""
 
     points: tuple[Point, ...]
     slope: float
@@ -128,6 +132,8 @@ class Result:
     steps: int
     step_size: float
     seconds: float
+    norm: str = "l2"
+    provenance: dict = field(default_factory=dict)
 
 
 def fit_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
@@ -161,22 +167,25 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
     """Train every architecture clean, attack the source both ways, train every architecture
     on both D_dets; the PGD points get the fitted line."""
     t0 = time.perf_counter()
-    device, source, (x_tr, y_tr, names), (x_te, y_te), (x_at, y_at) = config.load()
+    config = config.resolved()
+    device, source, (x_tr, y_tr, names), (x_te, y_te), (x_at, y_at), prov = config.load()
+    dataset = prov["dataset"]
     attacks = NT.METHODS if config.ensemble_size else ("PGD",)
     phases = D.Phases(progress, config.ensemble_size + len(config.archs) * (1 + len(attacks)) + 2 * len(attacks))
     clean = NT.train_models(config.archs, x_tr, y_tr, names, config.epochs, config.seed + 1, device, phases,
-                            "clean model", cancel)
+                            "clean model", cancel, dataset)
     ensemble = NT.train_models([config.ensemble_arch] * config.ensemble_size, x_tr, y_tr, names, config.epochs,
-                               config.seed + 301, device, phases, "ensemble model", cancel)
+                               config.seed + 301, device, phases, "ensemble model", cancel, dataset)
     points, success, det_success = [], {}, {}
     for method in attacks:
-        kw = dict(eps=config.eps, steps=config.steps, step_size=config.step, method=method, cancel=cancel)
+        kw = dict(eps=config.eps, steps=config.steps, step_size=config.step, method=method, norm=config.norm,
+                  cancel=cancel)
         adv, t, ok = NT.attack(source, ensemble, x_at, y_at, progress=phases.next(f"{method}: attacking"), **kw)
         det_x, det_t, det_ok = NT.attack(source, ensemble, x_tr, y_tr,
                                          progress=phases.next(f"{method}: building D_det"), **kw)
         success[method], det_success[method] = float(ok.float().mean()), float(det_ok.float().mean())
         learners = NT.train_models(config.archs, det_x, det_t, names, config.epochs, config.seed + 1, device,
-                                   phases, f"trained on {method} D_det", cancel)
+                                   phases, f"trained on {method} D_det", cancel, dataset)
         for arch, m_clean, m_det in zip(config.archs, clean, learners):
             pred = D.predict(m_det, x_te)
             points.append(Point(arch=arch, attack=method, transfer=NT.transfer_rate(m_clean, adv, t, ok),
@@ -191,4 +200,4 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
                   ci_level=CI_LEVEL, chance=1 / len(names), success=success, det_success=det_success,
                   source_accuracy=D.accuracy(source, x_te, y_te), n_train=len(y_tr), n_attack=len(y_at),
                   n_test=len(y_te), eps=config.eps, steps=config.steps, step_size=config.step,
-                  seconds=time.perf_counter() - t0)
+                  seconds=time.perf_counter() - t0, norm=config.norm, provenance=prov)
