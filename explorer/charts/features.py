@@ -50,7 +50,7 @@ def perturbation_figure(result) -> "charts.Image.Image":
             (amp, f"perturbation x{scale:.1f}\n{result.norm} {size:.3g}"),
             (spectrum_image(s.power), "|DFT|, log\nmean at the centre"),
         ]))
-    return charts.figure(rows, title=f"PGD {result.norm} eps {result.eps:g}, {result.steps} steps", min_tile=112)
+    return charts.figure(rows, title=f"PGD {result.norm} eps {result.eps:g}, {result.steps} steps", min_tile=140)
 
 
 def synthesis_figure(result) -> "charts.Image.Image":
@@ -104,7 +104,7 @@ def energy_chart(rows: Sequence[dict], cutoff: Optional[float] = None) -> alt.La
         x=alt.X("rho:Q", title="frequency radius ρ (0 = mean, 1 = corner)", scale=alt.Scale(domain=[0, 1])),
         y=alt.Y("fraction:Q", title="energy at ≤ ρ", scale=alt.Scale(domain=[0, 1]),
                 axis=alt.Axis(format="%")),
-        color=kind_color("source:N", df["source"], legend=alt.Legend(orient="right", title=None, labelLimit=260)),
+        color=kind_color("source:N", df["source"], legend=alt.Legend(orient="right", title=None)),
         strokeDash=alt.condition(alt.datum.source == "white noise", alt.value([4, 3]), alt.value([1, 0])),
         tooltip=["source", alt.Tooltip("rho:Q", format=".2f"), alt.Tooltip("fraction:Q", format=".1%")],
     ).properties(height=240)
