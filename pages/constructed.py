@@ -57,15 +57,21 @@ def _stats_text(m: dict) -> str:
     return ""
 
 
+def _where(path: str, root: Path, shipped: Path) -> str:
+    if Path(path).is_relative_to(shipped):
+        return f"shipped sample, {Path(path).relative_to(shipped)}"
+    return str(Path(path).relative_to(root)) if Path(path).is_relative_to(root) else path
+
+
 def browse_tab(root: Path) -> None:
-    found = _datasets(str(root))
+    shipped = construct.shipped_samples_root()
+    found = _datasets(str(root)) + _datasets(str(shipped))  # yours first, then the samples that ship
     if not found:
         st.info(f"No constructed dataset under {root} yet. Build one, e.g.\n\n"
                 "`python -m explorer construct det --subset 1000`\n\n"
                 "(kinds: robust, non-robust, rand, det; `--help` lists the options).")
         return
-    labels = {path: f"{m['name']}: {Path(path).relative_to(root) if Path(path).is_relative_to(root) else path} "
-                    f"({m['count']} images)" for path, m in found}
+    labels = {path: f"{m['name']}: {_where(path, root, shipped)} ({m['count']} images)" for path, m in found}
     path = st.selectbox("Dataset", list(labels), format_func=labels.get, key=f"{KEY}.browse.path", bind=links.BIND)
     m = dict(found)[path]
     st.markdown(f"**{m['description']}**")

@@ -119,3 +119,15 @@ def test_live_version_shows_the_experiments_numbers(page):
     assert not at.exception, at.exception
     assert len(at.get("image")) == 1 and len(at.dataframe) == frames - 1  # Table 1's frame stays, the live one goes
     assert any(i.value.startswith("Inputs changed") and "**Build, train and test**" in i.value for i in at.info)
+
+
+def test_browse_lists_the_shipped_samples_after_yours_and_draws_one(page):
+    """A fresh clone has the samples that ship in the package to browse (issue 21, item 5)."""
+    box = page.selectbox(key=f"{KEY}.browse.path")
+    shipped = [o for o in box.options if "shipped sample" in o]  # the options as the page shows them
+    assert len(shipped) == 8 and box.options.index(shipped[0]) > 0  # the user's own dataset stays first
+    root = K.shipped_samples_root()
+    box.set_value(str(root / "cifar10" / "det")).run()
+    assert not page.exception, page.exception
+    assert any("D_det: targeted L2 PGD from cifar10-standard, eps 0.5" in md.value for md in page.markdown)
+    assert len(page.get("image")) == 1

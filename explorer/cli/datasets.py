@@ -47,6 +47,9 @@ def _add_construct(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=B.batch_size, default=250)
     p.add_argument("--out", default=None, help="output folder (default artifacts/constructed/DATASET[-subsetN]/KIND)")
     p.add_argument("--export", default=None, help="also write the result as PNGs in EXPORT/train/<class>/")
+    p.add_argument("--pack-sources", action="store_true",
+                   help=f"also write each example's source and start image beside the shards ({K.SOURCES}), so "
+                        "the dataset browses on a machine without its source set (the shipped samples)")
     p.add_argument("--device", default=None)
 
 
@@ -106,6 +109,8 @@ def cmd_construct(args) -> int:
         if args.export:
             n = K.export(out, args.export)
             print(f"exported {n} PNGs to {args.export}/train/<class>/")
+        if args.pack_sources:
+            print(f"wrote {K.pack_sources(out)}")
     return 0
 
 

@@ -23,8 +23,9 @@ Everything public is re-exported here: ``from explorer import construct as K; K.
 
 from __future__ import annotations
 
-from .artifacts import (Pairs, artifacts_root, export, find_datasets, find_tables, load, load_arrays, manifest,
-                        pairs, shipped_tables_root, table_roots, to_uint8)
+from .artifacts import (SOURCES, Pairs, artifacts_root, export, find_datasets, find_tables, load, load_arrays,
+                        manifest, pack_sources, pairs, shipped_samples_root, shipped_tables_root, table_roots,
+                        to_uint8)
 from .job import (RUN_NOTES, SUCCESS_FLOOR, Built, BuildReport, ShardInputs, attack_warning, build, construct_batch,
                   finish_manifest, shard_inputs)
 from .recipe import (CIFAR10_DIMS, DEFAULTS, FASHION_MNIST_MEASUREMENTS, KINDS, LAYER, NAMES, STARTS, TARGETS,
@@ -42,6 +43,6 @@ __all__ = [
     "shard_path", "read_shard", "write_shard", "read_manifest", "write_manifest",
     "Built", "construct_batch", "ShardInputs", "shard_inputs", "BuildReport", "build", "finish_manifest",
     "RUN_NOTES", "SUCCESS_FLOOR", "attack_warning",
-    "manifest", "load_arrays", "load", "to_uint8", "export", "Pairs", "pairs",
-    "artifacts_root", "find_datasets", "shipped_tables_root", "table_roots", "find_tables",
+    "manifest", "load_arrays", "load", "to_uint8", "export", "Pairs", "pairs", "SOURCES", "pack_sources",
+    "artifacts_root", "find_datasets", "shipped_samples_root", "shipped_tables_root", "table_roots", "find_tables",
 ]

@@ -17,6 +17,8 @@ from typing import Iterable, Optional
 import numpy as np
 import torch
 
+from safetensors.torch import load_file, save_file
+
 from explorer import data
 
 from .recipe import source_dataset
@@ -81,19 +83,56 @@ class Pairs:
     class_names: tuple[str, ...]
 
 
-def pairs(path: str | Path, positions: Iterable[int]) -> Pairs:
-    """The examples at ``positions`` of a constructed dataset next to their source images."""
+#: beside a small shipped dataset's shards: its source and start images (uint8), so it browses on a
+#: machine without the source set it was built from (``pack_sources``).
+SOURCES = "sources.safetensors"
+
+
+def pack_sources(path: str | Path) -> Path:
+    """Write the source image and the start image (zeros where there is none) of every example of the
+    dataset at ``path`` into ``path/SOURCES``, from the source set it was built from."""
+    path = Path(path)
     m, t = load_arrays(path)
-    pos = torch.as_tensor(list(positions), dtype=torch.int64)
-    if len(pos) and (pos.min() < 0 or pos.max() >= m["count"]):
-        raise data.DataIndexError(f"positions must lie in 0..{m['count'] - 1}")
+    source = _source_set(m)
+    start = t["start_index"]
+    starts = source.images[start.clamp(min=0)].clone()
+    starts[start < 0] = 0
+    out = path / SOURCES
+    save_file({"originals": source.images[t["source_index"]].contiguous(), "starts": starts.contiguous()}, str(out))
+    return out
+
+
+def _source_set(m: dict) -> data.TensorDataset:
     source = source_dataset(m["dataset"]["name"], tuple(m["input_size"]), tuple(m["class_names"]))
     if len(source) != m["dataset"]["size"]:
         raise data.DataError(f"the source set {source.name} has {len(source)} images; this dataset was built "
                              f"from {m['dataset']['size']}")
+    return source
+
+
+def _as_float(images: torch.Tensor) -> np.ndarray:
+    return (images.float() / 255.0 if images.dtype == torch.uint8 else images.float()).numpy()
+
+
+def pairs(path: str | Path, positions: Iterable[int]) -> Pairs:
+    """The examples at ``positions`` of a constructed dataset next to their source images (from
+    ``SOURCES`` when the dataset carries them, else from its source set)."""
+    m, t = load_arrays(path)
+    pos = torch.as_tensor(list(positions), dtype=torch.int64)
+    if len(pos) and (pos.min() < 0 or pos.max() >= m["count"]):
+        raise data.DataIndexError(f"positions must lie in 0..{m['count'] - 1}")
     start = t["start_index"][pos]
-    starts = source.float_images(start).numpy() if len(pos) and bool((start >= 0).all()) else None
-    return Pairs(originals=source.float_images(t["source_index"][pos]).numpy(),
+    has_starts = len(pos) and bool((start >= 0).all())
+    packed = Path(path) / SOURCES
+    if packed.is_file():
+        sources = load_file(str(packed))
+        originals = _as_float(sources["originals"][pos])
+        starts = _as_float(sources["starts"][pos]) if has_starts else None
+    else:
+        source = _source_set(m)
+        originals = source.float_images(t["source_index"][pos]).numpy()
+        starts = source.float_images(start).numpy() if has_starts else None
+    return Pairs(originals=originals,
                  constructed=t["images"][pos].numpy(), starts=starts,
                  old_labels=t["source_label"][pos].numpy(), new_labels=t["labels"][pos].numpy(),
                  metric=t["metric"][pos].numpy(), positions=pos.numpy(), class_names=tuple(m["class_names"]))
@@ -117,6 +156,13 @@ def find_datasets(root: str | Path | None = None) -> list[tuple[Path, dict]]:
         if m.get("complete"):
             out.append((path.parent, m))
     return out
+
+
+def shipped_samples_root() -> Path:
+    """Small samples of each constructed dataset, shipped inside the package with their source images so a
+    fresh clone has something to browse: ``explorer/assets/constructed`` (``$EXPLORER_SHIPPED_SAMPLES``)."""
+    default = Path(__file__).resolve().parent.parent / "assets" / "constructed"
+    return Path(os.environ.get("EXPLORER_SHIPPED_SAMPLES", default))
 
 
 def shipped_tables_root() -> Path:
