@@ -107,9 +107,11 @@ def run_form(content: np.ndarray, style: np.ndarray, style_models: list[str],
         a, b, c = st.columns(3)
         size = int(a.slider("Output size (longer side, px)", 64, 1024, configs.style_transfer_size(gpu), 32,
                             key=f"{KEY}.size", bind=links.BIND,
-                            help="Nakano used 512 px; on a CPU 256 px keeps a run under a minute."))
-        iterations = int(b.number_input("Iterations", 1, ST.MAX_ITERATIONS, d["iterations"], 50,
-                                        key=f"{KEY}.iterations", bind=links.BIND))
+                            help="Nakano used 512 px and a few hundred iterations (the default on a GPU). On a "
+                                 "CPU the default is the guided tour's 160 px and 60 iterations, which the warm-up "
+                                 "computes; 256 px and 300 iterations take minutes there."))
+        iterations = int(b.number_input("Iterations", 1, ST.MAX_ITERATIONS, configs.style_transfer_iterations(gpu),
+                                        10, key=f"{KEY}.iterations", bind=links.BIND))
         optimizer = c.radio("Optimizer", ST.OPTIMIZERS, format_func={"lbfgs": "L-BFGS", "adam": "Adam"}.get,
                             horizontal=True, key=f"{KEY}.optimizer", bind=links.BIND)
         a, b = st.columns(2)

@@ -54,6 +54,14 @@ def test_offline_defaults_and_the_fetch_command(page):
     assert page.selectbox(key=f"{KEY}.content_model").value == expected[0]
     assert page.selectbox(key=f"{KEY}.content.sample").value == "chelsea"
     assert page.selectbox(key=f"{KEY}.style.sample").value == "brick"
+    # on a CPU the defaults are the guided tour's last step, which the warm-up computes: a cache hit
+    from ui import tour
+
+    step = next(s for s in tour.STEPS if s.experiment == "style_transfer")
+    assert page.slider(key=f"{KEY}.size").value == step.params["style_transfer.size"] == 160
+    assert page.number_input(key=f"{KEY}.iterations").value == step.params["style_transfer.iterations"] == 60
+    if tuple(expected) == ST.BUNDLED_PAIR:
+        assert list(step.params["style_transfer.style_models"]) == expected
     if not rows["madry-imagenet-resnet50-l2-3"]["available"]:
         text = " ".join(e.value for e in page.info)
         assert "python -m explorer fetch madry-imagenet-resnet50-l2-3" in text and "resnet50_l2_eps3.ckpt" in text
