@@ -45,8 +45,16 @@ def _fashion_mnist(index: int) -> tuple[np.ndarray, int]:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_resource(show_spinner=False)
+def _cifar10_test() -> data.TensorDataset:
+    """CIFAR-10's test set when it is here ($CIFAR10_ROOT), else the bundled subset (100 per class)."""
+    return data.cifar10("test", progress=False)
+
+
 def _cifar10(index: int) -> tuple[np.ndarray, int]:
-    ds = data.load_cifar10("test")
+    ds = _cifar10_test()
+    if not 0 <= index < len(ds):
+        raise data.DataIndexError(f"{ds.name} has images 0..{len(ds) - 1}")
     return ds.float_images(slice(index, index + 1))[0].numpy(), int(ds.labels[index])
 
 
@@ -85,19 +93,10 @@ def domain_warning(check: data.DomainCheck, fitting: Sequence[str], key: str, da
                    + (f" (ImageNet models: `{zoo.DEMO_COMMAND}`)." if "imagenet" in fitting else "."))
 
 
-@st.cache_data(ttl=300, show_spinner=False)
-def _cifar10_available() -> bool:
-    try:
-        data.load_cifar10("test")
-        return True
-    except (data.DataError, OSError, RuntimeError):
-        return False
-
-
 def image_sources(dataset: str) -> list[str]:
     """Where an image can come from for a model of ``dataset``."""
     sources = []
-    if dataset == "fashion-mnist" or (dataset == "cifar10" and _cifar10_available()):
+    if dataset in ("fashion-mnist", "cifar10"):  # both ship a test subset inside the package
         sources.append(TEST_IMAGE)
     if dataset in data.IMAGENET_LIKE:
         sources.append(PHOTO)
@@ -119,8 +118,10 @@ def image_picker(info: ClassifierInfo, key: str, default_index: int = 0,
     size = tuple(info.input_size)
     picked: Optional[PickedImage] = None
     if source == TEST_IMAGE:
-        top = 9999
-        index = int(st.number_input(f"{info.dataset} test image index", 0, top, default_index, 1, key=f"{key}.index",
+        # CIFAR-10: the bundled subset's 1,000 images when the full test set is not here (the label says which)
+        name = _cifar10_test().name if info.dataset == "cifar10" else f"{info.dataset} test"
+        top = len(_cifar10_test()) - 1 if info.dataset == "cifar10" else 9999
+        index = int(st.number_input(f"{name} image index", 0, top, min(default_index, top), 1, key=f"{key}.index",
                                     bind=links.BIND))
         try:
             image, label = (_fashion_mnist if info.dataset == "fashion-mnist" else _cifar10)(index)
