@@ -70,3 +70,13 @@ def test_attack_lab_runs_on_a_cifar10_test_image(monkeypatch):
     assert at.number_input(key="attack_lab.index").label.startswith(data.cifar10("test", progress=False).name)
     text = " ".join(str(m.value) for m in at.markdown)
     assert "cifar10-standard" in text and "cifar10-robust-l2" in text
+
+
+def test_experiments_read_the_bundled_cifar10_subset_without_the_test_set(monkeypatch, tmp_path):
+    """A fresh clone has no CIFAR-10 test set: the experiments sample the bundled subset and say so."""
+    from explorer.experiments import _common as C
+
+    monkeypatch.setenv("CIFAR10_ROOT", str(tmp_path / "nothing-here"))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.cache/explorer/cifar10 either
+    x, y, where = C.sample_test_images("cifar10", 8, seed=0)
+    assert x.shape == (8, 3, 32, 32) and y.shape == (8,) and "bundled subset" in where

@@ -91,12 +91,12 @@ def load_models(names: Sequence[str], device: torch.device,
 
 
 def offline_split(dataset: str, split: str = "test") -> Optional[data.TensorDataset]:
-    """The ``split`` of ``dataset`` that can be read offline: Fashion-MNIST (the full set when
-    installed, else the bundled subset) or CIFAR-10 from disk; None for any other dataset."""
+    """The ``split`` of ``dataset`` that can be read offline: Fashion-MNIST or CIFAR-10, the full set
+    when it is here, else (CIFAR-10: the test split only) the bundled subset; None for any other dataset."""
     if dataset == "fashion-mnist":
         return data.fashion_mnist(split)
     if dataset == "cifar10":
-        return data.load_cifar10(split)
+        return data.cifar10(split, progress=False)
     return None
 
 
@@ -104,8 +104,8 @@ def sample_test_images(dataset: str, n: int, seed: int) -> tuple[torch.Tensor, t
     """``n`` test images of ``dataset`` drawn without replacement by ``seed``:
     (float images [n, C, H, W], labels [n], where they came from).
 
-    Fashion-MNIST uses the full test set when installed, else the bundled subset;
-    CIFAR-10 needs its test set on disk.
+    Both Fashion-MNIST and CIFAR-10 use the full test set when it is here, else the bundled subset
+    (``where`` names it).
     """
     ds = offline_split(dataset, "test")
     if ds is None:
