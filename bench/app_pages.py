@@ -37,7 +37,8 @@ class Action:
             timed; None: the page computes on load, and loading it is what is timed.
         tab: a tab to open first (not timed).
         plain: ``click`` is a plain ``st.button``, matched by the start of its label.
-        tour_step: the warm-up item that computes this very default ahead ("step 1"), if any.
+        tour_step: the warm-up item that computes this very default ahead (a tour step, "step 1", or a
+            page default of ``ui.warmup.PAGE_DEFAULTS``, "inversion"), if any.
     """
 
     page: str
@@ -59,20 +60,22 @@ ACTIONS: tuple[Action, ...] = (
     Action("features", "Class synthesis: Synthesize every class", "classes reached", click="Synthesize every class",
            tab="Class synthesis", tour_step="step 2"),
     Action("features", "Representation inversion: Invert", "Normalized L2 steps on the", click="Invert",
-           tab="Representation inversion"),
+           tab="Representation inversion", tour_step="inversion"),
     Action("features", "Representation inversion: Maximize", "Each model gets its own units", click="Maximize",
-           tab="Representation inversion"),
-    Action("features", "Frequency: Measure", "; clean accuracy", click="Measure", tab="Frequency"),
+           tab="Representation inversion", tour_step="units"),
+    Action("features", "Frequency: Measure", "; clean accuracy", click="Measure", tab="Frequency",
+           tour_step="frequency"),
     Action("features", "Frequency: Compute the heat maps", "Error rate on", click="Compute the heat maps",
-           tab="Frequency"),
-    Action("layer_robustness", "Run", "Download the table (CSV)", click="Run"),
+           tab="Frequency", tour_step="heat maps"),
+    Action("layer_robustness", "Run", "Download the table (CSV)", click="Run", tour_step="layer robustness"),
     Action("style_transfer", "Run", "Download the figure (PNG)", click="Run"),
     Action("constructed", "open (browse, Table 1)", "Browse a dataset"),
     Action("constructed", "Live (small): Build, train and test", "real test images (robust: PGD",
-           click="Build, train and test", tab="Live (small)"),
+           click="Build, train and test", tab="Live (small)", tour_step="live table"),
     Action("discussion", "open (saved results)", "Transfer vs learnability"),
     Action("discussion", "Adversarial squares: Run the small version", "live run,",
-           click="Run the small version", tab="Adversarial squares (Nakkiran)", plain=True),
+           click="Run the small version", tab="Adversarial squares (Nakkiran)", plain=True,
+           tour_step="squares"),
 )
 
 
@@ -107,14 +110,14 @@ def time_action(E, page, url: str, action: Action, timeout: float) -> dict:
 
 
 def warm_up_status(E, page, timeout: float) -> tuple[str, float]:
-    """Wait (up to ``timeout`` s) for the home page to say every tour step is computed; the warm-up's
-    status line then, and the seconds waited."""
+    """Wait (up to ``timeout`` s) for the home page to say the warm-up is over (every tour step and every
+    slow page default computed); the warm-up's status line then, and the seconds waited."""
     # optional: only the app rows need playwright
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     t0 = time.monotonic()
     with contextlib.suppress(PlaywrightTimeout):  # measure anyway: the status line says what was still computing
-        page.get_by_text("Every tour step is computed").first.wait_for(timeout=timeout * 1000)
+        page.get_by_text("default views are computed too").first.wait_for(timeout=timeout * 1000)
     status = page.get_by_text("Warm-up", exact=False).first
     return (status.inner_text() if status.count() else ""), time.monotonic() - t0
 

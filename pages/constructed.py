@@ -15,7 +15,7 @@ import streamlit as st
 from explorer import construct, data, zoo
 from explorer.charts import constructed as charts_constructed
 from explorer.experiments import constructed_table as CT
-from ui import links, models, page, routing
+from ui import configs, links, models, page, routing
 
 routing.through_app()  # a deep link to a fresh server runs the page inside app.py
 
@@ -164,33 +164,35 @@ def table_tab() -> None:
 def live_form(pair: models.ModelPair, dataset: str):
     """Widgets -> the builder of a small Config (None without a dataset to build) and whether Run was
     pressed (or a link autoruns)."""
+    d = configs.CONSTRUCTED_LIVE_DEFAULTS
     with st.form(f"{KEY}.live.form"):
         a, b, c = st.columns(3)
-        subset = int(a.number_input("Training images", 20, 2000, 300, 20, key=f"{KEY}.live.subset", bind=links.BIND,
+        subset = int(a.number_input("Training images", 20, 2000, d["subset"], 20, key=f"{KEY}.live.subset",
+                                    bind=links.BIND,
                                     help="Drawn from the training set; every dataset is built from the same ones."))
-        epochs = int(b.number_input("Epochs", 1, 50, 10, key=f"{KEY}.live.epochs", bind=links.BIND))
-        test_limit = int(c.number_input("Test images", 20, 10_000, 500, 50, key=f"{KEY}.live.test", bind=links.BIND))
-        a, b, c = st.columns(3)
-        inv_steps = int(a.number_input("Inversion steps (D_R, D_NR)", 1, 2000, 100, 10, key=f"{KEY}.live.steps",
-                                       bind=links.BIND))
-        attack_steps = int(b.number_input("PGD steps (D_rand, D_det)", 1, 500, 50, 5,
-                                          key=f"{KEY}.live.attack_steps", bind=links.BIND))
-        eval_steps = int(c.number_input("PGD steps (evaluation)", 1, 100, 10, key=f"{KEY}.live.eval_steps",
+        epochs = int(b.number_input("Epochs", 1, 50, d["epochs"], key=f"{KEY}.live.epochs", bind=links.BIND))
+        test_limit = int(c.number_input("Test images", 20, 10_000, d["test"], 50, key=f"{KEY}.live.test",
                                         bind=links.BIND))
-        kinds = st.multiselect("Datasets", list(construct.KINDS), default=list(construct.KINDS),
+        a, b, c = st.columns(3)
+        inv_steps = int(a.number_input("Inversion steps (D_R, D_NR)", 1, 2000, d["steps"], 10,
+                                       key=f"{KEY}.live.steps", bind=links.BIND))
+        attack_steps = int(b.number_input("PGD steps (D_rand, D_det)", 1, 500, d["attack_steps"], 5,
+                                          key=f"{KEY}.live.attack_steps", bind=links.BIND))
+        eval_steps = int(c.number_input("PGD steps (evaluation)", 1, 100, d["eval_steps"],
+                                        key=f"{KEY}.live.eval_steps", bind=links.BIND))
+        kinds = st.multiselect("Datasets", list(construct.KINDS), default=list(d["kinds"]),
                                format_func=construct.NAMES.get, key=f"{KEY}.live.kinds", bind=links.BIND)
-        seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key=f"{KEY}.live.seed", bind=links.BIND))
+        seed = int(st.number_input("Seed", 0, 2**31 - 1, d["seed"], key=f"{KEY}.live.seed", bind=links.BIND))
         submitted = st.form_submit_button("Build, train and test", type="primary",
                                           disabled=pair.robust is None or dataset not in LIVE_DATASETS)
     submitted = submitted or links.autorun(f"{KEY}.live")
     if not kinds or pair.robust is None or dataset not in LIVE_DATASETS:
         return None, submitted
-    d = construct.defaults_for(dataset)
-    return lambda: CT.Config(dataset=dataset, standard=pair.standard, robust=pair.robust, kinds=tuple(kinds),
-                             subset=subset, inversion_steps=inv_steps, attack_steps=attack_steps,
-                             attack_step_size=2.5 * d.attack_eps / attack_steps, epochs=epochs,
-                             test_limit=test_limit, eval_steps=eval_steps, seed=seed, shard_size=max(subset, 1),
-                             batch_size_construct=250), submitted
+    params = {f"{KEY}.live.subset": subset, f"{KEY}.live.epochs": epochs, f"{KEY}.live.test": test_limit,
+              f"{KEY}.live.steps": inv_steps, f"{KEY}.live.attack_steps": attack_steps,
+              f"{KEY}.live.eval_steps": eval_steps, f"{KEY}.live.kinds": kinds, f"{KEY}.live.seed": seed}
+    # the warm-up computes the default pair's (ui.warmup): its first click answers from the cache
+    return lambda: configs.constructed_live(params, pair.standard, pair.robust, dataset), submitted
 
 
 def draw_live(result: CT.Result) -> None:

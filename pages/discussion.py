@@ -15,7 +15,7 @@ import streamlit as st
 from explorer.charts import discussion as CD
 from explorer import zoo
 from explorer.experiments import leakage, mislabeled, nontransferable, squares, transfer_learnability
-from ui import links, models, routing, saved
+from ui import configs, links, models, routing, saved
 
 routing.through_app()  # a deep link to a fresh server runs the page inside app.py
 
@@ -113,13 +113,15 @@ def squares_tab() -> None:
                 "pockets around them and is flipped at tiny eps (his ResNet-18: **0.01**); stopped early, or "
                 "trained on clean labels, it is not. Adversarial examples from fitting noise: bugs.")
     a, b, c, d = st.columns(4)
-    noise = float(a.slider("Label noise", 0.0, 0.4, 0.1, 0.05, key=f"{KEY}.squares.noise", bind=links.BIND))
-    # 16 x 16, 300 squares, 30 epochs: ~8 s on a laptop CPU, and the noisy-label fit is already flipped at 0.01-0.03
-    size = int(b.number_input("Side (pixels)", 4, 32, 16, key=f"{KEY}.squares.size", bind=links.BIND))
-    n = int(c.number_input("Training images", 50, 20000, 300, 50, key=f"{KEY}.squares.n_train", bind=links.BIND))
-    epochs = int(d.number_input("Epochs", 2, 100, 30, key=f"{KEY}.squares.epochs", bind=links.BIND))
-    config = squares.Config(size=size, n_train=n, n_test=200, label_noise=noise, epochs=epochs,
-                            eps=(0.01, 0.03, 0.1, 0.3, 0.9), attack_steps=5)
+    s = configs.SQUARES_DEFAULTS
+    noise = float(a.slider("Label noise", 0.0, 0.4, s["noise"], 0.05, key=f"{KEY}.squares.noise", bind=links.BIND))
+    size = int(b.number_input("Side (pixels)", 4, 32, s["size"], key=f"{KEY}.squares.size", bind=links.BIND))
+    n = int(c.number_input("Training images", 50, 20000, s["n_train"], 50, key=f"{KEY}.squares.n_train",
+                           bind=links.BIND))
+    epochs = int(d.number_input("Epochs", 2, 100, s["epochs"], key=f"{KEY}.squares.epochs", bind=links.BIND))
+    # the warm-up computes the default (ui.warmup): its first click answers from the cache
+    config = configs.squares({f"{KEY}.squares.noise": noise, f"{KEY}.squares.size": size,
+                              f"{KEY}.squares.n_train": n, f"{KEY}.squares.epochs": epochs})
     got = saved_or_live("squares", "python -m explorer squares", config, f"{n} squares of {size} x {size}")
     if got is None:
         return

@@ -158,24 +158,27 @@ def inversion_tab(info: ClassifierInfo, names: tuple[str, ...], layers: list[str
         start = st.radio("Start from", list(INVERSION_STARTS), format_func=INVERSION_STARTS.get, horizontal=True,
                          key=_key("inversion", "start"), bind=links.BIND)
         start_image = widgets.image_picker(info, _key("inversion", "z")) if start == "image" else None
+    d = configs.INVERSION_DEFAULTS
     with st.form(_key("inversion", "form")):
         a, b, c = st.columns(3)
-        layer = a.selectbox("Representation g", layers, index=layers.index("penultimate")
-                            if "penultimate" in layers else 0, key=_key("inversion", "layer"), bind=links.BIND)
-        steps = b.slider("Steps", 10, 3000, 900, 10, key=_key("inversion", "steps"), bind=links.BIND)
-        step_sizes = c.selectbox("L2 step sizes", list(SCHEDULES), format_func=SCHEDULES.get,
-                                 key=_key("inversion", "schedule"), bind=links.BIND,
+        layer = a.selectbox("Representation g", layers, index=layers.index(d["layer"])
+                            if d["layer"] in layers else 0, key=_key("inversion", "layer"), bind=links.BIND)
+        steps = b.slider("Steps", 10, 3000, d["steps"], 10, key=_key("inversion", "steps"), bind=links.BIND)
+        step_sizes = c.selectbox("L2 step sizes", list(SCHEDULES), index=list(SCHEDULES).index(d["schedule"]),
+                                 format_func=SCHEDULES.get, key=_key("inversion", "schedule"), bind=links.BIND,
                                  help="The steps are split evenly over the stages; each stage starts from the "
                                       "best point so far.")
-        seed = int(st.number_input("Seed (random image or noise start)", 0, 2**31 - 1, 0,
+        seed = int(st.number_input("Seed (random image or noise start)", 0, 2**31 - 1, d["seed"],
                                    key=_key("inversion", "seed"), bind=links.BIND))
         submitted = st.form_submit_button("Invert", type="primary",
                                           disabled=target is None or (start == "image" and start_image is None))
     submitted = submitted or links.autorun(_key("inversion"))
-    build = None if target is None else (lambda: inversion.Config.for_images(
-        target.image, names, start_image=start_image.image if start_image is not None else None,
-        label=target.label, start=start, start_label=start_image.label if start_image else None,
-        layer=layer, steps=steps, step_sizes=step_sizes, seed=seed))
+    params = {_key("inversion", "start"): start, _key("inversion", "layer"): layer,
+              _key("inversion", "steps"): steps, _key("inversion", "schedule"): step_sizes,
+              _key("inversion", "seed"): seed}
+    build = None if target is None else (lambda: configs.inversion(
+        params, names, target.image, target.label, start_image=start_image.image if start_image else None,
+        start_label=start_image.label if start_image else None))
     result = page.view(_key("inversion"), "inversion", build, "Inverting the representation", run=submitted,
                        action="Invert")
     if result is not None:
@@ -206,20 +209,23 @@ def visualization_form(names: tuple[str, ...], layers: list[str]) -> None:
     st.markdown("Gradient ascent on single coordinates of the representation, from noise, with no "
                 "regularizer. Engstrom et al. (2019) found that a robust ImageNet model draws patterns this way and "
                 "a standard one noise; the caption under the result measures whether these models do.")
+    d = configs.UNITS_DEFAULTS
     with st.form(_key("units", "form")):
-        a, b, c, d = st.columns(4)
-        layer = a.selectbox("Layer", layers, index=layers.index("penultimate") if "penultimate" in layers else 0,
+        a, b, c, e = st.columns(4)
+        layer = a.selectbox("Layer", layers, index=layers.index(d["layer"]) if d["layer"] in layers else 0,
                             key=_key("units", "layer"), bind=links.BIND)
-        n_units = int(b.number_input("Units (most active first)", 1, feature_visualization.MAX_UNITS, 6,
+        n_units = int(b.number_input("Units (most active first)", 1, feature_visualization.MAX_UNITS, d["n"],
                                      key=_key("units", "n"), bind=links.BIND))
-        steps = c.slider("Steps", 10, 1000, 200, 10, key=_key("units", "steps"), bind=links.BIND)
-        start = d.radio("Start", list(feature_visualization.STARTS), key=_key("units", "start"), bind=links.BIND)
+        steps = c.slider("Steps", 10, 1000, d["steps"], 10, key=_key("units", "steps"), bind=links.BIND)
+        start = e.radio("Start", list(feature_visualization.STARTS),
+                        index=list(feature_visualization.STARTS).index(d["start"]), key=_key("units", "start"),
+                        bind=links.BIND)
         submitted = st.form_submit_button("Maximize", type="primary")
     submitted = submitted or links.autorun(_key("units"))
-    result = page.view(_key("units"), "feature_visualization",
-                       lambda: feature_visualization.Config(names, n_units=n_units, layer=layer, steps=steps,
-                                                            start=start), "Maximizing units", run=submitted,
-                       action="Maximize")
+    params = {_key("units", "layer"): layer, _key("units", "n"): n_units, _key("units", "steps"): steps,
+              _key("units", "start"): start}
+    result = page.view(_key("units"), "feature_visualization", lambda: configs.units(params, names),
+                       "Maximizing units", run=submitted, action="Maximize")
     if result is not None:
         st.image(charts_features.visualization_figure(result))
         _export("units", "feature_visualization", charts.png_bytes(charts_features.visualization_figure(result)))
@@ -261,11 +267,12 @@ def frequency_tab(info: ClassifierInfo, names: tuple[str, ...]) -> None:
             draw_filter(fr)
     st.subheader("Accuracy on filtered test images (models trained on normal images)")
     with st.form(_key("frequency", "curve")):
-        n_images = int(st.number_input("Test images", 10, 10_000, 500, 50, key=_key("frequency", "n_images"),
-                                       bind=links.BIND))
+        n_images = int(st.number_input("Test images", 10, 10_000, configs.CURVE_DEFAULTS["n_images"], 50,
+                                       key=_key("frequency", "n_images"), bind=links.BIND))
         submitted = st.form_submit_button("Measure", type="primary")
     submitted = submitted or links.autorun(_key("curve"))
-    curve = page.view(_key("curve"), "frequency", lambda: frequency.Config(names, n_images=n_images),
+    curve = page.view(_key("curve"), "frequency",
+                      lambda: configs.frequency_curve({_key("frequency", "n_images"): n_images}, names),
                       "Classifying filtered test images", run=submitted, action="Measure")
     if curve is not None:
         st.altair_chart(charts_features.cutoff_accuracy_chart(curve.rows()), width="stretch")
@@ -340,27 +347,26 @@ def _filtered_training_story(result: dict) -> list[str]:
 def heatmap_section(info: ClassifierInfo, names: tuple[str, ...]) -> None:
     st.subheader("Fourier heat map (Yin et al. 2019)")
     side = max(info.input_size[1:])
+    d = configs.HEATMAP_DEFAULTS
     with st.form(_key("heatmap", "form")):
         a, b, c = st.columns(3)
-        r = a.slider("Noise L2 norm r", 0.5, 10.0, 4.0, 0.5, key=_key("heatmap", "r"), bind=links.BIND,
+        r = a.slider("Noise L2 norm r", 0.5, 10.0, d["r"], 0.5, key=_key("heatmap", "r"), bind=links.BIND,
                      help="Yin et al. used r = 4 on 32×32×3 CIFAR-10. On 28×28 Fashion-MNIST r = 2 leaves the "
                           "robust models untouched; r = 4 shows the pattern.")
-        n_images = int(b.number_input("Test images", 10, 10_000, 100, 10, key=_key("heatmap", "n_images"),
+        n_images = int(b.number_input("Test images", 10, 10_000, d["n_images"], 10, key=_key("heatmap", "n_images"),
                                       bind=links.BIND,
                                       help="Yin et al. used 1000; each image is evaluated once per frequency."))
+        params = {_key("heatmap", "r"): r, _key("heatmap", "n_images"): n_images}
         if side > 32:
-            max_frequency: Optional[int] = int(c.number_input("Highest frequency |u|, |v|", 1, side // 2, 6,
-                                                              key=_key("heatmap", "max_frequency"), bind=links.BIND,
-                                                              help="Large images: a grid of low frequencies."))
+            params[_key("heatmap", "max_frequency")] = int(c.number_input(
+                "Highest frequency |u|, |v|", 1, side // 2, d["max_frequency"], key=_key("heatmap", "max_frequency"),
+                bind=links.BIND, help="Large images: a grid of low frequencies."))
         else:
-            max_frequency = None
             c.caption(f"All {side}×{side} frequencies; (u, v) and (−u, −v) share one evaluation.")
         submitted = st.form_submit_button("Compute the heat maps", type="primary")
     submitted = submitted or links.autorun(_key("heatmap"))
-    result = page.view(_key("heatmap"), "fourier_heatmap",
-                       lambda: fourier_heatmap.Config(names, noise_norm=r, n_images=n_images,
-                                                      max_frequency=max_frequency), "Adding Fourier noise",
-                       run=submitted, action="Compute the heat maps")
+    result = page.view(_key("heatmap"), "fourier_heatmap", lambda: configs.fourier_heatmap(params, names, side),
+                       "Adding Fourier noise", run=submitted, action="Compute the heat maps")
     if result is not None:
         st.altair_chart(charts_features.heatmap_chart(result.rows()))
         clean = ", ".join(f"{m} {e:.1%}" for m, e in zip(result.models, result.clean_error))

@@ -35,9 +35,11 @@ def tour_section() -> None:
     each step also shows its key fact on the measured numbers."""
     w = warmup.started()
     st.caption(w.status_line())
-    warm = w.done() and not w.note
+    warm = w.tour_done() and not w.note
     if warm:
         st.caption("Every tour step is computed: its first click answers from the cache.")
+    if w.done() and not w.note:
+        st.caption("The slow pages' default views are computed too.")
     for step in tour.STEPS:
         st.page_link(step.page.path, label=step.title, icon=":material/play_circle:", query_params=step.query_params)
         st.caption(step.caption)

@@ -150,6 +150,7 @@ def test_the_warm_up_fills_the_cache_for_every_computing_step(monkeypatch):
     require(monkeypatch, *tour.MODELS, *tour.STYLE_PAIR)
     from ui import warmup
 
+    monkeypatch.setattr(warmup, "PAGE_DEFAULTS", ())  # the page defaults: tests/test_warmup.py
     stored = {}
     w = warmup.WarmUp(warmup._items())
     warmup.work(w, lambda experiment, config, result: stored.setdefault((experiment, config), result))

@@ -2,8 +2,9 @@
 
 A page's widgets carry their values in the URL (``ui.links``: a widget's key is its
 parameter). The page calls the function below with its widgets' values, the guided tour
-(``ui.tour``) with a step's parameters, and the warm-up with the tour's: so a tour link, the
-page it opens and the warm-up's cache entry build the same Config. A parameter a link leaves
+(``ui.tour``) with a step's parameters, and the warm-up with the tour's and with none (a slow
+page's default, ``ui.warmup.PAGE_DEFAULTS``): so a tour link, the page it opens, a page opened
+fresh and the warm-up's cache entry build the same Config. A parameter a link leaves
 out takes the widget's default, from the ``*_DEFAULTS`` here, which the page's widgets use as
 their defaults too. No streamlit here; images and the models are arguments (what a link
 names, the page and the tour load).
@@ -16,10 +17,17 @@ from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
+from explorer import construct
 from explorer.experiments import attack_lab as AL
 from explorer.experiments import class_synthesis as CS
+from explorer.experiments import constructed_table as CT
+from explorer.experiments import feature_visualization as FV
+from explorer.experiments import fourier_heatmap as FH
+from explorer.experiments import frequency as FQ
 from explorer.experiments import inspector as I
+from explorer.experiments import inversion as INV
 from explorer.experiments import layer_robustness as LR
+from explorer.experiments import squares as SQ
 from explorer.experiments import style_transfer as ST
 
 Params = Mapping[str, Any]
@@ -161,3 +169,87 @@ def style_transfer(params: Params, content: np.ndarray, style: np.ndarray, style
         tv_weight=float(s["wtv"]), normalize=bool(s["normalize"]), optimizer=s["optimizer"],
         learning_rate=float(s["lr"]) or None, iterations=int(s["iterations"] or style_transfer_iterations(gpu)),
         start=s["start"], seed=int(s["seed"]))
+
+
+# --- the features page: representation inversion and unit maximization -----------------------
+
+INVERSION = "features.inversion"
+INVERSION_DEFAULTS = {"start": "random_image", "layer": INV.PENULTIMATE, "steps": 900,
+                      "schedule": INV.DEFAULT_STEP_SIZES, "seed": 0}
+
+
+def inversion(params: Params, models: Sequence[str], image: np.ndarray, label: Optional[int],
+              start_image: Optional[np.ndarray] = None, start_label: Optional[int] = None) -> INV.Config:
+    """Inversion of ``image``'s representation from the link's start (``start_image`` when it is an image)."""
+    s = _settings(INVERSION, INVERSION_DEFAULTS, params)
+    return INV.Config.for_images(image, tuple(models), start_image=start_image if s["start"] == "image" else None,
+                                 label=label, start=s["start"], start_label=start_label, layer=s["layer"],
+                                 steps=int(s["steps"]), step_sizes=tuple(s["schedule"]), seed=int(s["seed"]))
+
+
+UNITS = "features.units"
+UNITS_DEFAULTS = {"layer": "penultimate", "n": 6, "steps": 200, "start": "noise"}
+
+
+def units(params: Params, models: Sequence[str]) -> FV.Config:
+    """Maximize the ``n`` most active units of the link's layer on each model."""
+    s = _settings(UNITS, UNITS_DEFAULTS, params)
+    return FV.Config(tuple(models), n_units=int(s["n"]), layer=s["layer"], steps=int(s["steps"]), start=s["start"])
+
+
+# --- the features page: frequency ---------------------------------------------------------------
+
+CURVE = "features.frequency"
+#: 200 test images: each point of the curves is within about ±3.5 points (one standard error) of the full test
+#: set's, enough to read where each curve falls; 500 took 17 s of one CPU core.
+CURVE_DEFAULTS = {"n_images": 200}
+
+
+def frequency_curve(params: Params, models: Sequence[str]) -> FQ.Config:
+    """Accuracy on low- and high-pass filtered test images against the cutoff."""
+    s = _settings(CURVE, CURVE_DEFAULTS, params)
+    return FQ.Config(tuple(models), n_images=int(s["n_images"]))
+
+
+HEATMAP = "features.heatmap"
+HEATMAP_DEFAULTS = {"r": 4.0, "n_images": 100, "max_frequency": 6}
+
+
+def fourier_heatmap(params: Params, models: Sequence[str], side: int) -> FH.Config:
+    """Yin et al.'s heat map: every frequency of a small image, a grid of low ones (``max_frequency``) above 32 px."""
+    s = _settings(HEATMAP, HEATMAP_DEFAULTS, params)
+    return FH.Config(tuple(models), noise_norm=float(s["r"]), n_images=int(s["n_images"]),
+                     max_frequency=int(s["max_frequency"]) if side > 32 else None)
+
+
+# --- the discussion page: adversarial squares ----------------------------------------------------
+
+SQUARES = "discussion.squares"
+# 16 x 16, 300 squares, 30 epochs: the noisy-label fit is already flipped at 0.01-0.03
+SQUARES_DEFAULTS = {"noise": 0.1, "size": 16, "n_train": 300, "epochs": 30}
+
+
+def squares(params: Params) -> SQ.Config:
+    """Nakkiran's squares, the small version the page runs."""
+    s = _settings(SQUARES, SQUARES_DEFAULTS, params)
+    return SQ.Config(size=int(s["size"]), n_train=int(s["n_train"]), n_test=200, label_noise=float(s["noise"]),
+                     epochs=int(s["epochs"]), eps=(0.01, 0.03, 0.1, 0.3, 0.9), attack_steps=5)
+
+
+# --- the constructed datasets: the live version ----------------------------------------------------
+
+CONSTRUCTED_LIVE = "constructed.live"
+CONSTRUCTED_LIVE_DEFAULTS = {"subset": 300, "epochs": 10, "test": 500, "steps": 100, "attack_steps": 50,
+                             "eval_steps": 10, "kinds": construct.KINDS, "seed": 0}
+
+
+def constructed_live(params: Params, standard: str, robust: str, dataset: str) -> CT.Config:
+    """The live version of Table 1: every dataset built from a few hundred training images of ``dataset``
+    (D_R from ``robust``, the others from ``standard``), a small model trained on each."""
+    s = _settings(CONSTRUCTED_LIVE, CONSTRUCTED_LIVE_DEFAULTS, params)
+    subset, attack_steps = int(s["subset"]), int(s["attack_steps"])
+    return CT.Config(dataset=dataset, standard=standard, robust=robust, kinds=tuple(s["kinds"]), subset=subset,
+                     inversion_steps=int(s["steps"]), attack_steps=attack_steps,
+                     attack_step_size=2.5 * construct.defaults_for(dataset).attack_eps / attack_steps,
+                     epochs=int(s["epochs"]), test_limit=int(s["test"]), eval_steps=int(s["eval_steps"]),
+                     seed=int(s["seed"]), shard_size=max(subset, 1), batch_size_construct=250)

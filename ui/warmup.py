@@ -1,7 +1,9 @@
 """Instant first clicks: a background thread that, at server start, loads the bundled models
 and computes every tour step into the page cache (``widgets.store_result``), so the first
-click on a tour step is a cache hit. app.py starts it once per process through
-``st.cache_resource``; the home page shows ``WarmUp.status_line``.
+click on a tour step is a cache hit; then the default views of the pages that take longer
+than a lecture can wait (``PAGE_DEFAULTS``), each with the Config builder of ``ui.configs``
+that its page calls, so the page's default is a cache hit too. app.py starts it once per
+process through ``st.cache_resource``; the home page shows ``WarmUp.status_line``.
 
 It waits a moment before starting, so the first page paints first, and it does nothing
 when the tour's models are not here (or ``EXPLORER_WARMUP=0``).
@@ -41,6 +43,11 @@ class WarmUp:
         with self._lock:
             return dict(self._state)
 
+    def tour_done(self) -> bool:
+        """The models and every tour step are warm or failed (the page defaults may still be computing)."""
+        return bool(self.note) or all(s in ("warm", "failed") for k, s in self.state().items()
+                                      if k == "models" or k.startswith("step "))
+
     def done(self) -> bool:
         """Nothing left to do: every item warm or failed, or the warm-up did not start (``note``)."""
         return bool(self.note) or all(s in ("warm", "failed") for s in self.state().values())
@@ -64,10 +71,45 @@ class WarmUp:
         return "Warm-up: " + "; ".join(parts) + "."
 
 
+#: After the tour: (warm-up item, experiment) of each page default too slow to compute on its click, cheapest
+#: first; ``_page_default`` builds its Config as its page does on a fresh session (the sidebar's default pair,
+#: the widgets' defaults, Fashion-MNIST test image 0).
+PAGE_DEFAULTS = (
+    ("units", "feature_visualization"), ("inversion", "inversion"), ("frequency", "frequency"),
+    ("layer robustness", "layer_robustness"), ("squares", "squares"), ("heat maps", "fourier_heatmap"),
+    ("live table", "constructed_table"),
+)
+
+
+def _page_default(item: str):
+    """The Config of page default ``item`` (``PAGE_DEFAULTS``), built as its page builds it."""
+    from explorer import data
+    from ui import configs
+    from ui.models import DEFAULT_PAIR
+
+    if item == "units":
+        return configs.units({}, DEFAULT_PAIR)
+    if item == "inversion":
+        x, y = data.fashion_mnist_sample(0, "test")  # the image picker's default
+        return configs.inversion({}, DEFAULT_PAIR, x[0].numpy(), int(y))
+    if item == "frequency":
+        return configs.frequency_curve({}, DEFAULT_PAIR)
+    if item == "layer robustness":
+        return configs.layer_robustness({}, DEFAULT_PAIR, "fashion-mnist")
+    if item == "squares":
+        return configs.squares({})
+    if item == "heat maps":
+        return configs.fourier_heatmap({}, DEFAULT_PAIR, 28)
+    if item == "live table":
+        return configs.constructed_live({}, *DEFAULT_PAIR, "fashion-mnist")
+    raise KeyError(item)
+
+
 def _items() -> list[str]:
     from ui import tour
 
-    return ["models"] + [f"step {i + 1}" for i, s in enumerate(tour.STEPS) if s.experiment]
+    return (["models"] + [f"step {i + 1}" for i, s in enumerate(tour.STEPS) if s.experiment]
+            + [item for item, _ in PAGE_DEFAULTS])
 
 
 def tour_models_available() -> tuple[bool, str]:
@@ -103,11 +145,9 @@ atexit.register(stop)
 
 
 def work(w: WarmUp, store) -> None:
-    """Load the tour's models, then compute each step and hand it to ``store(experiment, config, result)``."""
-    import importlib
-
+    """Load the tour's models, compute each step, then each page default (``PAGE_DEFAULTS``), and hand
+    each to ``store(experiment, config, result)``."""
     from explorer import devices, zoo
-    from explorer.optimize import Cancelled
     from ui import tour
 
     w.set("models", "computing")
@@ -117,23 +157,31 @@ def work(w: WarmUp, store) -> None:
         w.set("models", "warm")
     except Exception:  # noqa: BLE001 - a failed warm-up only means a slower first click
         w.set("models", "failed")
-    for i, step in enumerate(tour.STEPS):
-        if not step.experiment:
-            continue
-        if _STOP.is_set():
+    jobs = [(f"step {i + 1}", step.experiment, step.config) for i, step in enumerate(tour.STEPS) if step.experiment]
+    jobs += [(item, experiment, lambda item=item: _page_default(item)) for item, experiment in PAGE_DEFAULTS]
+    for item, experiment, config in jobs:
+        if _STOP.is_set() or not _compute(w, item, experiment, config, store):
             return
-        item = f"step {i + 1}"
-        w.set(item, "computing")
-        try:
-            config = step.config()
-            result = importlib.import_module(f"explorer.experiments.{step.experiment}").run(config, cancel=_STOP.is_set)
-            store(step.experiment, config, result)
-            w.set(item, "warm")
-        except Cancelled:
-            w.set(item, "waiting")
-            return
-        except Exception:  # noqa: BLE001
-            w.set(item, "failed")
+
+
+def _compute(w: WarmUp, item: str, experiment: str, build, store) -> bool:
+    """Compute one item into the cache; False when cancelled (the warm-up stops)."""
+    import importlib
+
+    from explorer.optimize import Cancelled
+
+    w.set(item, "computing")
+    try:
+        config = build()
+        result = importlib.import_module(f"explorer.experiments.{experiment}").run(config, cancel=_STOP.is_set)
+        store(experiment, config, result)
+        w.set(item, "warm")
+    except Cancelled:
+        w.set(item, "waiting")
+        return False
+    except Exception:  # noqa: BLE001
+        w.set(item, "failed")
+    return True
 
 
 def start(store) -> WarmUp:
