@@ -105,3 +105,43 @@ def test_cifar10_standard_clean_accuracy_reproduces_exactly(monkeypatch):
                                batch_size=1000, device="cpu", seed=0)
     assert res["n"] == 10000
     assert res["results"][0]["correct"] == _row(_card("cifar10-standard"), "none", 0.0)["correct"]
+
+
+#: issue 17's floors for the robust partner: clean >= 72% and >= 50% at L2 0.5 (PGD-20, full test set)
+CIFAR10_ROBUST_FLOORS = {"clean": 0.72, ("l2", 0.5): 0.50}
+
+
+def test_cifar10_robust_card_meets_the_floors_on_the_full_test_set(monkeypatch):
+    require(monkeypatch, "cifar10-robust-l2")
+    card = _card("cifar10-robust-l2")
+    ev = card["evaluation"]
+    assert ev["n"] == 10000 and ev["full_test_set"] and ev["command"].startswith("python -m explorer evaluate")
+    assert "20 steps" in ev["attack"] and "random start" in ev["attack"]
+    assert _row(card, "none", 0.0)["accuracy"] >= CIFAR10_ROBUST_FLOORS["clean"]
+    assert _row(card, "l2", 0.5)["accuracy"] >= CIFAR10_ROBUST_FLOORS[("l2", 0.5)]
+    # robust in its threat model, far beyond the standard model at the same eps (4.49%)
+    assert _row(card, "l2", 0.5)["accuracy"] > 10 * _row(_card("cifar10-standard"), "l2", 0.5)["accuracy"]
+    recipe = card["recipe"]
+    assert (recipe["adv_norm"], recipe["eps"], recipe["arch"]) == ("l2", 0.5, "resnet9")
+    assert card["training_seconds"] > 0 and card["hardware"]
+    assert json.loads((ROOT / "checkpoints" / "cifar10-robust-l2.eval.json").read_text())["results"] == ev["results"]
+
+
+def test_cifar10_robust_accuracy_on_200_bundled_images_agrees_with_the_card(monkeypatch):
+    """PGD-20 at L2 0.5 on 200 images of the bundled CIFAR-10 subset (20 per class, from the first 100 of
+    each class) lands within 4 binomial standard errors of the card's full-test-set number: broken weights
+    or a much weaker attack would not. (The subset is not a uniform draw of the test set, hence 4, not 3.)"""
+    require(monkeypatch, "cifar10-robust-l2")
+    import torch
+
+    from explorer import attacks, data, zoo
+
+    ds = data.bundled_cifar10("test")
+    idx = torch.cat([torch.nonzero(ds.labels == c).flatten()[:20] for c in range(10)])
+    model = zoo.load("cifar10-robust-l2", device="cpu")
+    x, y = ds.float_images(idx), ds.labels[idx]
+    res = attacks.pgd(model, x, y, "l2", eps=0.5, steps=20, random_start=True, seed=0)
+    with torch.no_grad():
+        got = float((model(res.x_adv).argmax(1) == y).float().mean())
+    p = _row(_card("cifar10-robust-l2"), "l2", 0.5)["accuracy"]
+    assert abs(got - p) <= 4 * math.sqrt(p * (1 - p) / 200), (got, p)
