@@ -131,3 +131,18 @@ def test_browse_lists_the_shipped_samples_after_yours_and_draws_one(page):
     assert not page.exception, page.exception
     assert any("D_det: targeted L2 PGD from cifar10-standard, eps 0.5" in md.value for md in page.markdown)
     assert len(page.get("image")) == 1
+
+
+def test_table_tab_shows_the_shipped_cifar10_table_beside_the_papers(page):
+    """Both datasets' tables ship (issue 20): the CIFAR-10 one is listed with its sizes and draws."""
+    box = page.selectbox(key=f"{KEY}.table.path")
+    cifar = [o for o in box.options if o.startswith("cifar10, 2000 training images, 2000 test images (ours, shipped)")]
+    assert cifar, box.options
+    path = str(K.shipped_tables_root() / "cifar10-subset2000" / "table.json")
+    box.set_value(path).run()
+    assert not page.exception, page.exception
+    frames = [df.value for df in page.dataframe]
+    table = next((f for f in frames if "clean %" in f.columns), None)
+    assert table is not None, [list(f.columns) for f in frames]
+    assert list(table["trained on"])[:3] == ["D", "D_rand", "D_det"]
+    assert list(table[PAPER_CLEAN])[:3] == [95.3, 63.3, 43.7]
