@@ -62,7 +62,7 @@ def test_saved_results_show_ours_beside_the_commenters(page, results):
                                             "Adversarial squares (Nakkiran)", "Non-transferable examples (Nakkiran)",
                                             "Mislabeled data (Wallace)"]
     saved = json.loads((results / "squares.json").read_text())["result"]
-    shown = _frame(page, "fits the flipped ones %")
+    shown = _frame(page, "fit flipped %")
     expected = CD.squares_frame(saved)
     assert list(shown["model"]) == list(expected["model"])
     assert list(shown["eps 0.95"]) == list(expected["eps 0.95"])
@@ -87,11 +87,11 @@ def test_a_live_squares_run_shows_the_experiments_numbers(page):
     at.number_input(key=f"{KEY}.squares.epochs").set_value(2)
     at.button(key=f"{KEY}.squares.run").click().run()
     assert not at.exception, at.exception
-    shown = _frame(at, "fits the flipped ones %")
+    shown = _frame(at, "fit flipped %")
     expected = CD.squares_frame(D.jsonable(squares.run(squares.Config(
         size=4, n_train=50, n_test=200, label_noise=0.2, epochs=2, attack_steps=5, device="cpu"))))
     assert list(shown["eps 0.01"]) == list(expected["eps 0.01"])
-    assert list(shown["fits noisy train labels %"]) == list(expected["fits noisy train labels %"])
+    assert list(shown["fit noisy labels %"]) == list(expected["fit noisy labels %"])
     assert any("live run" in c.value and "(10 labels flipped)" in c.value for c in at.caption)
 
 

@@ -129,8 +129,8 @@ def squares_frame(result: dict) -> pd.DataFrame:
     measured at reads ``MISSING``)."""
     rows = []
     for r in result["rows"]:
-        row = {"model": r["model"], "fits noisy train labels %": _pct(r["fit_noisy"]),
-               "fits the flipped ones %": _pct(r["fit_flipped"])}
+        row = {"model": r["model"], "fit noisy labels %": _pct(r["fit_noisy"]),
+               "fit flipped %": _pct(r["fit_flipped"])}
         row.update({f"eps {e:g}": _pct(a) for e, a in zip(result["eps"], r["robust"])})
         rows.append(row)
     return shown(pd.DataFrame(rows))

@@ -209,7 +209,7 @@ def test_squares_caption_matches_the_table(server, page):
     open_tab(page, "Adversarial squares (Nakkiran)")
     no_exceptions(page)
     text = caption_with(page, r"Here: .+ clean").string
-    rows = {r["model"]: r for r in table(page, "fits noisy train labels %")}
+    rows = {r["model"]: r for r in table(page, "fit noisy labels %")}
     eps_columns = [h for h in next(iter(rows.values())) if h.startswith("eps ")]
     smallest = next(h for h in eps_columns if float(h.split()[1]) > 0)
     stated = re.findall(rf"((?:noisy|clean) labels[^;%]*?) {PCT} clean, {PCT} at eps {NUM}", text)
