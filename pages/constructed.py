@@ -110,8 +110,9 @@ def _table_label(path: str, t: dict) -> str:
     shipped = Path(path).is_relative_to(construct.shipped_tables_root())
     cfg = t.get("config", {})
     where = "ours, shipped" if shipped else f"yours, {Path(path).parent}"
+    eps = f", D_rand / D_det at L2 eps {cfg['attack_eps']:g}" if cfg.get("attack_eps") else ""
     return (f"{cfg.get('dataset', '?')}, {t['rows'][0]['train images']} training images, "
-            f"{t['eval']['n_test']} test images ({where})")
+            f"{t['eval']['n_test']} test images{eps} ({where})")
 
 
 def _rand_rule_text(t: dict) -> str:
