@@ -61,6 +61,9 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if k not in ("EXPLORER_CHECKPOINTS", "EXPLORER_WARMUP")}
         env.setdefault("EXPLORER_DEVICE", "cpu")
+        # one torch thread per server: a test session runs several servers at once, each with its warm-up,
+        # and two threads each on a 2-core machine only oversubscribe it
+        env.setdefault("OMP_NUM_THREADS", "1")
         self.log_path = log
         self._log = open(log, "wb")
         self.started = time.monotonic()
