@@ -62,3 +62,19 @@ def fmnist_test():
     from explorer import data
 
     return data.bundled_fashion_mnist("test")
+
+
+@pytest.fixture
+def navigation_runs_app_py(monkeypatch):
+    """Every AppTest rerun goes through app.py, as on a server: AppTest starts each run with a fresh
+    PagesManager that sees the pages/ folder (Streamlit's old-style multipage path); this keeps the
+    app's ``st.navigation`` in charge. Use with ``pytestmark = pytest.mark.usefixtures(...)``."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    init = PagesManager.__init__
+
+    def patched(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", patched)

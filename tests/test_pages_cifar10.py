@@ -19,18 +19,8 @@ TIMEOUT = 300
 PAIR = ("cifar10-standard", "cifar10-robust-l2")
 
 
-@pytest.fixture(autouse=True)
-def navigation_runs_app_py(monkeypatch):
-    """As in tests/test_app.py: every rerun goes through app.py, as on a server."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    init = PagesManager.__init__
-
-    def patched(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", patched)
+#: every rerun goes through app.py, as on a server (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("navigation_runs_app_py")
 
 
 def _open(page: registry.PageInfo, monkeypatch) -> AppTest:

@@ -33,18 +33,8 @@ RESULT_KEYS = {"attack_lab": "attack_lab.result", "class_synthesis": "features.s
                "style_transfer": "style_transfer.result"}
 
 
-@pytest.fixture(autouse=True)
-def navigation_runs_app_py(monkeypatch):
-    """As in tests/test_app.py: every rerun goes through app.py, as on a server."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    init = PagesManager.__init__
-
-    def patched(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", patched)
+#: every rerun goes through app.py, as on a server (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("navigation_runs_app_py")
 
 
 @pytest.fixture
