@@ -143,7 +143,7 @@ def test_the_warm_up_fills_the_cache_for_every_computing_step(monkeypatch):
     monkeypatch.setattr(warmup, "PAGE_DEFAULTS", ())  # the page defaults: tests/test_warmup.py
     stored = {}
     w = warmup.WarmUp(warmup._items())
-    warmup.work(w, lambda experiment, config, result: stored.setdefault((experiment, config), result))
+    warmup.work(w, lambda experiment, config, result, **_: stored.setdefault((experiment, config), result))
     assert w.done() and set(w.state().values()) == {"warm"}, w.state()
     for step in tour.STEPS:
         if step.experiment:

@@ -141,7 +141,7 @@ def test_the_warm_up_stores_page_defaults_after_the_tour(monkeypatch):
         {"features.units.steps": 10, "features.units.n": 2}, ("fmnist-standard", "fmnist-robust-linf")))
     stored = {}
     w = warmup.WarmUp(warmup._items())
-    warmup.work(w, lambda experiment, config, result: stored.setdefault((experiment, config), result))
+    warmup.work(w, lambda experiment, config, result, **_: stored.setdefault((experiment, config), result))
     assert w.state() == {"models": "warm", "units": "warm"}
     assert w.tour_done() and w.done()
     (experiment, config), result = next(iter(stored.items()))

@@ -173,8 +173,9 @@ def _compute(w: WarmUp, item: str, experiment: str, build, store) -> bool:
     w.set(item, "computing")
     try:
         config = build()
+        began = time.monotonic()
         result = importlib.import_module(f"explorer.experiments.{experiment}").run(config, cancel=_STOP.is_set)
-        store(experiment, config, result)
+        store(experiment, config, result, seconds=time.monotonic() - began)
         w.set(item, "warm")
     except Cancelled:
         w.set(item, "waiting")

@@ -20,7 +20,7 @@ from explorer import charts, data, zoo
 from explorer.classifier import ClassifierInfo
 from explorer.experiments import attack_lab
 from explorer.optimize import Cancelled
-from ui import configs, links, models
+from ui import configs, links, models, pace
 
 # --- images ----------------------------------------------------------------------
 
@@ -197,9 +197,12 @@ def cached_result(experiment: str, config):
         return None
 
 
-def store_result(experiment: str, config, result) -> None:
-    """Put ``result`` in the cache for (experiment, config), as a run would (the warm-up's way in)."""
+def store_result(experiment: str, config, result, seconds: Optional[float] = None) -> None:
+    """Put ``result`` in the cache for (experiment, config), as a run would (the warm-up's way in);
+    ``seconds``, the run's wall time, sets this server's pace for the next estimate (``ui.pace``)."""
     _results(experiment, config, _result=result)
+    if seconds is not None:
+        pace.record(experiment, config, seconds)
 
 
 def time_left(elapsed: float, step: int, total: int) -> str:
@@ -219,6 +222,9 @@ def run_experiment(experiment: str, config, label: str):
         return hit
     module = importlib.import_module(f"explorer.experiments.{experiment}")
     with st.status(label, expanded=True) as status:
+        expected = pace.line(experiment, config)  # said before the run starts, when this server has run it before
+        if expected:
+            st.caption(expected)
         bar = st.progress(0.0, text="starting")
         started = time.monotonic()
 
@@ -242,6 +248,7 @@ def run_experiment(experiment: str, config, label: str):
             status.update(label=f"{label}: failed", state="error", expanded=True)
             st.error(str(e))
             return None
+        pace.record(experiment, config, time.monotonic() - started)
         bar.progress(1.0, text="done")
         status.update(label=f"{label}: done", state="complete", expanded=False)
     return _results(experiment, config, _result=result)

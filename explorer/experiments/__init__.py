@@ -8,6 +8,11 @@ deterministic for a given seed.
 
 ``progress(step, total, metrics)`` is the callback of ``explorer.optimize``;
 ``cancel()`` is checked between steps and stops the run with ``Cancelled``.
+
+A module whose run can take long also has ``work(config) -> float``: a number proportional
+to the run's cost on the same models and device (image-steps, roughly), so a caller that
+timed one run can say before the next starts about how long it will take (``ui.pace``).
+It is arithmetic on the Config: no model is loaded.
 """
 
 from __future__ import annotations

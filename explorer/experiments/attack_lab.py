@@ -293,6 +293,11 @@ def _load_models(config: Config, device: torch.device):
     return models
 
 
+def work(config: Config) -> float:
+    """Image-steps of the run (``explorer.experiments``' cost contract): steps x restarts x models."""
+    return float(len(config.models) * config.steps * config.restarts)
+
+
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
     """Attack every model of ``config.models`` on the image, then cross-check transfer.
 

@@ -157,6 +157,11 @@ def start_image(config: Config, shape: tuple[int, int, int], dataset: str = "fas
     return torch.rand((1, *shape), generator=g)
 
 
+def work(config: Config) -> float:
+    """Image-steps of the run (``explorer.experiments``' cost contract); every class counts as ten."""
+    return float(len(config.models) * config.steps * (len(config.classes) if config.classes is not None else 10))
+
+
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
     """Targeted L2 PGD from the start toward each target class, on every model."""
     device = C.resolve_device(config.device)

@@ -146,6 +146,12 @@ class Result:
         return text + " Here the robust model's images are no smoother than the standard model's."
 
 
+def work(config: Config) -> float:
+    """Image-steps of the run (``explorer.experiments``' cost contract): one image per unit."""
+    units = len(config.units) if config.units is not None else config.n_units
+    return float(len(config.models) * config.steps * units)
+
+
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
     """Gradient ascent on each unit from the same start, on every model."""
     device = C.resolve_device(config.device)

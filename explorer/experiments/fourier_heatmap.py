@@ -129,6 +129,13 @@ class Result:
         return np.clip(self.example + sign * self.noise_norm * basis_image(h, w, u, v), 0, 1).astype(np.float32)
 
 
+def work(config: Config) -> float:
+    """Forward passes of the run (``explorer.experiments``' cost contract): every image at every frequency
+    (every frequency counts as a 32 x 32 grid when ``max_frequency`` is None)."""
+    side = 33 if config.max_frequency is None else min(2 * config.max_frequency + 1, 33)
+    return float(len(config.models) * config.n_images * side * side)
+
+
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
     """Error rate of every model at every frequency of the grid."""
     t0 = time.perf_counter()

@@ -265,6 +265,11 @@ class Result:
                 for t, c in enumerate(self.cutoffs)]
 
 
+def work(config: Config) -> float:
+    """Forward passes of the run (``explorer.experiments``' cost contract): every image at every cutoff."""
+    return float(len(config.models) * config.n_images * len(config.cutoffs))
+
+
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
     """Accuracy of every model on the filtered images, for both filters and every cutoff."""
     t0 = time.perf_counter()

@@ -262,6 +262,11 @@ class Result:
         return out
 
 
+def work(config: Config) -> float:
+    """Image-steps of the run (``explorer.experiments``' cost contract): a PGD run per bisection step and norm."""
+    return float(len(config.models) * len(config.norms) * config.steps * (config.iterations + 1))
+
+
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
     """Every model of ``config.models`` on the image: top classes, saliency, smallest flipping eps."""
     t_start = time.perf_counter()

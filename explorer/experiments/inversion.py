@@ -203,6 +203,11 @@ def start_point(config: Config, dataset: str = "fashion-mnist") -> tuple[torch.T
     return torch.rand((1, *config.image_shape), generator=g), None
 
 
+def work(config: Config) -> float:
+    """Image-steps of the run (``explorer.experiments``' cost contract)."""
+    return float(len(config.models) * config.steps)
+
+
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
     """Invert x's representation from z0 through every model; classify everything with every model."""
     device = C.resolve_device(config.device)

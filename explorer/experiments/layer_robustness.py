@@ -279,6 +279,14 @@ def load_images(dataset: str, input_size: Sequence[int], n: int, seed: int = 0,
 
 # --- the experiment ---------------------------------------------------------------------
 
+def work(config: Config) -> float:
+    """Image-steps of the run (``explorer.experiments``' cost contract): a PGD run per image pair and layer
+    (all layers count as five)."""
+    layers = len(config.layers) if config.layers is not None else 5
+    return float(len(config.models) * config.n_images * config.pairs_per_image * config.steps * config.restarts
+                 * layers)
+
+
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
     """R for every selected layer of every model of ``config``.
 

@@ -126,6 +126,11 @@ def cumulative_energy(power: np.ndarray, rho_grid: np.ndarray) -> np.ndarray:
     return np.array([energy_below(power, float(r)) for r in rho_grid])
 
 
+def work(config: Config) -> float:
+    """Image-steps of the run (``explorer.experiments``' cost contract): steps x restarts x models."""
+    return float(len(config.models) * config.steps * config.restarts)
+
+
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
     """Attack each model with the attack lab's PGD, then take the perturbations' spectra."""
     attacked = attack_lab.run(config.attack_config(), progress=progress, cancel=cancel)

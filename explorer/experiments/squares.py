@@ -150,6 +150,12 @@ class Result:
     seconds: float
 
 
+def work(config: Config) -> float:
+    """Image-steps of the run (``explorer.experiments``' cost contract): two trainings (noisy and clean labels,
+    ``epochs`` at most), then PGD on three models at every eps."""
+    return float(2 * config.n_train * config.epochs + 3 * config.n_test * len(config.eps) * config.attack_steps)
+
+
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
     """Fit noisy labels (and keep an early snapshot), fit clean labels, attack all three."""
     t0 = time.perf_counter()

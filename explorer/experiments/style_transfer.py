@@ -405,6 +405,12 @@ def resolve_content_model(config: Config, style_nets: Sequence[Classifier]) -> s
     return standard[0] if standard else style_nets[0].name
 
 
+def work(config: Config) -> float:
+    """Pixel-iterations of the run (``explorer.experiments``' cost contract): every style network at the
+    output's size, every iteration."""
+    return float(len(config.style_models) * config.iterations * config.size * config.size)
+
+
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
     """Stylize the content image with every style network (every (network, layer) in
     single-layer mode), the content network fixed."""

@@ -161,6 +161,11 @@ def evaluation_set(dataset: str) -> data.TensorDataset:
                      "fashion-mnist and cifar10 (ImageNet needs its validation set)")
 
 
+def work(config: Config) -> float:
+    """Image-steps of the run (``explorer.experiments``' cost contract): PGD at every eps, plus the clean pass."""
+    return float(len(config.models) * config.n * (len(config.eps) * config.steps * config.restarts + 1))
+
+
 def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = None) -> Result:
     """Clean and robust accuracy of every model on the first ``n`` test images."""
     device = config.device or best_device()
