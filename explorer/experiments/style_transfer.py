@@ -27,25 +27,22 @@ last named layer at each resolution from 1/4 of the input down (what ResNet's fo
 stage outputs are) for style, the third of them for content (EfficientNet-Lite0:
 ``blocks.1, blocks.2, blocks.4, blocks.6``, content ``blocks.4``).
 
-Weights. Gram and feature magnitudes differ by orders of magnitude between networks
-(Nakano needed a style weight of 1e9 with Adam on ResNet-50), and here the content and
-style networks differ, so by default (``normalize=True``) each term is made relative:
-the content term is divided by mean F_l(content)^2 and each style layer's term by
-mean G_l(style)^2, averaged over the layers. The weights then mean the same on every
-network: style 10 against content 1 keeps the content image's layout and takes on the
-texture (checked on EfficientNet-Lite0). ``normalize=False`` gives the raw sums above,
-for Nakano's absolute weights.
+Weights. Gram and feature magnitudes differ by orders of magnitude between networks (Nakano needed a style weight of
+1e9 with Adam on ResNet-50), and here the content and style networks differ, so by default (``normalize=True``) each
+term is made relative: the content term is divided by mean F_l(content)^2 and each style layer's term by mean
+G_l(style)^2, averaged over the layers. The weights then mean the same on every network: style 10 against content 1
+keeps the content image's layout and takes on the texture (checked on EfficientNet-Lite0). ``normalize=False`` gives
+the raw sums above, for Nakano's absolute weights.
 
-1-channel networks (the Fashion-MNIST stage CNNs: convolutional and globally pooled, so any
-size) see the luma 0.299 R + 0.587 G + 0.114 B, inverted for white-on-black datasets
-(``_style_networks.GreyView``). When every network is grey the image optimized is grey (its
-pixels are all the loss can see) and so is the output; with an RGB network beside them, an RGB image.
+1-channel networks (the Fashion-MNIST stage CNNs: convolutional and globally pooled, so any size) see the luma 0.299
+R + 0.587 G + 0.114 B, inverted for white-on-black datasets (``_style_networks.GreyView``). When every network is
+grey the image optimized is grey (its pixels are all the loss can see) and so is the output; with an RGB network
+beside them, an RGB image.
 
-The loss is a sum of ``objectives`` (content, style per layer, TV) read from one forward
-pass per network. Pixels live in [0, 1] and are clamped after each step. L-BFGS runs one iteration (one
-loss-and-gradient evaluation, fixed step ``learning_rate``) per step so progress and
-cancel are checked between iterations; its curvature history carries over. The image
-with the lowest loss seen is returned. Deterministic for a seed on the CPU (for a fixed
+The loss is a sum of ``objectives`` (content, style per layer, TV) read from one forward pass per network. Pixels
+live in [0, 1] and are clamped after each step. L-BFGS runs one iteration (one loss-and-gradient evaluation, fixed
+step ``learning_rate``) per step so progress and cancel are checked between iterations; its curvature history
+carries over. The image with the lowest loss seen is returned. Deterministic for a seed on the CPU (for a fixed
 number of threads: the thread count changes the last bits of the sums).
 """
 
@@ -405,9 +402,7 @@ def resolve_content_model(config: Config, style_nets: Sequence[Classifier]) -> s
     return standard[0] if standard else style_nets[0].name
 
 
-def work(config: Config) -> float:
-    """Pixel-iterations of the run (``explorer.experiments``' cost contract): every style network at the
-    output's size, every iteration."""
+def work(config: Config) -> float:  # the cost contract of explorer.experiments: style nets x iterations x pixels
     return float(len(config.style_models) * config.iterations * config.size * config.size)
 
 
