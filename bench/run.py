@@ -18,14 +18,14 @@ from pathlib import Path
 
 import torch
 
-from bench import app_pages
+from bench import app_pages, busy
 from explorer import bounds as B
 from explorer import zoo
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 README = ROOT / "bench" / "README.md"
-GROUPS = ("pgd", "fastpath", "layers", "style", "app")
+GROUPS = ("pgd", "fastpath", "layers", "style", "app", "busy")
 PAIR = ("fmnist-standard", "fmnist-robust-linf")
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
@@ -141,6 +141,9 @@ def run(args) -> dict:
         size, iterations = (64, 3) if quick else (256, 100)
         attempt({"group": "style", "model": "efficientnet-lite0"},
                 lambda: others.style_row(size=size, iterations=iterations, device=args.device))
+    if "busy" in groups and pair and device.type == "cpu":
+        attempt({"group": "busy", "model": pair[1]},
+                lambda: busy.busy_rows(pair[1], n=16 if quick else 256, budget_s=budget))
     if "app" in groups:
         log_dir = RESULTS if args.out is None else Path(args.out)
         attempt({"group": "app"}, lambda: others.app_row(log_dir))
@@ -243,6 +246,7 @@ def markdown(result: dict) -> str:
                     f"{_f(r['home_painted_s'], 1)} | {_f(r['home_idle_s'], 1)} | {_f(r['attack_lab_run_s'], 1)} |"]
         out.append("")
         out += app_pages.markdown([r for r in result["rows"] if r.get("group") == "app" and "page" in r])
+    out += busy.markdown(by("busy"))
     if failed:
         out += ["### Rows that failed", ""] + [f"- {r['group']} {r.get('model', '')} {r.get('batch', '')} "
                                              f"{r.get('norm', '')}: {r['error']}" for r in failed] + [""]
@@ -255,7 +259,8 @@ def markdown(result: dict) -> str:
 
 
 def row_key(r: dict) -> tuple:
-    return tuple(str(r.get(k)) for k in ("group", "model", "models", "batch", "norm", "switch", "page", "action"))
+    keys = ("group", "model", "models", "batch", "norm", "switch", "page", "action", "load", "threads")
+    return tuple(str(r.get(k)) for k in keys)
 
 
 def merge_latest(result: dict, path: Path) -> dict:

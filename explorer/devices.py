@@ -37,6 +37,36 @@ def device_summary(device: torch.device | None = None) -> str:
     return f"CPU ({torch.get_num_threads()} threads)"
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity), else the machine's count."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_threads(cores: int | None = None) -> int:
+    """torch's CPU threads for a live server: ``EXPLORER_THREADS`` or ``OMP_NUM_THREADS`` when set, else
+    one core fewer than there are (at least one). A server shares its CPU with Streamlit, the warm-up,
+    the browser and other sessions; torch's own default (every core) makes its threads wait on a busy
+    core: on 2 cores with one held by another process, PGD-20 at batch 256 took 4.66 s at 2 threads
+    and 2.64 s at 1 (``python -m bench --rows busy``, bench/README.md)."""
+    for var in ("EXPLORER_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return max(1, (cores or usable_cores()) - 1)
+
+
+_THREADS_SET = False
+
+
+def use_server_threads() -> int:
+    """Set torch's CPU threads to ``default_threads()`` once per process (the app calls it); returns them."""
+    global _THREADS_SET
+    if not _THREADS_SET:
+        torch.set_num_threads(default_threads())
+        _THREADS_SET = True
+    return torch.get_num_threads()
+
+
 @contextlib.contextmanager
 def device_lock(device: torch.device | str):
     """Serialize accelerator work so concurrent sessions queue instead of running out of memory.

@@ -10,6 +10,8 @@ import pytest
 import torch
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+# a page run by AppTest sets the server's thread count (explorer.devices.use_server_threads): keep this one
+os.environ.setdefault("EXPLORER_THREADS", str(torch.get_num_threads()))
 # AppTest runs app.py in this process: no background warm-up competing with the tests for the CPU
 # (tests/test_warmup.py and the browser tests' servers run it on purpose).
 os.environ.setdefault("EXPLORER_WARMUP", "0")

@@ -218,6 +218,7 @@ def device_text() -> str:
 
 
 def device_sidebar() -> None:
+    devices.use_server_threads()  # once per process: a core left for Streamlit and the rest of the server
     with st.sidebar:
         st.subheader("Device")
         st.caption(device_text())

@@ -195,6 +195,9 @@ def start(store) -> WarmUp:
     def run():
         if _STOP.wait(DELAY_S):  # let the first page paint before the CPU gets busy
             return
+        from explorer import devices
+
+        devices.use_server_threads()  # the server's thread count, before the first torch work
         ok, why = tour_models_available()
         if not ok:
             w.note = f"No warm-up: the tour runs on the bundled Fashion-MNIST models, and {why}."

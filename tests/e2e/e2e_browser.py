@@ -59,7 +59,8 @@ class Server:
     def __init__(self, log: Path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if k not in ("EXPLORER_CHECKPOINTS", "EXPLORER_WARMUP")}
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("EXPLORER_CHECKPOINTS", "EXPLORER_WARMUP", "EXPLORER_THREADS")}
         env.setdefault("EXPLORER_DEVICE", "cpu")
         # one torch thread per server: a test session runs several servers at once, each with its warm-up,
         # and two threads each on a 2-core machine only oversubscribe it
