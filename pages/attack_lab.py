@@ -108,7 +108,7 @@ def draw_result(result: attack_lab.Result) -> None:
     st.subheader("Does the perturbation transfer?")
     st.markdown(result.transfer_sentence())
     if result.transfer:
-        st.dataframe(charts_attack.transfer_frame(result), hide_index=True)
+        widgets.table(charts_attack.transfer_frame(result))
         st.caption("Ilyas et al. explain transfer by shared non-robust features: a perturbation that moves "
                    "features both models use fools both.")
     config = widgets.kept_config(KEY)

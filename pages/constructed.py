@@ -15,7 +15,7 @@ import streamlit as st
 from explorer import construct, data, zoo
 from explorer.charts import constructed as charts_constructed
 from explorer.experiments import constructed_table as CT
-from ui import configs, links, models, page, routing
+from ui import configs, links, models, page, routing, widgets
 
 routing.through_app()  # a deep link to a fresh server runs the page inside app.py
 
@@ -143,7 +143,7 @@ def table_tab() -> None:
                 "test set. " + CT.PAPER_NOTE)
     tables = _tables(tuple(map(str, construct.table_roots())))
     if not tables:
-        st.dataframe(charts_constructed.paper_frame(CT.PAPER_CIFAR10, construct.NAMES), hide_index=True)
+        widgets.table(charts_constructed.paper_frame(CT.PAPER_CIFAR10, construct.NAMES))
         st.info("No table of ours yet. Make one with e.g. `python -m explorer table --subset 3000` "
                 "(see the README for the command and timing of our subset run), or run the live version.")
         return
@@ -151,8 +151,8 @@ def table_tab() -> None:
     path = st.selectbox("Table", list(labels), format_func=labels.get, key=f"{KEY}.table.path", bind=links.BIND)
     t = dict(tables)[path]
     ev = t["eval"]
-    st.dataframe(charts_constructed.table_frame(t["rows"], f"{ev['norm']} eps {ev['eps']:g}",
-                                                f"{ev['norm']} eps {ev['eps'] / 2:g}"), hide_index=True)
+    widgets.table(charts_constructed.table_frame(t["rows"], f"{ev['norm']} eps {ev['eps']:g}",
+                                                 f"{ev['norm']} eps {ev['eps'] / 2:g}"))
     st.caption(f"Ours: Fashion-MNIST, {ev['n_test']} real test images, robust accuracy under PGD "
                f"({ev['steps']} steps) at the robust source model's eps and at half of it (the paper's "
                f"ratio: D_R's source trained at L2 0.5, tested at 0.25). {_cost_text(t)} The paper's column is "
@@ -198,8 +198,7 @@ def live_form(pair: models.ModelPair, dataset: str):
 
 def draw_live(result: CT.Result) -> None:
     ev = f"{result.eval_norm} eps {result.eval_eps:g}"
-    st.dataframe(charts_constructed.table_frame(result.table(), ev, f"{result.eval_norm} eps {result.eval_eps / 2:g}"),
-                 hide_index=True)
+    widgets.table(charts_constructed.table_frame(result.table(), ev, f"{result.eval_norm} eps {result.eval_eps / 2:g}"))
     st.caption(f"{result.rows[0].n_train} training images, {result.epochs} epochs of {result.arch}, tested on "
                f"{result.rows[0].n_test} real test images (robust: PGD {result.eval_steps} steps at {ev}); "
                f"{result.seconds:.0f} s on {result.device}. A few hundred images are far from the paper's 50,000: "

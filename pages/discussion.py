@@ -15,7 +15,7 @@ import streamlit as st
 from explorer.charts import discussion as CD
 from explorer import zoo
 from explorer.experiments import leakage, mislabeled, nontransferable, squares, transfer_learnability
-from ui import configs, links, models, routing, saved
+from ui import configs, links, models, routing, saved, widgets
 
 routing.through_app()  # a deep link to a fresh server runs the page inside app.py
 
@@ -63,7 +63,7 @@ def transfer_tab(pair: models.ModelPair) -> None:
         return
     result, where = got
     st.altair_chart(CD.transfer_scatter(result), width="stretch")
-    st.dataframe(CD.transfer_learnability_frame(result), hide_index=True)
+    widgets.table(CD.transfer_learnability_frame(result))
     rates = ", ".join(f"{k} {100 * v:.1f}% of the attacked test images, {100 * result['det_success'][k]:.1f}% of "
                       "D_det" for k, v in result["success"].items())
     st.caption(f"{where}. {CD.transfer_fit_sentence(result)} Fisher's interval assumes a roughly normal scatter; "
@@ -98,8 +98,8 @@ def leakage_tab(pair: models.ModelPair) -> None:
     if got is None:
         return
     result, where = got
-    st.dataframe(CD.leakage_frame(result), hide_index=True)
-    st.dataframe(CD.linear_models_frame(result), hide_index=True)
+    widgets.table(CD.leakage_frame(result))
+    widgets.table(CD.linear_models_frame(result))
     st.caption(f"{where}. Targeted success of the construction on the source: "
                + ", ".join(f"{k} {100 * v:.1f}%" for k, v in result["attack_success"].items() if v is not None)
                + f"; {result['n_test']} real test images. " + LEAKAGE_TARGETS[result.get("targets", "other")])
@@ -127,7 +127,7 @@ def squares_tab() -> None:
         return
     result, where = got
     st.altair_chart(CD.squares_chart(result), width="stretch")
-    st.dataframe(CD.squares_frame(result), hide_index=True)
+    widgets.table(CD.squares_frame(result))
     st.caption(f"{where}. {result['n_train']} training squares of {result['size']} x {result['size']} "
                f"({result['flipped']} labels flipped), {result['n_test']} clean test squares; eps in the "
                f"commenter's units. Nakkiran: robust linear classifier to 0.9, the noisy-label fit flipped at 0.01. "
@@ -150,7 +150,7 @@ def nontransferable_tab(pair: models.ModelPair) -> None:
     if got is None:
         return
     result, where = got
-    st.dataframe(CD.nontransferable_frame(result), hide_index=True)
+    widgets.table(CD.nontransferable_frame(result))
     st.caption(f"{where}. Test accuracy: source {100 * result['source_accuracy']:.1f}%, "
                + ", ".join(f"{m} {100 * a:.1f}%" for m, a in zip(result["heldout"], result["heldout_accuracy"]))
                + f"; L2 eps {result['eps']:g}, {result['steps']} steps of {result['step_size']:g}. Transfer counts the "
@@ -170,7 +170,7 @@ def mislabeled_tab() -> None:
     if got is None:
         return
     result, where = got
-    st.dataframe(CD.mislabeled_frame(result, mislabeled.COMMENTER), hide_index=True)
+    widgets.table(CD.mislabeled_frame(result, mislabeled.COMMENTER))
     st.altair_chart(CD.label_counts_chart(result["label_counts"], result["class_names"]), width="stretch")
     labels = ("every kept label is wrong, as the recipe requires" if result["all_wrong"] else
               "some kept labels are right, against the recipe (a defect: report it)")

@@ -318,7 +318,7 @@ def filtered_training_section() -> None:
     st.altair_chart(charts_filtered.accuracy_chart(result), width="stretch")
     for sentence in _filtered_training_story(result):
         st.markdown(sentence)
-    st.dataframe(charts_filtered.table_frame(result, them), hide_index=True)
+    widgets.table(charts_filtered.table_frame(result, them))
     st.caption(f"{where}. Departures from Hendrycks & Gilmer: {result['dataset']} ({len(result['class_names'])} "
                f"classes, chance {result['chance']:.0%}) instead of {them['dataset']}, {result['arch']} instead of "
                f"their ImageNet network, {result['images']} for training, "

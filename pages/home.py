@@ -72,7 +72,7 @@ from ui import models, widgets  # noqa: E402
 rows = models.zoo_rows()
 available = sum(r["available"] for r in rows)
 st.markdown(f"**{available} of {len(rows)}** models work offline now. The others need their weights: "
-            "the last column names the command that downloads them (`python -m explorer fetch NAME`).")
+            "the list under the table names the command that downloads them (`python -m explorer fetch NAME`).")
 widgets.zoo_table(rows, ["name", "dataset", "kind", "source", "available", "why"])
 
 st.subheader("Preparing a talk")

@@ -79,9 +79,8 @@ def draw_result(result: I.Result) -> None:
             st.image([charts.to_pil(result.original, 112), charts.to_pil(saliency_image(v.saliency), 112)],
                      caption=["image", f"|input gradient|, edges {v.edge_alignment:.2f}"], width=140)
             top = v.top_k()
-            st.dataframe(pd.DataFrame({"class": [v.class_names[c] for c, _ in top], "p": [p for _, p in top]}),
-                         hide_index=True, column_config={"p": st.column_config.ProgressColumn(
-                             "probability", min_value=0.0, max_value=1.0, format="%.2f")})
+            widgets.table(pd.DataFrame({"class": [v.class_names[c] for c, _ in top],
+                                        "probability": [p for _, p in top]}), {"probability": "{:.2f}"})
             lines = []
             for n, e, to, m in zip(result.norms, v.min_eps, v.flipped_to, result.eps_max):
                 label = widgets.NORM_LABELS[n]
@@ -93,9 +92,7 @@ def draw_result(result: I.Result) -> None:
     df = pd.DataFrame(result.rows())
     for n, m in zip(result.norms, result.eps_max):
         df[f"min eps {n}"] = [eps_cell(e, m) for e in df[f"min eps {n}"]]
-    st.dataframe(df, hide_index=True, column_config={
-        "confidence": st.column_config.NumberColumn(format="%.2f"),
-        "edge alignment": st.column_config.NumberColumn(format="%.2f")})
+    widgets.table(df, {"confidence": "{:.2f}", "edge alignment": "{:.2f}"})
     prec = ", ".join(f"{widgets.NORM_LABELS[n]} {p:.2g}" for n, p in zip(result.norms, result.precision))
     st.caption(f"Input gradient: d CE(own prediction) / d pixels, shown as its magnitude (white = the 99th "
                f"percentile). Edge alignment: correlation of that magnitude with the image's Sobel edges (Tsipras "

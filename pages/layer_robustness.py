@@ -91,8 +91,7 @@ def draw_result(result: LR.Result) -> None:
     for note in result.notes:
         st.info(note)
     df = result_table(result)
-    st.dataframe(df, hide_index=True, column_config={
-        c: st.column_config.NumberColumn(format="%.4f") for c in ("R", "ci_low", "ci_high")})
+    widgets.table(df, {c: "{:.4f}" for c in ("R", "ci_low", "ci_high")})
     st.download_button("Download the table (CSV)", df.to_csv(index=False).encode(),
                        file_name="layer-robustness.csv", mime="text/csv", key=f"{KEY}.download", on_click="ignore")
     for m in result.models:

@@ -50,17 +50,14 @@ def quick_eval_form(names: tuple[str, ...], dataset: str):
 
 st.title("Model zoo")
 st.markdown("Every model the explorer knows. Offline, the bundled models we trained (Fashion-MNIST, CIFAR-10) and "
-            "EfficientNet-Lite0 (weights inside a pip package) work; the others need their weights once, with the command in the "
-            "last column. Accuracies are measured by `python -m explorer evaluate NAME` (PGD with random start, "
-            "step 2.5·eps/steps) and stored in the model's card.")
+            "EfficientNet-Lite0 (weights inside a pip package) work (the table); the others need their weights "
+            "once (the list under it names the command). Accuracies are measured by "
+            "`python -m explorer evaluate NAME` (PGD with random start, step 2.5·eps/steps) and stored in the "
+            "model's card.")
 
 rows = _table(str(zoo.checkpoints_dir()))
 KINDS = {r["name"]: r["kind"] for r in rows}  # standard / robust colours on the charts
 widgets.zoo_table(rows, TABLE_COLUMNS)
-missing = [r for r in rows if r["fetch"]]
-if missing:
-    with st.expander(f"Fetch commands for the {len(missing)} models that need a download"):
-        st.code("\n".join(r["fetch"] for r in missing), language="bash")
 
 pair = models.current_pair()
 st.header("Accuracy against eps")
@@ -81,7 +78,7 @@ if pair.names:
                        run=submitted, action="Evaluate")
     if result is not None:
         st.altair_chart(charts.accuracy_curve(result.rows(), title=f"first {result.n} test images", kinds=KINDS))
-        st.dataframe(result.rows(), hide_index=True)
+        widgets.table(result.rows())
         st.caption(f"{result.seconds:.1f} s")
         if widgets.kept_config(KEY) is not None:
             export.export(KEY, "zoo_report", widgets.kept_config(KEY), "quick-evaluation",

@@ -188,8 +188,7 @@ def draw_result(result: ST.Result) -> None:
     for note in result.notes:
         st.info(note)
     st.altair_chart(charts_style.loss_chart(result), width="stretch")
-    st.dataframe(pd.DataFrame(result.rows()), hide_index=True, column_config={
-        c: st.column_config.NumberColumn(format="%.4g") for c in ("initial loss", "final loss", "content error")})
+    widgets.table(pd.DataFrame(result.rows()))
     for model, rule in zip(result.style_models, result.layer_rules):
         st.caption(f"{model}: style layers {rule}.")
     st.caption(f"{result.seconds:.1f} s on {result.device}. Content error: ||F(x) − F(content)|| / ||F(content)|| "

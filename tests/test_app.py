@@ -59,12 +59,13 @@ def _image_captions(at) -> list[str]:
 def test_home_renders_with_the_zoo_and_the_pair(app):
     assert app.title[0].value == "Features, not bugs"
     assert "Ilyas" in _texts(app.markdown)
-    zoo = next(df.value for df in app.dataframe if "tiny-robust" in set(df.value["name"]))
-    row = zoo.set_index("name").loc["tiny-standard"]
-    assert bool(row["available"]) and row["kind"] == "standard"
-    # a model that needs a download says so, with the command
-    missing = zoo[~zoo["available"].astype(bool)]
-    assert len(missing) and missing["why"].str.contains("python -m explorer fetch").any()
+    # two tables: the models here now, then (in an expander) those that need a download, with the command
+    here = next(df.value for df in app.table if "tiny-robust" in set(df.value["model"]))
+    row = here.set_index("model").loc["tiny-standard"]
+    assert row["kind"] == "standard" and "why / how to fetch" not in here.columns
+    missing = next(df.value for df in app.table if "why / how to fetch" in df.value.columns)
+    assert "tiny-standard" not in set(missing["model"])
+    assert missing["why / how to fetch"].str.contains("python -m explorer fetch").any()
     # the sidebar: the tiny pair is the default pair, and the device is shown
     assert app.sidebar.selectbox(key="pair_standard").value == "tiny-standard"
     assert app.sidebar.selectbox(key="pair_robust").value == "tiny-robust"
@@ -105,7 +106,7 @@ def test_attack_lab_runs_both_models_and_keeps_the_result(app, monkeypatch):
     assert len(at.error) == 1 and "Fooled" in at.error[0].value and "Sneaker →" in at.error[0].value
     assert len(at.success) == 1 and "Holds" in at.success[0].value and "Sneaker → Sneaker" in at.success[0].value
     assert "tiny-standard" in _texts(at.markdown) and "tiny-robust" in _texts(at.markdown)
-    transfer = at.dataframe[-1].value
+    transfer = at.table[-1].value
     assert list(transfer["applied to"]) == ["tiny-robust", "tiny-standard"]
     assert [b.key for b in at.get("download_button")] == ["attack_lab.export.png", "attack_lab.export.json"]
     assert len(at.get("vega_lite_chart")) == 4  # top-5 and history, per model
@@ -189,7 +190,7 @@ def test_model_zoo_page_shows_cards_and_curves(tiny_root, tmp_path, monkeypatch)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     at.switch_page(registry.MODEL_ZOO.path).run()
     assert not at.exception, at.exception
-    table = at.dataframe[0].value.set_index("name")
+    table = at.table[0].value.set_index("model")
     assert float(table.loc["tiny-standard", "clean accuracy"]) == pytest.approx(0.81)  # text: the column has gaps ("-")
     assert "linf 0.1: 2.0%" in table.loc["tiny-standard", "robust accuracy"]
     assert "python -m explorer evaluate tiny-robust" in _texts(at.info)

@@ -54,7 +54,7 @@ def page(results, monkeypatch):
 
 
 def _frame(at, column: str):
-    return next(df.value for df in at.dataframe if column in df.value.columns)
+    return next(df.value for df in at.table if column in df.value.columns)
 
 
 def test_saved_results_show_ours_beside_the_commenters(page, results):

@@ -187,7 +187,7 @@ def test_the_features_page_shows_the_saved_run_and_a_live_one(tiny_root, tmp_pat
                      "--low-cutoffs", "0.2", "--high-cutoffs", "0.6", "--device", "cpu"]) == 0
     saved = D.read_results("filtered_training")["result"]
     at = open_page()
-    table = next(df.value for df in at.dataframe if "real test set %" in df.value.columns)
+    table = next(df.value for df in at.table if "real test set %" in df.value.columns)
     assert list(table["real test set %"]) == [round(100 * v, 1) for v in
                                              [saved["baseline_accuracy"], *saved["real_accuracy"]]]
     captions = "\n".join(c.value for c in at.caption)
@@ -201,5 +201,5 @@ def test_the_features_page_shows_the_saved_run_and_a_live_one(tiny_root, tmp_pat
     button.click().run()
     assert not at.exception, at.exception
     assert "live run" in "\n".join(c.value for c in at.caption)
-    table = next(df.value for df in at.dataframe if "real test set %" in df.value.columns)
+    table = next(df.value for df in at.table if "real test set %" in df.value.columns)
     assert len(table) == 7  # the baseline and the default three cutoffs per filter

@@ -82,7 +82,7 @@ def test_table_tab_shows_ours_beside_the_papers(page, artifacts):
                                f"(yours, {Path(mine).parent})")
     box.set_value(mine).run()
     assert not page.exception, page.exception
-    frames = [df.value for df in page.dataframe]
+    frames = [df.value for df in page.table]
     table = next(f for f in frames if "clean %" in f.columns)
     assert list(table["trained on"]) == ["D", "D_det"]
     assert list(table[PAPER_CLEAN]) == [95.3, 43.7]
@@ -102,7 +102,7 @@ def test_live_version_shows_the_experiments_numbers(page):
     at.multiselect(key=f"{KEY}.live.kinds").set_value(["original", "robust", "det"])
     at.button[0].click().run()
     assert not at.exception, at.exception
-    frames = [df.value for df in at.dataframe]
+    frames = [df.value for df in at.table]
     live = frames[-1]
     assert list(live["trained on"]) == ["D", "D_R", "D_det"]
     assert list(live[PAPER_CLEAN]) == [95.3, 84.0, 43.7]
@@ -115,11 +115,11 @@ def test_live_version_shows_the_experiments_numbers(page):
     # another pair in the sidebar: the live table of the old pair is not shown as this pair's
     from ui.models import ModelPair
 
-    frames = len(at.dataframe)
+    frames = len(at.table)
     at.session_state["model_pair"] = ModelPair(PAIR[1], PAIR[0])
     at.run()
     assert not at.exception, at.exception
-    assert len(at.get("image")) == 1 and len(at.dataframe) == frames - 1  # Table 1's frame stays, the live one goes
+    assert len(at.get("image")) == 1 and len(at.table) == frames - 1  # Table 1's frame stays, the live one goes
     assert any(i.value.startswith("Inputs changed") and "**Build, train and test**" in i.value for i in at.info)
 
 
@@ -144,7 +144,7 @@ def test_table_tab_shows_the_shipped_cifar10_table_beside_the_papers(page):
     path = str(K.shipped_tables_root() / "cifar10-subset2000" / "table.json")
     box.set_value(path).run()
     assert not page.exception, page.exception
-    frames = [df.value for df in page.dataframe]
+    frames = [df.value for df in page.table]
     table = next((f for f in frames if "clean %" in f.columns), None)
     assert table is not None, [list(f.columns) for f in frames]
     assert list(table["trained on"])[:3] == ["D", "D_rand", "D_det"]

@@ -79,7 +79,7 @@ def test_page_charts_R_per_layer_for_the_pair(page):
     assert (r["tiny-robust"] < r["tiny-standard"]).all(), r
     sentence = "tiny-robust has lower R than tiny-standard at 5 of 5 layers"
     assert any(sentence in m.value for m in at.markdown)
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert list(table["layer"]) == STAGES * 2 and "numerator" in table.columns
 
 

@@ -79,7 +79,7 @@ def test_a_small_transfer_runs_on_the_page(page):
     expected = ST.run(ST.Config.for_images(photos["chelsea"], textures["brick"], names, size=64, iterations=3,
                                            content_model=names[0], device="cpu"))
     np.testing.assert_allclose(result.transfers[0].image, expected.transfers[0].image, atol=1e-5)
-    assert list(at.dataframe[0].value["style network"]) == list(names)
+    assert list(at.table[0].value["style network"]) == list(names)
 
 
 def test_single_layer_mode_draws_the_grid(page):
@@ -90,7 +90,7 @@ def test_single_layer_mode_draws_the_grid(page):
     assert result.single_layer and [m for m, _ in grid] == list(result.style_models)
     layers = {m: ST.default_layers(zoo.load(m, device="cpu")).style_layers for m in result.style_models}
     assert [t.style_layers for _, row in grid for t in row] == [(l,) for m in result.style_models for l in layers[m]]
-    assert len(at.dataframe[0].value) == sum(len(v) for v in layers.values())
+    assert len(at.table[0].value) == sum(len(v) for v in layers.values())
 
 
 def test_result_survives_a_rerun_without_recomputing(page, monkeypatch):
@@ -100,16 +100,16 @@ def test_result_survives_a_rerun_without_recomputing(page, monkeypatch):
     calls = []
     monkeypatch.setattr(ST, "run", lambda *a, **k: calls.append(1))
     at.run()
-    assert calls == [] and len(at.dataframe) == 1
+    assert calls == [] and len(at.table) == 1
     at.radio(key=f"{KEY}.style.source").set_value("Upload").run()
     assert not at.exception, at.exception
-    assert calls == [] and at.session_state[RESULT] is not None and len(at.dataframe) == 0
+    assert calls == [] and at.session_state[RESULT] is not None and len(at.table) == 0
     assert any(i.value.startswith("Inputs changed") for i in at.info)
     at.radio(key=f"{KEY}.style.source").set_value("Sample").run()
     at.selectbox(key=f"{KEY}.style.sample").set_value("chelsea").run()  # another sample: hidden too
-    assert len(at.dataframe) == 0
+    assert len(at.table) == 0
     at.selectbox(key=f"{KEY}.style.sample").set_value("brick").run()
-    assert calls == [] and len(at.dataframe) == 1
+    assert calls == [] and len(at.table) == 1
 
 
 def test_page_in_the_app_falls_back_from_the_fashion_mnist_pair(monkeypatch):

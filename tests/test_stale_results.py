@@ -61,7 +61,7 @@ def test_inspector_hides_the_result_of_another_image_and_never_says_holds(cpu):
             e = v.eps(n)
             line = f":red[flips] at eps **{e:.3g}**" if math.isfinite(e) else f"PGD found no flip up to eps {m:g}"
             assert line in text
-    everything = text + "\n".join(c.value for c in at.caption) + str(at.dataframe[-1].value.to_dict())
+    everything = text + "\n".join(c.value for c in at.caption) + str(at.table[-1].value.to_dict())
     assert not re.search(r"holds (up to|at)|\[holds\]", everything)
     at.number_input(key="inspector.index").set_value(4).run()  # another image
     assert "Result" not in [h.value for h in at.header] and "**Inspect**" in _note(at)[0]
@@ -94,10 +94,10 @@ def test_model_zoo_quick_evaluation_hides_the_result_of_another_pair(cpu):
     at.number_input(key="model_zoo.steps").set_value(1)
     _click(at, "Evaluate")
     assert at.session_state["model_zoo.result"].n == 10
-    shown = len(at.dataframe)
+    shown = len(at.table)
     from ui.models import ModelPair
 
     at.session_state["model_pair"] = ModelPair("tiny-standard", None)
     at.run()
     assert not at.exception, at.exception
-    assert len(at.dataframe) == shown - 1 and "**Evaluate**" in _note(at)[0]
+    assert len(at.table) == shown - 1 and "**Evaluate**" in _note(at)[0]

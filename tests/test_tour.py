@@ -97,7 +97,7 @@ def test_walk_the_tour_on_the_bundled_models(home):
             assert fact.holds, (step.title, fact.text)
             seen[step.fact] = (result, fact)
         elif step.fact == "det_generalizes":
-            table = next(df.value for df in at.dataframe if "D_det" in set(df.value.get("trained on", [])))
+            table = next(df.value for df in at.table if "D_det" in set(df.value.get("trained on", [])))
             rows = [{"kind": "det" if r["trained on"] == "D_det" else "", **r} for r in table.to_dict("records")]
             caption = " ".join(str(c.value) for c in at.caption)
             n_test = int(caption.split("Fashion-MNIST, ")[1].split(" real test images")[0])

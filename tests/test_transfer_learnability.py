@@ -143,7 +143,7 @@ def test_the_page_draws_chance_and_states_the_fit(saved, monkeypatch):
     at.session_state["model_pair"] = ModelPair("tiny-standard", "tiny-robust")
     at.run()
     assert not at.exception, at.exception
-    frame = next(df.value for df in at.dataframe if "into (y + 1) mod C %" in df.value.columns)
+    frame = next(df.value for df in at.table if "into (y + 1) mod C %" in df.value.columns)
     assert len(frame) == 8
     caption = next(c.value for c in at.caption if "Targeted success on the source" in c.value)
     assert "Pearson r" in caption or "No correlation" in caption

@@ -11,9 +11,10 @@ from __future__ import annotations
 import importlib
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from explorer import charts, data, zoo
@@ -284,15 +285,39 @@ def kept_config(key: str):
     return st.session_state.get(f"{key}.config")
 
 
+# --- tables ---------------------------------------------------------------------------------
+
+def table(data, formats: Mapping[str, str] | None = None) -> None:
+    """A result table that fits its column on a projector: ``st.table`` (static HTML: headers and text
+    wrap) and not ``st.dataframe``, whose grid keeps every column at its content's width and scrolls the
+    last ones out of sight. Numbers read to 4 significant digits unless ``formats`` (column -> format
+    string, e.g. ``"{:.2f}"``) says otherwise; the values stay numbers (a download or a test reads them)."""
+    df = data if isinstance(data, pd.DataFrame) else pd.DataFrame(list(data))
+    fmt = {c: "{:.4g}" for c in df.columns if pd.api.types.is_float_dtype(df[c])}
+    fmt.update({c: f for c, f in (formats or {}).items() if c in df.columns})
+    st.table(df.style.format(fmt, na_rep=charts.MISSING), hide_index=True)
+
+
 # --- the zoo table --------------------------------------------------------------------------
 
-ZOO_COLUMNS = {
-    "name": st.column_config.TextColumn("model"),
-    "available": st.column_config.CheckboxColumn("offline now"),
-    "why": st.column_config.TextColumn("why / how to fetch", width="large"),
-}
+ZOO_LABELS = {"name": "model", "why": "why / how to fetch"}
 
 
-def zoo_table(rows: Sequence[dict], columns: Sequence[str] | None = None) -> None:
-    """The zoo as a table: one row per model (``zoo.list_models`` rows, maybe with card numbers)."""
-    st.dataframe(charts.zoo_frame(rows, columns), hide_index=True, column_config=ZOO_COLUMNS)
+#: the columns of the models that need a download (in an expander under the table of those here)
+FETCH_COLUMNS = ("name", "dataset", "kind", "source", "why")
+
+
+def zoo_table(rows: Sequence[dict], columns: Sequence[str]) -> None:
+    """The zoo as tables: the models here now with ``columns`` (one row per ``zoo.list_models`` row, maybe
+    with card numbers), then, in an expander, those that need a download and how to fetch them. Two narrow
+    tables, not one wide one: a grid wider than its column hides its last columns on a projector."""
+    here = [r for r in rows if r.get("available")]
+    away = [r for r in rows if not r.get("available")]
+    if here:
+        table(charts.zoo_frame(here, [c for c in columns if c not in ("available", "why")]).rename(columns=ZOO_LABELS))
+    if away:
+        with st.expander(f"{len(away)} more models need their weights once: which, and the command"):
+            table(charts.zoo_frame(away, FETCH_COLUMNS).rename(columns=ZOO_LABELS))
+            commands = [r["fetch"] for r in away if r.get("fetch")]
+            if commands:
+                st.code("\n".join(commands), language="bash")

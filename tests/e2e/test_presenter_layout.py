@@ -4,7 +4,8 @@ Per page, in the presenter look (``?presenter=true``) at 1280x720: open it, run 
 action as tests/e2e/test_pages.py does (its ``PLANS``, shrunk where a default run takes minutes),
 then check every chart (the Vega canvas/svg), table and image against the column it sits in: its
 right edge may not pass the column's by more than ``SLACK`` px (a CSS zoom once cut axes, so a
-100% bar read 73%, and dropped tables' last columns). Then the same page at 1920x1080, every tab
+100% bar read 73%, and dropped tables' last columns), and every data grid against its own columns: none
+may hide a column behind a horizontal scroll bar. Then the same page at 1920x1080, every tab
 of the page, and the normal look (the sidebar's toggle) at 1280x720. Screenshots go to the
 git-ignored tests/artifacts/e2e/<page>-presenter-<size>.png and <page>-normal-1280x720.png.
 """
@@ -46,6 +47,15 @@ OVERFLOWS_JS = """(slack) => {
             const label = owner.getAttribute('aria-label') || owner.innerText || el.getAttribute('alt') || '';
             out.push(`${owner.dataset.testid} ${el.tagName.toLowerCase()} ${Math.round(box.width)} px wide ends at `
                      + `${Math.round(box.right)}, its column at ${Math.round(right)} (${label.slice(0, 60).trim()})`);
+        }
+    }
+    // a data grid narrower than its columns scrolls them out of sight: the last ones are lost on a projector
+    for (const el of main.querySelectorAll('[data-testid="stDataFrame"]')) {
+        const scroller = el.querySelector('.dvn-scroller');
+        if (!scroller || el.getBoundingClientRect().width === 0) continue;
+        if (scroller.scrollWidth > scroller.clientWidth + slack) {
+            out.push(`stDataFrame hides ${scroller.scrollWidth - scroller.clientWidth} px of its columns behind a `
+                     + `scroll bar (${(el.innerText || '').slice(0, 60).trim()})`);
         }
     }
     return out;
