@@ -57,17 +57,16 @@ def metrics(page) -> dict[str, str]:
 
 
 def table(page, header: str) -> list[dict[str, str]]:
-    """The visible dataframe with a column ``header``, as rows of its cells' text (Streamlit's grid keeps an
-    accessible copy of every cell in a <table>)."""
-    for df in page.locator('[data-testid="stDataFrame"]').all():
+    """The visible table (``st.table``, as ``ui.widgets.table`` draws results) with a column ``header``, as
+    rows of its cells' text."""
+    for df in page.locator('[data-testid="stTable"]').all():
         if not df.is_visible():
             continue
-        heads = [h.inner_text().strip() for h in df.locator("th").all()]
+        heads = [h.inner_text().strip() for h in df.locator("thead th").all()]
         if header not in heads:
             continue
-        cells = [c.inner_text().strip() for c in df.locator("td").all()]
-        n = len(heads)
-        return [dict(zip(heads, cells[i:i + n])) for i in range(0, len(cells), n)]
+        rows = [[c.inner_text().strip() for c in tr.locator("td, th").all()] for tr in df.locator("tbody tr").all()]
+        return [dict(zip(heads, cells)) for cells in rows]
     raise AssertionError(f"no table with a column {header!r} on screen")
 
 
