@@ -145,3 +145,24 @@ def test_cifar10_robust_accuracy_on_200_bundled_images_agrees_with_the_card(monk
         got = float((model(res.x_adv).argmax(1) == y).float().mean())
     p = _row(_card("cifar10-robust-l2"), "l2", 0.5)["accuracy"]
     assert abs(got - p) <= 4 * math.sqrt(p * (1 - p) / 200), (got, p)
+
+
+def test_readme_autoattack_rows_are_the_cards_records():
+    """Every row of README's AutoAttack table is a record of ``checkpoints/NAME.autoattack.json`` (the command
+    that wrote it is in the record), and every record of a bundled model has its row."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    head = lines.index("| model | threat | test images | clean | PGD-20 | AutoAttack | gap |")
+    rows = []
+    for line in lines[head + 2:]:
+        if not line.startswith("|"):
+            break
+        model, threat, n, clean, pgd, aa, _ = [c.strip() for c in line.strip("|").split("|")]
+        norm, eps = threat.split()
+        rows.append((model.strip("`"), norm.lower(), float(eps), int(n.replace(",", "")), clean, pgd, aa))
+    records = []
+    for path in sorted((ROOT / "checkpoints").glob("*.autoattack.json")):
+        name = path.name.removesuffix(".autoattack.json")
+        for r in json.loads(path.read_text()):
+            records.append((name, r["norm"], float(r["eps"]), r["n"], f"{100 * r['clean']:.1f}%",
+                            f"{100 * r['pgd']:.1f}%", f"{100 * r['autoattack']:.1f}%"))
+    assert rows and sorted(rows) == sorted(records)
