@@ -14,7 +14,7 @@ import streamlit as st
 
 from explorer.charts import discussion as CD
 from explorer import zoo
-from explorer.experiments import leakage, mislabeled, nontransferable, squares, transfer_learnability
+from explorer.experiments import mislabeled, squares, transfer_learnability
 from ui import configs, links, models, routing, saved, widgets
 
 routing.through_app()  # a deep link to a fresh server runs the page inside app.py
@@ -36,11 +36,15 @@ def saved_or_live(name: str, command: str, config, label: str, *, disabled: bool
     return saved.saved_or_live(KEY, name, command, config, label, disabled=disabled)
 
 
-def _sizes(name: str, n_train: int, epochs: int) -> tuple[int, int]:
+def _sizes(name: str) -> tuple[dict, int]:
+    """The tab's training images and epochs (defaults: ``configs.DISCUSSION_DEFAULTS``): its parameters for
+    the ``ui.configs`` builder, and the number of images."""
+    d = configs.DISCUSSION_DEFAULTS[name]
     a, b = st.columns(2)
-    n = int(a.number_input("Training images", 50, 60000, n_train, 50, key=f"{KEY}.{name}.n_train", bind=links.BIND))
-    e = int(b.number_input("Epochs", 1, 100, epochs, key=f"{KEY}.{name}.epochs", bind=links.BIND))
-    return n, e
+    n = int(a.number_input("Training images", 50, 60000, d["n_train"], 50, key=f"{KEY}.{name}.n_train",
+                           bind=links.BIND))
+    e = int(b.number_input("Epochs", 1, 100, d["epochs"], key=f"{KEY}.{name}.epochs", bind=links.BIND))
+    return {f"{KEY}.{name}.n_train": n, f"{KEY}.{name}.epochs": e}, n
 
 
 # --- 1. transferability vs learnability ----------------------------------------------------------
@@ -54,9 +58,8 @@ def transfer_tab(pair: models.ModelPair) -> None:
                 "'into (y + 1) mod C'). The D_det of Nakkiran's non-transferable attack should sit on the same "
                 "line, low and low (the authors' reply).")
     source = _source(pair)
-    n, e = _sizes("transfer_learnability", 500, 2)
-    config = transfer_learnability.Config(source=source, n_train=n, epochs=e, n_attack=200, n_test=1000,
-                                          ensemble_size=2) if source else None
+    params, n = _sizes("transfer_learnability")
+    config = configs.transfer_learnability(params, source) if source else None
     got = saved_or_live("transfer_learnability", "python -m explorer transfer-learnability", config,
                         f"{source}, {n} images", disabled=source is None)
     if got is None:
@@ -90,9 +93,8 @@ def leakage_tab(pair: models.ModelPair) -> None:
                 "**23.5%** from D_rand, **6.81%** from D_det). The control trains the same head on the unperturbed "
                 "images with the same labels: no leakage at all.")
     source = _source(pair)
-    n, e = _sizes("leakage", 500, 3)
-    config = leakage.Config(source=source, n_train=n, linear_epochs=e, robust_images=3000, steps=10,
-                            n_test=1000) if source else None
+    params, n = _sizes("leakage")
+    config = configs.leakage(params, source) if source else None
     got = saved_or_live("leakage", "python -m explorer leakage", config, f"{source}, {n} images",
                         disabled=source is None)
     if got is None:
@@ -141,10 +143,8 @@ def nontransferable_tab(pair: models.ModelPair) -> None:
                 "fools the model but barely transfers (his CIFAR-10: PGD **82.5%**, his **1.7%**), and a model "
                 "trained on its D_det learns little of the target (his **2.8%** vs PGD's 33.2% on the true labels).")
     source = _source(pair)
-    n, e = _sizes("nontransferable", 500, 3)
-    config = nontransferable.Config(source=source, n_train=n, epochs=e, learn_epochs=e, n_attack=200, n_test=1000,
-                                    ensemble_size=2, heldout_archs=("stage_cnn_tiny", "mlp"),
-                                    learn_arch="stage_cnn_tiny") if source else None
+    params, n = _sizes("nontransferable")
+    config = configs.nontransferable(params, source) if source else None
     got = saved_or_live("nontransferable", "python -m explorer nontransferable", config, f"{source}, {n} images",
                         disabled=source is None)
     if got is None:
@@ -163,9 +163,8 @@ def mislabeled_tab() -> None:
     st.markdown("Wallace: train a model briefly, keep only the training images it gets **wrong**, labelled with its "
                 "wrong predictions, and train a fresh model on them alone. Every label it sees is wrong; on the real "
                 "test set it still scores **49.7%** (CIFAR-10).")
-    n, e = _sizes("mislabeled", 1500, 3)
-    config = mislabeled.Config(arch="stage_cnn_tiny", n_train=n, weak_images=min(500, n), weak_epochs=2, epochs=e,
-                               n_test=1000)
+    params, n = _sizes("mislabeled")
+    config = configs.mislabeled(params)
     got = saved_or_live("mislabeled", "python -m explorer mislabeled", config, f"{n} images")
     if got is None:
         return

@@ -16,8 +16,8 @@ from explorer import charts, data, zoo
 from explorer.charts import features as charts_features
 from explorer.charts import filtered_training as charts_filtered
 from explorer.classifier import ClassifierInfo
-from explorer.experiments import (class_synthesis, feature_visualization, filtered_training, fourier_heatmap,
-                                  frequency, inversion, linear_features, perturbation_spectrum)
+from explorer.experiments import (feature_visualization, filtered_training, frequency, inversion, linear_features,
+                                  perturbation_spectrum)
 from explorer.experiments import tour as tour_facts
 from ui import configs, export, links, page, registry, routing, saved, widgets
 
@@ -307,9 +307,11 @@ def filtered_training_section() -> None:
                 "filtered at each cutoff ρ (the filters above) and tested on the real, unfiltered test set, and on "
                 "the test set filtered the same way.")
     a, b = st.columns(2)
-    n = int(a.number_input("Training images", 50, 60000, 2000, 50, key=_key("filtered", "n_train")))
-    epochs = int(b.number_input("Epochs", 1, 100, 3, key=_key("filtered", "epochs")))
-    config = filtered_training.Config(arch="stage_cnn_tiny", n_train=n, n_test=1000, epochs=epochs)
+    d = configs.FILTERED_DEFAULTS
+    n = int(a.number_input("Training images", 50, 60000, d["n_train"], 50, key=_key("filtered", "n_train"),
+                           bind=links.BIND))
+    epochs = int(b.number_input("Epochs", 1, 100, d["epochs"], key=_key("filtered", "epochs"), bind=links.BIND))
+    config = configs.filtered_training({_key("filtered", "n_train"): n, _key("filtered", "epochs"): epochs})
     got = saved.saved_or_live(KEY, "filtered_training", "python -m explorer filtered-training", config,
                               f"stage_cnn_tiny, {n} Fashion-MNIST images, {epochs} epochs")
     if got is None:
@@ -380,33 +382,33 @@ def heatmap_section(info: ClassifierInfo, names: tuple[str, ...]) -> None:
 
 # --- 5. linear features ------------------------------------------------------------------------
 
-LINEAR_DEFAULT_PAIR = (7, 9)  # Sneaker vs Ankle boot
-
 
 def linear_tab() -> None:
     st.markdown("Goh (Distill discussion): for a linear feature f(x) = aᵀx / ‖a‖_Σ of centred data, robust "
                 "usefulness = E[y f(x)] − ε‖a‖* / ‖a‖_Σ in closed form (dual norm: L2 for an L2 ball, L1 "
                 "for L∞). Along the data's principal directions, high-variance directions are robust; low-variance "
                 "ones are not, and barely useful on their own. Combining them gives useful, non-robust features.")
-    classes = data.FASHION_MNIST_CLASSES
+    classes, dl = data.FASHION_MNIST_CLASSES, configs.LINEAR_DEFAULTS
+    norms = list(widgets.NORM_LABELS)
     a, b, c = st.columns(3)
-    class_a = a.selectbox("Class y = +1", range(10), index=LINEAR_DEFAULT_PAIR[0], format_func=classes.__getitem__,
+    class_a = a.selectbox("Class y = +1", range(10), index=dl["a"], format_func=classes.__getitem__,
                           key=_key("linear", "a"), bind=links.BIND)
-    class_b = b.selectbox("Class y = −1", range(10), index=LINEAR_DEFAULT_PAIR[1], format_func=classes.__getitem__,
+    class_b = b.selectbox("Class y = −1", range(10), index=dl["b"], format_func=classes.__getitem__,
                           key=_key("linear", "b"), bind=links.BIND)
-    norm = c.radio("Ball", list(widgets.NORM_LABELS), index=1, format_func=widgets.NORM_LABELS.get,
+    norm = c.radio("Ball", norms, index=norms.index(dl["norm"]), format_func=widgets.NORM_LABELS.get,
                    horizontal=True, key=_key("linear", "norm"), bind=links.BIND)
     d, e, f, g = st.columns(4)
-    eps_l2 = d.slider("eps (L2)", 0.05, 3.0, 0.5, 0.05, key=_key("linear", "eps_l2"), bind=links.BIND)
-    eps_linf = e.slider("eps (L∞)", 0.005, 0.2, 0.02, 0.005, format="%.3f", key=_key("linear", "eps_linf"),
+    eps_l2 = d.slider("eps (L2)", 0.05, 3.0, dl["eps_l2"], 0.05, key=_key("linear", "eps_l2"), bind=links.BIND)
+    eps_linf = e.slider("eps (L∞)", 0.005, 0.2, dl["eps_linf"], 0.005, format="%.3f", key=_key("linear", "eps_linf"),
                         bind=links.BIND)
-    n_directions = f.slider("Principal directions", 10, 784, 100, 10, key=_key("linear", "n"), bind=links.BIND)
-    alpha = g.slider("Containment α", 0.0, 1.0, 0.05, 0.01, key=_key("linear", "alpha"), bind=links.BIND)
+    n_directions = f.slider("Principal directions", 10, 784, dl["n"], 10, key=_key("linear", "n"), bind=links.BIND)
+    alpha = g.slider("Containment α", 0.0, 1.0, dl["alpha"], 0.01, key=_key("linear", "alpha"), bind=links.BIND)
     if class_a == class_b:
         st.warning("Pick two different classes.")
         return
-    config = linear_features.Config(class_a=class_a, class_b=class_b, norm=norm, eps_l2=eps_l2, eps_linf=eps_linf,
-                                    n_directions=n_directions, alpha=alpha)
+    config = configs.linear_features({_key("linear", k): v for k, v in (
+        ("a", class_a), ("b", class_b), ("norm", norm), ("eps_l2", eps_l2), ("eps_linf", eps_linf),
+        ("n", n_directions), ("alpha", alpha))})
     result = widgets.run_experiment("linear_features", config, "Computing the principal directions")
     if result is not None:
         draw_linear(result)

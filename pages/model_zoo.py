@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 from explorer import charts, zoo
 from explorer.experiments import zoo_report
-from ui import export, links, models, page, registry, routing, widgets
+from ui import configs, export, links, models, page, registry, routing, widgets
 
 routing.through_app()  # a deep link to a fresh server runs the page inside app.py
 
@@ -28,22 +27,25 @@ def _table(root: str) -> list[dict]:
 def quick_eval_form(names: tuple[str, ...], dataset: str):
     """Models, norm, largest eps, number of eps points and of test images: the builder of the
     Config (None without a model) and whether Evaluate was pressed (or a link autoruns)."""
+    d = configs.ZOO_DEFAULTS
     norm = widgets.norm_picker(KEY)
     with st.form(f"{KEY}.form"):
         chosen = st.multiselect("Models", names, default=list(names), key=f"{KEY}.models", bind=links.BIND)
         eps_max = widgets.eps_slider(dataset, norm, KEY)
         left, mid, right = st.columns(3)
-        points = int(left.number_input("eps points", 1, 8, 3, key=f"{KEY}.points", bind=links.BIND))
-        n = int(mid.number_input("Test images", 10, zoo_report.MAX_IMAGES, 100, 10, key=f"{KEY}.n", bind=links.BIND))
-        steps = int(right.number_input("PGD steps", 1, 100, 10, key=f"{KEY}.steps", bind=links.BIND))
+        points = int(left.number_input("eps points", 1, 8, d["points"], key=f"{KEY}.points", bind=links.BIND))
+        n = int(mid.number_input("Test images", 10, zoo_report.MAX_IMAGES, d["n"], 10, key=f"{KEY}.n",
+                                 bind=links.BIND))
+        steps = int(right.number_input("PGD steps", 1, 100, d["steps"], key=f"{KEY}.steps", bind=links.BIND))
         submitted = st.form_submit_button("Evaluate", type="primary")
     submitted = submitted or links.autorun(KEY)
     if not chosen:
         if submitted:
             st.error("Choose at least one model.")
         return None, submitted
-    eps = tuple(float(e) for e in np.linspace(eps_max / points, eps_max, points))
-    return lambda: zoo_report.Config(models=tuple(chosen), norm=norm, eps=eps, n=n, steps=steps), submitted
+    params = {f"{KEY}.norm": norm, configs.eps_key(KEY, dataset, norm): eps_max, f"{KEY}.points": points,
+              f"{KEY}.n": n, f"{KEY}.steps": steps}
+    return lambda: configs.zoo_report(params, chosen, dataset), submitted
 
 
 # --- the page ------------------------------------------------------------------------------

@@ -22,13 +22,20 @@ from explorer.experiments import attack_lab as AL
 from explorer.experiments import class_synthesis as CS
 from explorer.experiments import constructed_table as CT
 from explorer.experiments import feature_visualization as FV
+from explorer.experiments import filtered_training as FT
 from explorer.experiments import fourier_heatmap as FH
 from explorer.experiments import frequency as FQ
 from explorer.experiments import inspector as I
 from explorer.experiments import inversion as INV
 from explorer.experiments import layer_robustness as LR
+from explorer.experiments import leakage as LK
+from explorer.experiments import linear_features as LF
+from explorer.experiments import mislabeled as ML
+from explorer.experiments import nontransferable as NT
 from explorer.experiments import squares as SQ
 from explorer.experiments import style_transfer as ST
+from explorer.experiments import transfer_learnability as TL
+from explorer.experiments import zoo_report as ZR
 
 Params = Mapping[str, Any]
 
@@ -253,3 +260,77 @@ def constructed_live(params: Params, standard: str, robust: str, dataset: str) -
                      attack_step_size=2.5 * construct.defaults_for(dataset).attack_eps / attack_steps,
                      epochs=int(s["epochs"]), test_limit=int(s["test"]), eval_steps=int(s["eval_steps"]),
                      seed=int(s["seed"]), shard_size=max(subset, 1), batch_size_construct=250)
+
+
+# --- the discussion page's small live versions ---------------------------------------------------
+
+DISCUSSION = "discussion"
+#: training images and epochs of each comment's small live version (the tab's two number inputs)
+DISCUSSION_DEFAULTS = {"transfer_learnability": {"n_train": 500, "epochs": 2}, "leakage": {"n_train": 500, "epochs": 3},
+                       "nontransferable": {"n_train": 500, "epochs": 3}, "mislabeled": {"n_train": 1500, "epochs": 3}}
+
+
+def discussion_sizes(name: str, params: Params) -> tuple[int, int]:
+    """(training images, epochs) of the discussion tab ``name``: the link's, else the defaults."""
+    s = _settings(f"{DISCUSSION}.{name}", DISCUSSION_DEFAULTS[name], params)
+    return int(s["n_train"]), int(s["epochs"])
+
+
+def transfer_learnability(params: Params, source: str) -> TL.Config:
+    n, e = discussion_sizes("transfer_learnability", params)
+    return TL.Config(source=source, n_train=n, epochs=e, n_attack=200, n_test=1000, ensemble_size=2)
+
+
+def leakage(params: Params, source: str) -> LK.Config:
+    n, e = discussion_sizes("leakage", params)
+    return LK.Config(source=source, n_train=n, linear_epochs=e, robust_images=3000, steps=10, n_test=1000)
+
+
+def nontransferable(params: Params, source: str) -> NT.Config:
+    n, e = discussion_sizes("nontransferable", params)
+    return NT.Config(source=source, n_train=n, epochs=e, learn_epochs=e, n_attack=200, n_test=1000, ensemble_size=2,
+                     heldout_archs=("stage_cnn_tiny", "mlp"), learn_arch="stage_cnn_tiny")
+
+
+def mislabeled(params: Params) -> ML.Config:
+    n, e = discussion_sizes("mislabeled", params)
+    return ML.Config(arch="stage_cnn_tiny", n_train=n, weak_images=min(500, n), weak_epochs=2, epochs=e, n_test=1000)
+
+
+# --- the features page: trained on filtered images, Goh's linear features ---------------------------------
+
+FILTERED = "features.filtered"
+FILTERED_DEFAULTS = {"n_train": 2000, "epochs": 3}
+
+
+def filtered_training(params: Params) -> FT.Config:
+    """Hendrycks & Gilmer's trained-on-filtered experiment, the small version the page runs."""
+    s = _settings(FILTERED, FILTERED_DEFAULTS, params)
+    return FT.Config(arch="stage_cnn_tiny", n_train=int(s["n_train"]), n_test=1000, epochs=int(s["epochs"]))
+
+
+LINEAR = "features.linear"
+# classes 7 and 9: Sneaker against Ankle boot
+LINEAR_DEFAULTS = {"a": 7, "b": 9, "norm": "l2", "eps_l2": 0.5, "eps_linf": 0.02, "n": 100, "alpha": 0.05}
+
+
+def linear_features(params: Params) -> LF.Config:
+    """Goh's linear features along Fashion-MNIST's principal directions (ValueError for one class twice)."""
+    s = _settings(LINEAR, LINEAR_DEFAULTS, params)
+    return LF.Config(class_a=int(s["a"]), class_b=int(s["b"]), norm=norm_of(str(s["norm"])), eps_l2=float(s["eps_l2"]),
+                     eps_linf=float(s["eps_linf"]), n_directions=int(s["n"]), alpha=float(s["alpha"]))
+
+
+# --- the model zoo's quick evaluation ---------------------------------------------------------------
+
+ZOO = "model_zoo"
+ZOO_DEFAULTS = {"norm": "linf", "points": 3, "n": 100, "steps": 10}
+
+
+def zoo_report(params: Params, models: Sequence[str], dataset: str) -> ZR.Config:
+    """Clean and PGD accuracy of ``models`` at ``points`` radii up to the link's eps (the dataset's default)."""
+    s = _settings(ZOO, ZOO_DEFAULTS, params)
+    norm = norm_of(str(s["norm"]))
+    eps_max, points = eps_or_default(ZOO, params, dataset, norm), int(s["points"])
+    eps = tuple(float(e) for e in np.linspace(eps_max / points, eps_max, points))
+    return ZR.Config(models=tuple(models), norm=norm, eps=eps, n=int(s["n"]), steps=int(s["steps"]))
