@@ -68,7 +68,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("features", "Frequency: Compute the heat maps", "Error rate on", click="Compute the heat maps",
            tab="Frequency", tour_step="heat maps"),
     Action("layer_robustness", "Run", "Download the table (CSV)", click="Run", tour_step="layer robustness"),
-    Action("style_transfer", "Run", "Download the figure (PNG)", click="Run"),
+    Action("style_transfer", "Run", "Download the figure (PNG)", click="Run", tour_step="step 6"),
     Action("constructed", "open (browse, Table 1)", "Browse a dataset"),
     Action("constructed", "Live (small): Build, train and test", "real test images (robust: PGD",
            click="Build, train and test", tab="Live (small)", tour_step="live table"),
