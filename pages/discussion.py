@@ -36,6 +36,15 @@ def saved_or_live(name: str, command: str, config, label: str, *, disabled: bool
     return saved.saved_or_live(KEY, name, command, config, label, disabled=disabled)
 
 
+def _saved_on_cifar10(name: str, draw) -> None:
+    """The saved CIFAR-10 run of experiment ``name`` (the commenters' own dataset), drawn as the tab's result is,
+    under its own heading; nothing when there is none."""
+    got = saved.saved_on("cifar10", name)
+    if got is not None:
+        st.subheader("On CIFAR-10, the commenter's own dataset (saved run)")
+        draw(*got)
+
+
 def _sizes(name: str) -> tuple[dict, int]:
     """The tab's training images and epochs (defaults: ``configs.DISCUSSION_DEFAULTS``): its parameters for
     the ``ui.configs`` builder, and the number of images."""
@@ -62,9 +71,12 @@ def transfer_tab(pair: models.ModelPair) -> None:
     config = configs.transfer_learnability(params, source) if source else None
     got = saved_or_live("transfer_learnability", "python -m explorer transfer-learnability", config,
                         f"{source}, {n} images", disabled=source is None)
-    if got is None:
-        return
-    result, where = got
+    if got is not None:
+        draw_transfer(*got)
+    _saved_on_cifar10("transfer_learnability", draw_transfer)
+
+
+def draw_transfer(result: dict, where: str) -> None:
     st.altair_chart(CD.transfer_scatter(result), width="stretch")
     widgets.table(CD.transfer_learnability_frame(result))
     rates = ", ".join(f"{k} {100 * v:.1f}% of the attacked test images, {100 * result['det_success'][k]:.1f}% of "
@@ -97,9 +109,12 @@ def leakage_tab(pair: models.ModelPair) -> None:
     config = configs.leakage(params, source) if source else None
     got = saved_or_live("leakage", "python -m explorer leakage", config, f"{source}, {n} images",
                         disabled=source is None)
-    if got is None:
-        return
-    result, where = got
+    if got is not None:
+        draw_leakage(*got)
+    _saved_on_cifar10("leakage", draw_leakage)
+
+
+def draw_leakage(result: dict, where: str) -> None:
     widgets.table(CD.leakage_frame(result))
     widgets.table(CD.linear_models_frame(result))
     st.caption(f"{where}. Targeted success of the construction on the source: "
@@ -125,9 +140,11 @@ def squares_tab() -> None:
     config = configs.squares({f"{KEY}.squares.noise": noise, f"{KEY}.squares.size": size,
                               f"{KEY}.squares.n_train": n, f"{KEY}.squares.epochs": epochs})
     got = saved_or_live("squares", "python -m explorer squares", config, f"{n} squares of {size} x {size}")
-    if got is None:
-        return
-    result, where = got
+    if got is not None:
+        draw_squares(*got)
+
+
+def draw_squares(result: dict, where: str) -> None:
     st.altair_chart(CD.squares_chart(result), width="stretch")
     widgets.table(CD.squares_frame(result))
     st.caption(f"{where}. {result['n_train']} training squares of {result['size']} x {result['size']} "
@@ -147,9 +164,12 @@ def nontransferable_tab(pair: models.ModelPair) -> None:
     config = configs.nontransferable(params, source) if source else None
     got = saved_or_live("nontransferable", "python -m explorer nontransferable", config, f"{source}, {n} images",
                         disabled=source is None)
-    if got is None:
-        return
-    result, where = got
+    if got is not None:
+        draw_nontransferable(*got)
+    _saved_on_cifar10("nontransferable", draw_nontransferable)
+
+
+def draw_nontransferable(result: dict, where: str) -> None:
     widgets.table(CD.nontransferable_frame(result))
     st.caption(f"{where}. Test accuracy: source {100 * result['source_accuracy']:.1f}%, "
                + ", ".join(f"{m} {100 * a:.1f}%" for m, a in zip(result["heldout"], result["heldout_accuracy"]))
@@ -166,9 +186,12 @@ def mislabeled_tab() -> None:
     params, n = _sizes("mislabeled")
     config = configs.mislabeled(params)
     got = saved_or_live("mislabeled", "python -m explorer mislabeled", config, f"{n} images")
-    if got is None:
-        return
-    result, where = got
+    if got is not None:
+        draw_mislabeled(*got)
+    _saved_on_cifar10("mislabeled", draw_mislabeled)
+
+
+def draw_mislabeled(result: dict, where: str) -> None:
     widgets.table(CD.mislabeled_frame(result, mislabeled.COMMENTER))
     st.altair_chart(CD.label_counts_chart(result["label_counts"], result["class_names"]), width="stretch")
     labels = ("every kept label is wrong, as the recipe requires" if result["all_wrong"] else
@@ -181,7 +204,8 @@ def mislabeled_tab() -> None:
 
 st.title("The discussion's experiments")
 st.markdown("Five comments from the Distill discussion of Ilyas et al. (2019), each rerun on Fashion-MNIST with the "
-            "commenter's CIFAR-10 number beside ours. Compare the pattern, not the values.")
+            "commenter's CIFAR-10 number beside ours (compare the pattern, not the values), and on CIFAR-10 itself "
+            "where a saved run exists (below the Fashion-MNIST result, with its sizes).")
 pair = models.current_pair()
 if _source(pair) is None:
     st.warning("The live runs of tabs 1, 2 and 4 attack the sidebar's standard model: pick a Fashion-MNIST one.")

@@ -204,3 +204,22 @@ def test_mislabeled_runs_on_cifar10_from_the_cli(cifar):
     assert result["all_wrong"] and result["kept"] == sum(result["label_counts"]) > 0
     assert result["class_names"] == list(data.CIFAR10_CLASSES)
     _check_provenance(result["provenance"], 200, 60, models=())
+
+
+def test_the_discussion_page_draws_a_saved_cifar10_run_below_the_fashion_mnist_one(cifar):
+    """A results/discussion/cifar10/<name>.json the CLI wrote is drawn on the discussion page, in its tab, under
+    its own heading and with its command, as the Fashion-MNIST result is."""
+    from streamlit.testing.v1 import AppTest
+
+    assert cli.main(["mislabeled", "--dataset", "cifar10", "--arch", "linear", "--n-train", "200",
+                     "--weak-images", "50", "--epochs", "1", "--n-test", "60", "--device", "cpu"]) == 0
+    doc = _doc(cifar, "mislabeled")
+    at = AppTest.from_file(str(ROOT / "pages" / "discussion.py"), default_timeout=300).run()
+    assert not at.exception, at.exception
+    assert "On CIFAR-10, the commenter's own dataset (saved run)" in [h.value for h in at.subheader]
+    # the results folder holds no Fashion-MNIST run: the one mislabeled table on the page is CIFAR-10's
+    (table,) = [t.value for t in at.table if "quantity" in t.value.columns
+                and "weak model, test accuracy %" in set(t.value["quantity"])]
+    assert "Wallace (CIFAR-10)" in table.columns and len(table.columns) == 3
+    captions = " ".join(c.value for c in at.caption)
+    assert doc["command"] in captions and f"{100 * doc['result']['agrees_with_weak']:.1f}%" in captions

@@ -44,3 +44,12 @@ def saved_or_live(key: str, name: str, command: str, config, label: str, *,
     st.info(f"No saved result yet: run `{command}` (writes {D.results_dir() / (name + '.json')}), "
             "or the small version here.")
     return None
+
+
+def saved_on(dataset: str, name: str) -> Optional[tuple[dict, str]]:
+    """The saved result of experiment ``name`` on ``dataset`` (``results/discussion/<dataset>/<name>.json``)
+    and where it came from, or None when there is none."""
+    doc = D.read_results(name, dataset)
+    if doc is None:
+        return None
+    return doc["result"], f"`{doc['command']}` ({doc['result']['seconds']:.0f} s)"
