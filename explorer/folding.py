@@ -8,13 +8,13 @@ model, checked against the original's logits on a probe batch, and shared.
 from __future__ import annotations
 
 import copy
+import re
 import threading
 import weakref
 from typing import Callable
 
 import torch
 from torch import nn
-from torch.fx.experimental.optimization import fuse as fx_fuse
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from explorer.classifier import Classifier
@@ -25,10 +25,24 @@ FOLD_TOLERANCE = 1e-4  # max |logit difference| / (1 + max |logit|) on the probe
 
 
 def _fold_pairs(net: nn.Module) -> int:
-    """Fold every BatchNorm2d that directly follows a Conv2d inside an ``nn.Sequential``, and
-    timm's ``BatchNormAct2d`` after a sibling Conv2d, in place; returns how many were folded."""
+    """Fold every BatchNorm2d that directly follows a Conv2d inside an ``nn.Sequential``, timm's
+    ``BatchNormAct2d`` after a sibling Conv2d, and each ``bnN`` after its ``convN`` (the blocks of
+    torchvision's ResNets and ours), in place; returns how many were folded. The caller checks the
+    logits on a probe batch: a net whose forward does not apply ``bnN`` right after ``convN`` fails
+    that check and is not folded.
+
+    No torch.fx trace: a trace patches ``nn.Module.__call__`` for every thread of the process while
+    it runs, and a server folding a model in one session broke another session's training with
+    "module is not installed as a submodule"."""
     folded = 0
     for parent in list(net.modules()):
+        for name, conv in list(parent.named_children()):
+            match = re.fullmatch(r"conv(\d*)", name)
+            bn = getattr(parent, f"bn{match.group(1)}", None) if match else None
+            if isinstance(conv, nn.Conv2d) and type(bn) is nn.BatchNorm2d and not isinstance(parent, nn.Sequential):
+                setattr(parent, name, fuse_conv_bn_eval(conv, bn))
+                setattr(parent, f"bn{match.group(1)}", nn.Identity())
+                folded += 1
         children = list(parent.named_children())
         for (n1, c1), (n2, c2) in zip(children, children[1:]):
             if not (isinstance(c1, nn.Conv2d) and isinstance(c2, nn.BatchNorm2d)):
@@ -48,13 +62,9 @@ def _fold(model) -> nn.Module | None:
     net = getattr(model, "net", None)
     if net is None or not hasattr(model, "normalize") or not any(isinstance(m, nn.BatchNorm2d) for m in net.modules()):
         return None
-    twin = None
-    try:  # torch.fx folds any conv -> bn edge of a traceable graph (torchvision ResNets, our CNNs)
-        twin = fx_fuse(net, inplace=False)
-    except Exception:  # untraceable (timm's control flow): fold what sits side by side
-        twin = copy.deepcopy(net)
-        if _fold_pairs(twin) == 0:
-            return None
+    twin = copy.deepcopy(net)
+    if _fold_pairs(twin) == 0:
+        return None
     twin = twin.eval().requires_grad_(False)
     if getattr(model, "channels_last", False):
         twin = twin.to(memory_format=torch.channels_last)
