@@ -104,7 +104,8 @@ class Config:
         bad = [k for k in kinds if k not in K.KINDS]
         if bad or not kinds or len(set(kinds)) != len(kinds):
             raise ValueError(f"kinds must be distinct names among {K.KINDS}, got {kinds!r}")
-        object.__setattr__(self, "kinds", kinds)
+        # the paper's order (D, D_R, D_NR, D_rand, D_det) whatever order they were asked in: tables read alike
+        object.__setattr__(self, "kinds", tuple(k for k in K.KINDS if k in kinds))
         if self.inversion_step_sizes is not None:
             sizes = self.inversion_step_sizes
             object.__setattr__(self, "inversion_step_sizes",
@@ -185,7 +186,7 @@ class Result:
     """The table, sample images of every dataset, and what it was measured with.
 
     Attributes:
-        rows: one per kind, in ``Config.kinds`` order.
+        rows: one per kind, in ``Config.kinds`` order (the paper's: D, D_R, D_NR, D_rand, D_det).
         originals: [k, C, H, W] float32: the first k source images (every dataset lists the
             same source images in the same order); constructed: [kinds, k, C, H, W], their
             versions in each dataset.
