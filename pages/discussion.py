@@ -41,7 +41,7 @@ def _saved_on_cifar10(name: str, draw) -> None:
     under its own heading; nothing when there is none."""
     got = saved.saved_on("cifar10", name)
     if got is not None:
-        st.subheader("On CIFAR-10, the commenter's own dataset (saved run)")
+        st.subheader("On CIFAR-10, the dataset of the numbers quoted above (saved run)")
         draw(*got)
 
 

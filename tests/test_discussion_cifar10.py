@@ -216,7 +216,7 @@ def test_the_discussion_page_draws_a_saved_cifar10_run_below_the_fashion_mnist_o
     doc = _doc(cifar, "mislabeled")
     at = AppTest.from_file(str(ROOT / "pages" / "discussion.py"), default_timeout=300).run()
     assert not at.exception, at.exception
-    assert "On CIFAR-10, the commenter's own dataset (saved run)" in [h.value for h in at.subheader]
+    assert "On CIFAR-10, the dataset of the numbers quoted above (saved run)" in [h.value for h in at.subheader]
     # the results folder holds no Fashion-MNIST run: the one mislabeled table on the page is CIFAR-10's
     (table,) = [t.value for t in at.table if "quantity" in t.value.columns
                 and "weak model, test accuracy %" in set(t.value["quantity"])]
