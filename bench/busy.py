@@ -9,7 +9,6 @@ default_threads`` must pick on such a machine; the row says whether it does.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -21,8 +20,7 @@ from explorer import devices
 SPIN = "while True: pass"
 
 
-def cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+cores = devices.usable_cores  # the cores this process may run on
 
 
 def busy_rows(name: str, n: int = 256, budget_s: float = 20.0, norm: str = "linf") -> list[dict]:
