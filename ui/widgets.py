@@ -290,10 +290,11 @@ def kept_config(key: str):
 def table(data, formats: Mapping[str, str] | None = None) -> None:
     """A result table that fits its column on a projector: ``st.table`` (static HTML: headers and text
     wrap) and not ``st.dataframe``, whose grid keeps every column at its content's width and scrolls the
-    last ones out of sight. Numbers read to 4 significant digits unless ``formats`` (column -> format
-    string, e.g. ``"{:.2f}"``) says otherwise; the values stay numbers (a download or a test reads them)."""
+    last ones out of sight. Numbers read as ``charts.cell_text`` (counts whole, others to 4 significant
+    digits) unless ``formats`` (column -> format string, e.g. ``"{:.2f}"``) says otherwise; the values
+    stay numbers (a download or a test reads them)."""
     df = data if isinstance(data, pd.DataFrame) else pd.DataFrame(list(data))
-    fmt = {c: "{:.4g}" for c in df.columns if pd.api.types.is_float_dtype(df[c])}
+    fmt = {c: charts.cell_text for c in df.columns if pd.api.types.is_float_dtype(df[c])}
     fmt.update({c: f for c, f in (formats or {}).items() if c in df.columns})
     st.table(df.style.format(fmt, na_rep=charts.MISSING), hide_index=True)
 

@@ -288,7 +288,10 @@ def accuracy_curve(rows: Iterable[dict], title: str = "", kinds: dict | None = N
 MISSING = "-"
 
 
-def _cell(value) -> str:
+def cell_text(value) -> str:
+    """A table cell as text: whole numbers as integers (10,000), others to 4 significant digits."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"  # a count (10000 test images) reads 10,000, not 1e+04
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
@@ -299,7 +302,7 @@ def shown(df: pd.DataFrame) -> pd.DataFrame:
     for column in out.columns:
         gaps = out[column].isna()
         if gaps.any():
-            out[column] = [MISSING if gap else _cell(v) for v, gap in zip(out[column], gaps)]
+            out[column] = [MISSING if gap else cell_text(v) for v, gap in zip(out[column], gaps)]
     return out
 
 
