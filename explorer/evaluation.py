@@ -3,7 +3,8 @@
 The one sharded evaluation of the heavy jobs: ``python -m explorer evaluate`` (the model
 cards' accuracies, ``explorer.cards``) and the ``table`` command (Table 1 of Ilyas et al.
 2019, ``experiments.constructed_table``) both count with it. Rank r takes the test images
-r, r + world, r + 2 * world, ... of the first ``limit``; each rank counts the examples
+r, r + world, r + 2 * world, ... of the first ``limit`` (``TensorDataset.first``: a set stored
+class by class is read round-robin over its classes); each rank counts the examples
 that PGD does not flip (``attacks.robust_counts``: clean-correct and robust at each eps,
 eps attacked in increasing order), and the counts are summed over the ranks, so every
 rank returns the numbers of the whole set.
@@ -11,12 +12,16 @@ rank returns the numbers of the whole set.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import torch
 
 from explorer import attacks
 from explorer import distributed as D
+from explorer.files import atomic_write_json
 
 __all__ = ["autoattack_counts", "sharded_robust_counts"]
 
@@ -33,13 +38,13 @@ def sharded_robust_counts(model, dataset, norm: str, eps_list: Sequence[float], 
         eps_list: the radii; eps 0 counts the clean-correct examples.
         steps: PGD steps (step size 2.5 * eps / steps, random start, keep-the-best).
         restarts: random restarts per eps.
-        limit: evaluate the first ``limit`` images only (None: all).
+        limit: evaluate the first ``limit`` images only (None: all), in the dataset's reading
+            order (``TensorDataset.first``: round-robin over the classes of an image-folder set).
         batch_size: images per attack batch.
         seed: the random starts (batch b uses ``seed + b``).
         progress: called with the number of images of each finished batch (this rank's).
     """
-    n = len(dataset) if limit is None else min(limit, len(dataset))
-    idx = torch.arange(D.rank(), n, D.world_size())
+    idx = dataset.first(limit)[D.rank()::D.world_size()]
 
     def batches():
         for i in range(0, len(idx), batch_size):
@@ -54,32 +59,73 @@ def sharded_robust_counts(model, dataset, norm: str, eps_list: Sequence[float], 
 
 
 def autoattack_counts(model, dataset, norm: str, eps: float, n: int, *, batch_size: int = 250, seed: int = 0,
-                      pgd_steps: int = 20, progress: Optional[Callable[[int], None]] = None) -> dict:
+                      pgd_steps: int = 20, progress: Optional[Callable[[int], None]] = None,
+                      state: Optional[Path] = None) -> dict:
     """AutoAttack (Croce & Hein 2020; torchattacks' ``standard`` version: APGD-CE, APGD-T, FAB-T,
-    Square) beside our PGD on the same first ``n`` test images: the check that a robust model's
-    PGD numbers are not gradient masking (AutoAttack far below PGD would say they are).
+    Square) beside our PGD on the same first ``n`` test images (``TensorDataset.first``: an
+    image-folder set is read round-robin over its classes): the check that a robust model's PGD
+    numbers are not gradient masking (AutoAttack far below PGD would say they are).
+
+    ``state``: a JSON file where each finished batch's count is kept (hours on a CPU): a killed
+    run started again with the same model, images and settings skips the batches it finished.
+    Batch b is attacked under ``torch.manual_seed(seed + b)``, so a resumed run counts what an
+    unbroken one would.
 
     Returns a record: norm, eps, n, clean, pgd (PGD-``pgd_steps``, 2.5*eps/steps, random start,
-    keep-best) and autoattack accuracies (fractions), the attack's name and library version."""
+    keep-best) and autoattack accuracies (fractions), the attack's name and library version, and
+    the images per class."""
     try:
         import torchattacks
     except ImportError as e:
         raise ImportError("AutoAttack needs torchattacks: pip install torchattacks==3.3.0") from e
     n = min(int(n), len(dataset))
+    first = dataset.first(n)
+    key = _autoattack_key(model, dataset, first, norm, eps, batch_size, seed)
+    done = _read_state(state, key)
     pgd_counts, _ = sharded_robust_counts(model, dataset, norm, [0.0, eps], pgd_steps, limit=n,
                                           batch_size=batch_size, seed=seed)
     attack = torchattacks.AutoAttack(model, norm={"linf": "Linf", "l2": "L2"}[norm], eps=float(eps),
                                      version="standard", n_classes=len(model.class_names), seed=seed)
     robust = 0
-    for i in range(0, n, batch_size):
-        x, y = dataset.float_images(slice(i, min(i + batch_size, n))), dataset.labels[i:min(i + batch_size, n)]
-        x, y = x.to(model.device), y.to(model.device)
-        x_adv = attack(x, y)
-        with torch.no_grad():
-            robust += int((model(x_adv).argmax(1) == y).sum())
+    for b, i in enumerate(range(0, n, batch_size)):
+        j = first[i:i + batch_size]
+        if str(b) not in done:
+            torch.manual_seed(seed + b)
+            x, y = dataset.float_images(j).to(model.device), dataset.labels[j].to(model.device)
+            x_adv = attack(x, y)
+            with torch.no_grad():
+                done[str(b)] = int((model(x_adv).argmax(1) == y).sum())
+            if state is not None:
+                Path(state).parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_json(state, {"key": key, "done": done})
+        robust += done[str(b)]
         if progress is not None:
-            progress(len(y))
+            progress(len(j))
     return {"norm": norm, "eps": float(eps), "n": n, "clean": pgd_counts[0.0] / n, "pgd": pgd_counts[eps] / n,
             "pgd_attack": f"PGD-{pgd_steps}, step 2.5*eps/{pgd_steps}, random start, keep-best",
             "autoattack": robust / n, "attack": "AutoAttack (standard: APGD-CE, APGD-T, FAB-T, Square)",
-            "library": f"torchattacks {torchattacks.__version__}", "seed": seed}
+            "library": f"torchattacks {torchattacks.__version__}", "seed": seed,
+            "per_class": torch.bincount(dataset.labels[first], minlength=len(model.class_names)).tolist()}
+
+
+def _autoattack_key(model, dataset, first: torch.Tensor, norm: str, eps: float, batch_size: int, seed: int) -> dict:
+    """What a kept AutoAttack batch count rests on: the weights, the images and labels attacked, the settings."""
+    weights = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        weights.update(name.encode())
+        weights.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    images = hashlib.sha256(dataset.images[first].contiguous().numpy().tobytes())
+    images.update(dataset.labels[first].to(torch.int64).contiguous().numpy().tobytes())
+    return {"weights": weights.hexdigest(), "images": images.hexdigest(), "n": len(first), "norm": norm,
+            "eps": float(eps), "batch_size": int(batch_size), "seed": int(seed)}
+
+
+def _read_state(state: Optional[Path], key: dict) -> dict:
+    """The batch counts a kept state holds for ``key`` ({} when none, or kept for other settings)."""
+    if state is None or not Path(state).exists():
+        return {}
+    try:
+        kept = json.loads(Path(state).read_text())
+    except (OSError, ValueError):
+        return {}
+    return dict(kept.get("done", {})) if kept.get("key") == key else {}

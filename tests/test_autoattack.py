@@ -1,6 +1,7 @@
 """AutoAttack beside PGD-20 in a model's card (`python -m explorer autoattack`): the record holds
 clean, PGD and AutoAttack accuracies on the same images, AutoAttack never above clean, and a
-second run at the same norm and eps replaces the first."""
+second run at the same norm and eps replaces the first; a run's finished batches are kept, and the
+same command resumes from them."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ def test_autoattack_is_kept_in_the_card(tiny_root, tmp_path, monkeypatch):
     root = tmp_path / "ckpt"
     shutil.copytree(tiny_root, root)
     monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(root))
+    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
     # eps 0.3: APGD fools every image, so Square (5000 queries, minutes) has nothing left to attack
     args = ["autoattack", "tiny-robust", "--norm", "linf", "--eps", "0.3", "--n", "6", "--device", "cpu",
-            "--bundled-subset"]
+            "--bundled-subset", "--batch-size", "4"]
     assert cli.main(args) == 0
     assert cli.main(args) == 0
     records = json.loads((root / "tiny-robust.autoattack.json").read_text())
@@ -31,3 +33,27 @@ def test_autoattack_is_kept_in_the_card(tiny_root, tmp_path, monkeypatch):
     assert "torchattacks" in r["library"] and r["command"].startswith("python -m explorer autoattack tiny-robust")
     card = json.loads((root / "tiny-robust.json").read_text())
     assert card["autoattack"] == records
+
+
+def test_autoattack_resumes_from_its_kept_batches(tiny_root, tmp_path, monkeypatch):
+    """The state file holds one count per finished batch under a key of the weights, images and
+    settings: the same command takes the kept counts instead of attacking again; other settings
+    (another seed) do not."""
+    from explorer import cli
+
+    root = tmp_path / "ckpt"
+    shutil.copytree(tiny_root, root)
+    monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(root))
+    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
+    args = ["autoattack", "tiny-robust", "--norm", "linf", "--eps", "0.3", "--n", "6", "--device", "cpu",
+            "--bundled-subset", "--batch-size", "4"]
+    assert cli.main(args) == 0
+    state = tmp_path / "cache" / "autoattack" / "tiny-robust-linf-0.3-n6.json"
+    kept = json.loads(state.read_text())
+    assert sorted(kept["done"]) == ["0", "1"] and kept["key"]["n"] == 6 and kept["key"]["batch_size"] == 4
+    kept["done"] = {"0": 4, "1": 2}  # as if both batches had been finished with every image robust
+    state.write_text(json.dumps(kept))
+    assert cli.main(args) == 0
+    assert json.loads((root / "tiny-robust.autoattack.json").read_text())[0]["autoattack"] == 1.0
+    assert cli.main(args + ["--seed", "1"]) == 0  # another key: attacked afresh
+    assert json.loads((root / "tiny-robust.autoattack.json").read_text())[0]["autoattack"] < 1.0

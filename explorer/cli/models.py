@@ -7,7 +7,7 @@ import argparse
 from tqdm import tqdm
 
 from explorer import bounds as B
-from explorer import cards, demo, evaluation, fetch, zoo
+from explorer import cards, data, demo, evaluation, fetch, zoo
 from explorer import distributed as D
 from explorer import train as T
 from explorer.cli.base import TRAIN_DATASETS_HELP, CLIError, _tqdm_progress, command
@@ -81,7 +81,7 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eps-l2", nargs="+", type=B.eps, default=None, help="default: per dataset")
     p.add_argument("--steps", type=B.steps, default=20, help="PGD steps (step size 2.5*eps/steps)")
     p.add_argument("--restarts", type=B.restarts, default=1)
-    p.add_argument("--limit", type=B.n_images, default=None, help="first N test images (default: all)")
+    p.add_argument("--limit", type=B.n_images, default=None, help="first N test images (default: all; an image-folder set round-robin over its classes)")
     p.add_argument("--batch-size", type=B.batch_size, default=500)
     p.add_argument("--device", default=None)
     p.add_argument("--seed", type=B.seed, default=0)
@@ -127,7 +127,9 @@ def _add_autoattack(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", type=B.name, help="a zoo model (usually a robust one)")
     p.add_argument("--norm", choices=["l2", "linf"], required=True)
     p.add_argument("--eps", type=B.eps, required=True)
-    p.add_argument("--n", type=B.n_images, default=1000, help="the first N test images (default 1000)")
+    p.add_argument("--n", type=B.n_images, default=1000,
+                   help="the first N test images (default 1000; an image-folder set is read round-robin over "
+                        "its classes)")
     p.add_argument("--batch-size", type=B.batch_size, default=250)
     p.add_argument("--device", default=None)
     p.add_argument("--seed", type=B.seed, default=0)
@@ -141,9 +143,11 @@ def cmd_autoattack(args) -> int:
     test = cards.model_test_set(args.name, allow_subset=args.bundled_subset)
     model = zoo.load(args.name, device=args.device)
     n = min(args.n, len(test))
+    state = data.cache_dir() / "autoattack" / f"{args.name}-{args.norm}-{args.eps:g}-n{n}.json"
+    print(f"finished batches are kept in {state}; the same command resumes after a kill")
     with tqdm(total=n, desc=f"autoattack {args.name}", dynamic_ncols=True) as bar:
         rec = evaluation.autoattack_counts(model, test, args.norm, args.eps, n, batch_size=args.batch_size,
-                                           seed=args.seed, progress=bar.update)
+                                           seed=args.seed, progress=bar.update, state=state)
     rec["test_set"] = test.name
     rec["command"] = (f"python -m explorer autoattack {args.name} --norm {args.norm} --eps {args.eps:g} --n {n}"
                       + (" --bundled-subset" if args.bundled_subset else ""))

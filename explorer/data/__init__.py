@@ -6,7 +6,7 @@ Images leave this package as float tensors in [0, 1], NCHW; labels as int64. Roo
 ``folders`` (class-folder trees, the decode cache, balanced subsets), ``datasets`` (datasets by name).
 """
 
-from explorer.data.base import DataError, DataIndexError, ImageError, TensorDataset
+from explorer.data.base import DataError, DataIndexError, ImageError, TensorDataset, class_blocked, reading_order
 from explorer.data.datasets import (ASSETS, BUNDLED_CIFAR10, BUNDLED_FASHION_MNIST, bundled_cifar10, cifar10, DEBIAN_FASHION_MNIST, bundled_fashion_mnist,
                                     cifar10_root, dataset_facts, fashion_mnist, fashion_mnist_roots,
                                     fashion_mnist_sample, folder_root, load_cifar10, load_dataset,
@@ -24,7 +24,7 @@ __all__ = [
     "CIFAR10_MEAN", "CIFAR10_STD", "DATASETS", "DEBIAN_FASHION_MNIST", "DataError", "DataIndexError", "DatasetFacts",
     "DomainCheck", "EpsRange", "FASHION_MNIST_CLASSES", "FASHION_MNIST_MEAN", "FASHION_MNIST_STD", "IMAGENET_LIKE",
     "IMAGE_FORMATS", "ImageError", "ImageFolderDataset", "MAX_PIXELS", "MIN_SIDE", "TensorDataset", "balanced_subset",
-    "bundled_fashion_mnist", "cache_dir", "cifar10_root", "class_folder_names", "dataset_facts", "decode_image",
+    "bundled_fashion_mnist", "cache_dir", "class_blocked", "reading_order", "cifar10_root", "class_folder_names", "dataset_facts", "decode_image",
     "decode_image_file", "domain_check", "export_image_folder", "fashion_mnist", "fitting_datasets",
     "fashion_mnist_roots", "fashion_mnist_sample", "folder_root", "image_folder", "imagenet_classes", "load_cifar10",
     "load_dataset", "load_fashion_mnist", "load_image_folder", "sample_photos", "sample_textures", "to_model_input",

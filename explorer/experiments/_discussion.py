@@ -184,7 +184,7 @@ class AttackSettings(ImageCounts, DatasetDefaults):
     def load(self) -> tuple[torch.device, Classifier, tuple[torch.Tensor, torch.Tensor, tuple[str, ...]],
                             tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor], dict]:
         """(device, the source model, (training images, labels, class names), (test images,
-        labels), (the first ``n_attack`` test images, labels), ``provenance`` of the images and
+        labels), (the first ``n_attack`` test images in reading order, labels), ``provenance`` of the images and
         the source) on the source's dataset."""
         device = C.resolve_device(self.device or None)
         source = zoo.load(self.source, device=device)
@@ -192,8 +192,8 @@ class AttackSettings(ImageCounts, DatasetDefaults):
         x_tr, y_tr, names, where_tr = images(dataset, "train", self.n_train, self.seed)
         x_te, y_te, _, where_te = images(dataset, "test", self.n_test, self.seed)
         prov = provenance(dataset, {"train": (where_tr, x_tr, y_tr), "test": (where_te, x_te, y_te)}, [self.source])
-        return (device, source, (x_tr, y_tr, names), (x_te, y_te), (x_te[:self.n_attack], y_te[:self.n_attack]),
-                prov)
+        attack = data.reading_order(y_te)[:self.n_attack]  # an image-folder set's draw is class by class
+        return (device, source, (x_tr, y_tr, names), (x_te, y_te), (x_te[attack], y_te[attack]), prov)
 
 
 # --- what a result rests on -------------------------------------------------------------------

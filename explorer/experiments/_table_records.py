@@ -190,7 +190,16 @@ def _evaluation_key(weights: Path, test, norm: str, eps: float, config, device) 
             "test": {"dataset": config.dataset, "n": len(test), "sha256": test_set_sha256(test)},
             "norm": norm, "eps": float(eps), "steps": config.eval_steps, "limit": config.test_limit,
             "seed": config.seed, "world": D.world_size(),
-            "device": torch.device(device).type}
+            "device": torch.device(device).type, **_selection(test, config.test_limit)}
+
+
+def _selection(test, limit: Optional[int]) -> dict:
+    """How the first ``limit`` images were chosen when that is not simply the first ones stored: an
+    image-folder set is read round-robin over its classes (``TensorDataset.first``). Evaluations kept
+    before that rule took the stored prefix (one or two classes) and no longer match."""
+    if limit is None or limit >= len(test) or not data.class_blocked(test.labels):
+        return {}
+    return {"selection": "round-robin over the classes"}
 
 
 def _saved_evaluation(path: Path, key: dict) -> Optional[dict]:
