@@ -67,7 +67,8 @@ def autoattack_counts(model, dataset, norm: str, eps: float, n: int, *, batch_si
     numbers are not gradient masking (AutoAttack far below PGD would say they are).
 
     ``state``: a JSON file where each finished batch's count is kept (hours on a CPU): a killed
-    run started again with the same model, images and settings skips the batches it finished.
+    run started again with the same model and settings skips every batch it finished (a batch is
+    known by its images, so a shorter run reuses a longer one's first batches).
     Batch b is attacked under ``torch.manual_seed(seed + b)``, so a resumed run counts what an
     unbroken one would.
 
@@ -80,7 +81,7 @@ def autoattack_counts(model, dataset, norm: str, eps: float, n: int, *, batch_si
         raise ImportError("AutoAttack needs torchattacks: pip install torchattacks==3.3.0") from e
     n = min(int(n), len(dataset))
     first = dataset.first(n)
-    key = _autoattack_key(model, dataset, first, norm, eps, batch_size, seed)
+    key = _autoattack_key(model, norm, eps, batch_size, seed)
     done = _read_state(state, key)
     pgd_counts, _ = sharded_robust_counts(model, dataset, norm, [0.0, eps], pgd_steps, limit=n,
                                           batch_size=batch_size, seed=seed)
@@ -89,16 +90,17 @@ def autoattack_counts(model, dataset, norm: str, eps: float, n: int, *, batch_si
     robust = 0
     for b, i in enumerate(range(0, n, batch_size)):
         j = first[i:i + batch_size]
-        if str(b) not in done:
+        batch = _batch_sha256(dataset, j, b)
+        if batch not in done:
             torch.manual_seed(seed + b)
             x, y = dataset.float_images(j).to(model.device), dataset.labels[j].to(model.device)
             x_adv = attack(x, y)
             with torch.no_grad():
-                done[str(b)] = int((model(x_adv).argmax(1) == y).sum())
+                done[batch] = int((model(x_adv).argmax(1) == y).sum())
             if state is not None:
                 Path(state).parent.mkdir(parents=True, exist_ok=True)
                 atomic_write_json(state, {"key": key, "done": done})
-        robust += done[str(b)]
+        robust += done[batch]
         if progress is not None:
             progress(len(j))
     return {"norm": norm, "eps": float(eps), "n": n, "clean": pgd_counts[0.0] / n, "pgd": pgd_counts[eps] / n,
@@ -108,16 +110,23 @@ def autoattack_counts(model, dataset, norm: str, eps: float, n: int, *, batch_si
             "per_class": torch.bincount(dataset.labels[first], minlength=len(model.class_names)).tolist()}
 
 
-def _autoattack_key(model, dataset, first: torch.Tensor, norm: str, eps: float, batch_size: int, seed: int) -> dict:
-    """What a kept AutoAttack batch count rests on: the weights, the images and labels attacked, the settings."""
+def _autoattack_key(model, norm: str, eps: float, batch_size: int, seed: int) -> dict:
+    """What kept AutoAttack batch counts rest on besides their images: the weights and the settings."""
     weights = hashlib.sha256()
     for name, t in sorted(model.state_dict().items()):
         weights.update(name.encode())
         weights.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    images = hashlib.sha256(dataset.images[first].contiguous().numpy().tobytes())
-    images.update(dataset.labels[first].to(torch.int64).contiguous().numpy().tobytes())
-    return {"weights": weights.hexdigest(), "images": images.hexdigest(), "n": len(first), "norm": norm,
-            "eps": float(eps), "batch_size": int(batch_size), "seed": int(seed)}
+    return {"weights": weights.hexdigest(), "norm": norm, "eps": float(eps), "batch_size": int(batch_size),
+            "seed": int(seed)}
+
+
+def _batch_sha256(dataset, idx: torch.Tensor, b: int) -> str:
+    """One batch's identity: its position b (its seed) and its images and labels. The first N are a
+    prefix of the first M > N, so a run on 500 images reuses the batches a run on 1,000 finished."""
+    h = hashlib.sha256(f"batch {b}\n".encode())
+    h.update(dataset.images[idx].contiguous().numpy().tobytes())
+    h.update(dataset.labels[idx].to(torch.int64).contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def _read_state(state: Optional[Path], key: dict) -> dict:

@@ -48,12 +48,16 @@ def test_autoattack_resumes_from_its_kept_batches(tiny_root, tmp_path, monkeypat
     args = ["autoattack", "tiny-robust", "--norm", "linf", "--eps", "0.3", "--n", "6", "--device", "cpu",
             "--bundled-subset", "--batch-size", "4"]
     assert cli.main(args) == 0
-    state = tmp_path / "cache" / "autoattack" / "tiny-robust-linf-0.3-n6.json"
+    state = tmp_path / "cache" / "autoattack" / "tiny-robust-linf-0.3.json"
     kept = json.loads(state.read_text())
-    assert sorted(kept["done"]) == ["0", "1"] and kept["key"]["n"] == 6 and kept["key"]["batch_size"] == 4
-    kept["done"] = {"0": 4, "1": 2}  # as if both batches had been finished with every image robust
+    assert len(kept["done"]) == 2 and kept["key"]["batch_size"] == 4
+    first, second = list(kept["done"])  # in the order they were finished
+    kept["done"] = {first: 4, second: 2}  # as if both batches had been finished with every image robust
     state.write_text(json.dumps(kept))
     assert cli.main(args) == 0
+    assert json.loads((root / "tiny-robust.autoattack.json").read_text())[0]["autoattack"] == 1.0
+    n4 = [a if a != "6" else "4" for a in args]  # the first 4 images are the first batch of the 6
+    assert cli.main(n4) == 0
     assert json.loads((root / "tiny-robust.autoattack.json").read_text())[0]["autoattack"] == 1.0
     assert cli.main(args + ["--seed", "1"]) == 0  # another key: attacked afresh
     assert json.loads((root / "tiny-robust.autoattack.json").read_text())[0]["autoattack"] < 1.0

@@ -143,7 +143,7 @@ def cmd_autoattack(args) -> int:
     test = cards.model_test_set(args.name, allow_subset=args.bundled_subset)
     model = zoo.load(args.name, device=args.device)
     n = min(args.n, len(test))
-    state = data.cache_dir() / "autoattack" / f"{args.name}-{args.norm}-{args.eps:g}-n{n}.json"
+    state = data.cache_dir() / "autoattack" / f"{args.name}-{args.norm}-{args.eps:g}.json"
     print(f"finished batches are kept in {state}; the same command resumes after a kill")
     with tqdm(total=n, desc=f"autoattack {args.name}", dynamic_ncols=True) as bar:
         rec = evaluation.autoattack_counts(model, test, args.norm, args.eps, n, batch_size=args.batch_size,
