@@ -155,7 +155,8 @@ def _add_table(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=B.batch_size, default=128)
     p.add_argument("--lr", type=B.learning_rate, default=0.1)
     p.add_argument("--no-augment", action="store_true")
-    p.add_argument("--test-limit", type=B.n_images, default=None, help="first N real test images (default: all; an image-folder set round-robin over its classes)")
+    p.add_argument("--test-limit", type=B.n_images, default=None,
+                   help="first N real test images (default: all; an image-folder set round-robin over its classes)")
     p.add_argument("--eval-steps", type=B.steps, default=20)
     p.add_argument("--shard-size", type=B.count, default=500)
     p.add_argument("--seed", type=B.seed, default=0)

@@ -32,7 +32,8 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eps-warmup-epochs", type=B.warmup_epochs, default=0, help="ramp eps linearly over these epochs")
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--seed", type=B.seed, default=0)
-    p.add_argument("--limit", type=B.n_images, default=None, help="a seeded, class-balanced subset of N training images")
+    p.add_argument("--limit", type=B.n_images, default=None,
+                   help="a seeded, class-balanced subset of N training images")
     p.add_argument("--clean-weight", type=B.fraction, default=0.0,
                    help="adversarial training: weight of the clean-example loss (0 = Madry et al.)")
     p.add_argument("--init-from", default=None, help="start from these weights (fine-tuning)")
@@ -81,7 +82,8 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eps-l2", nargs="+", type=B.eps, default=None, help="default: per dataset")
     p.add_argument("--steps", type=B.steps, default=20, help="PGD steps (step size 2.5*eps/steps)")
     p.add_argument("--restarts", type=B.restarts, default=1)
-    p.add_argument("--limit", type=B.n_images, default=None, help="first N test images (default: all; an image-folder set round-robin over its classes)")
+    p.add_argument("--limit", type=B.n_images, default=None,
+                   help="first N test images (default: all; an image-folder set round-robin over its classes)")
     p.add_argument("--batch-size", type=B.batch_size, default=500)
     p.add_argument("--device", default=None)
     p.add_argument("--seed", type=B.seed, default=0)
