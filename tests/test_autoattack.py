@@ -13,40 +13,44 @@ import pytest
 pytest.importorskip("torchattacks")
 
 
-def test_autoattack_is_kept_in_the_card(tiny_root, tmp_path, monkeypatch):
-    from explorer import cli
+#: eps 0.3: APGD fools every image, so Square (5000 queries, minutes) has nothing left to attack
+ARGS = ["autoattack", "tiny-robust", "--norm", "linf", "--eps", "0.3", "--n", "6", "--device", "cpu",
+        "--bundled-subset", "--batch-size", "4"]
 
+
+@pytest.fixture
+def ckpt(tiny_root, tmp_path, monkeypatch):
+    """A copy of the tiny zoo as the checkpoints, and a cache of this test's own."""
     root = tmp_path / "ckpt"
     shutil.copytree(tiny_root, root)
     monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(root))
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
-    # eps 0.3: APGD fools every image, so Square (5000 queries, minutes) has nothing left to attack
-    args = ["autoattack", "tiny-robust", "--norm", "linf", "--eps", "0.3", "--n", "6", "--device", "cpu",
-            "--bundled-subset", "--batch-size", "4"]
-    assert cli.main(args) == 0
-    assert cli.main(args) == 0
+    return root
+
+
+def test_autoattack_is_kept_in_the_card(ckpt):
+    from explorer import cli
+
+    root = ckpt
+    assert cli.main(ARGS) == 0
+    assert cli.main(ARGS) == 0
     records = json.loads((root / "tiny-robust.autoattack.json").read_text())
     assert len(records) == 1  # the second run replaced the first
     r = records[0]
-    assert r["n"] == 6 and r["norm"] == "linf" and r["eps"] == 0.3
+    assert r["n"] == 6 and r["norm"] == "linf" and r["eps"] == 0.3 and sum(r["per_class"]) == 6
     assert 0 <= r["autoattack"] <= r["clean"] <= 1 and 0 <= r["pgd"] <= r["clean"]
     assert "torchattacks" in r["library"] and r["command"].startswith("python -m explorer autoattack tiny-robust")
     card = json.loads((root / "tiny-robust.json").read_text())
     assert card["autoattack"] == records
 
 
-def test_autoattack_resumes_from_its_kept_batches(tiny_root, tmp_path, monkeypatch):
+def test_autoattack_resumes_from_its_kept_batches(ckpt, tmp_path):
     """The state file holds one count per finished batch under a key of the weights, images and
     settings: the same command takes the kept counts instead of attacking again; other settings
     (another seed) do not."""
     from explorer import cli
 
-    root = tmp_path / "ckpt"
-    shutil.copytree(tiny_root, root)
-    monkeypatch.setenv("EXPLORER_CHECKPOINTS", str(root))
-    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path / "cache"))
-    args = ["autoattack", "tiny-robust", "--norm", "linf", "--eps", "0.3", "--n", "6", "--device", "cpu",
-            "--bundled-subset", "--batch-size", "4"]
+    root, args = ckpt, ARGS
     assert cli.main(args) == 0
     state = tmp_path / "cache" / "autoattack" / "tiny-robust-linf-0.3.json"
     kept = json.loads(state.read_text())
