@@ -60,7 +60,7 @@ def sharded_robust_counts(model, dataset, norm: str, eps_list: Sequence[float], 
 
 def autoattack_counts(model, dataset, norm: str, eps: float, n: int, *, batch_size: int = 250, seed: int = 0,
                       pgd_steps: int = 20, progress: Optional[Callable[[int], None]] = None,
-                      state: Optional[Path] = None) -> dict:
+                      state: Optional[Path] = None, weights_sha256: Optional[str] = None) -> dict:
     """AutoAttack (Croce & Hein 2020; torchattacks' ``standard`` version: APGD-CE, APGD-T, FAB-T,
     Square) beside our PGD on the same first ``n`` test images (``TensorDataset.first``: an
     image-folder set is read round-robin over its classes): the check that a robust model's PGD
@@ -68,7 +68,9 @@ def autoattack_counts(model, dataset, norm: str, eps: float, n: int, *, batch_si
 
     ``state``: a JSON file where each finished batch's count is kept (hours on a CPU): a killed
     run started again with the same model and settings skips every batch it finished (a batch is
-    known by its images, so a shorter run reuses a longer one's first batches).
+    known by its images, so a shorter run reuses a longer one's first batches). The model is known
+    by ``weights_sha256`` (its weights file's, as the zoo keys models) or, without one, by a hash
+    of its state_dict.
     Batch b is attacked under ``torch.manual_seed(seed + b)``, so a resumed run counts what an
     unbroken one would.
 
@@ -81,7 +83,7 @@ def autoattack_counts(model, dataset, norm: str, eps: float, n: int, *, batch_si
         raise ImportError("AutoAttack needs torchattacks: pip install torchattacks==3.3.0") from e
     n = min(int(n), len(dataset))
     first = dataset.first(n)
-    key = _autoattack_key(model, norm, eps, batch_size, seed)
+    key = _autoattack_key(model, norm, eps, batch_size, seed, weights_sha256)
     done = _read_state(state, key)
     pgd_counts, _ = sharded_robust_counts(model, dataset, norm, [0.0, eps], pgd_steps, limit=n,
                                           batch_size=batch_size, seed=seed)
@@ -110,13 +112,16 @@ def autoattack_counts(model, dataset, norm: str, eps: float, n: int, *, batch_si
             "per_class": torch.bincount(dataset.labels[first], minlength=len(model.class_names)).tolist()}
 
 
-def _autoattack_key(model, norm: str, eps: float, batch_size: int, seed: int) -> dict:
+def _autoattack_key(model, norm: str, eps: float, batch_size: int, seed: int,
+                    weights_sha256: Optional[str] = None) -> dict:
     """What kept AutoAttack batch counts rest on besides their images: the weights and the settings."""
-    weights = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
-        weights.update(name.encode())
-        weights.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return {"weights": weights.hexdigest(), "norm": norm, "eps": float(eps), "batch_size": int(batch_size),
+    if weights_sha256 is None:
+        h = hashlib.sha256()
+        for name, t in sorted(model.state_dict().items()):
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        weights_sha256 = "state_dict:" + h.hexdigest()
+    return {"weights": weights_sha256, "norm": norm, "eps": float(eps), "batch_size": int(batch_size),
             "seed": int(seed)}
 
 

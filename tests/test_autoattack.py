@@ -55,6 +55,8 @@ def test_autoattack_resumes_from_its_kept_batches(ckpt, tmp_path):
     state = tmp_path / "cache" / "autoattack" / "tiny-robust-linf-0.3.json"
     kept = json.loads(state.read_text())
     assert len(kept["done"]) == 2 and kept["key"]["batch_size"] == 4
+    from explorer import zoo
+    assert kept["key"]["weights"] == zoo.weights_sha256("tiny-robust")  # the model, known by its weights file
     first, second = list(kept["done"])  # in the order they were finished
     kept["done"] = {first: 4, second: 2}  # as if both batches had been finished with every image robust
     state.write_text(json.dumps(kept))
@@ -65,3 +67,19 @@ def test_autoattack_resumes_from_its_kept_batches(ckpt, tmp_path):
     assert json.loads((root / "tiny-robust.autoattack.json").read_text())[0]["autoattack"] == 1.0
     assert cli.main(args + ["--seed", "1"]) == 0  # another key: attacked afresh
     assert json.loads((root / "tiny-robust.autoattack.json").read_text())[0]["autoattack"] < 1.0
+
+
+def test_autoattack_key_without_a_weights_file_hashes_the_weights(ckpt):
+    """A library caller without a weights file: the model is known by a hash of its state_dict,
+    so changed weights do not reuse kept counts."""
+    import torch
+
+    from explorer import evaluation, zoo
+
+    model = zoo.load("tiny-robust", device="cpu")
+    key = evaluation._autoattack_key(model, "linf", 0.3, 4, 0)
+    assert key["weights"].startswith("state_dict:") and key == evaluation._autoattack_key(model, "linf", 0.3, 4, 0)
+    with torch.no_grad():
+        next(model.parameters()).add_(1e-3)
+    assert evaluation._autoattack_key(model, "linf", 0.3, 4, 0)["weights"] != key["weights"]
+    assert evaluation._autoattack_key(model, "linf", 0.3, 4, 0, "abc")["weights"] == "abc"

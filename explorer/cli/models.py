@@ -149,7 +149,8 @@ def cmd_autoattack(args) -> int:
     print(f"finished batches are kept in {state}; the same command resumes after a kill")
     with tqdm(total=n, desc=f"autoattack {args.name}", dynamic_ncols=True) as bar:
         rec = evaluation.autoattack_counts(model, test, args.norm, args.eps, n, batch_size=args.batch_size,
-                                           seed=args.seed, progress=bar.update, state=state)
+                                           seed=args.seed, progress=bar.update, state=state,
+                                           weights_sha256=zoo.weights_sha256(args.name))
     rec["test_set"] = test.name
     rec["command"] = (f"python -m explorer autoattack {args.name} --norm {args.norm} --eps {args.eps:g} --n {n}"
                       + (" --bundled-subset" if args.bundled_subset else ""))
