@@ -23,7 +23,7 @@ from explorer import attacks
 from explorer import distributed as D
 from explorer.files import atomic_write_json
 
-__all__ = ["autoattack_counts", "sharded_robust_counts"]
+__all__ = ["autoattack_counts", "sharded_confusion", "sharded_robust_counts"]
 
 
 def sharded_robust_counts(model, dataset, norm: str, eps_list: Sequence[float], steps: int, *, restarts: int = 1,
@@ -56,6 +56,22 @@ def sharded_robust_counts(model, dataset, norm: str, eps_list: Sequence[float], 
     keys = sorted(counts)
     summed = D.all_sum(torch.tensor([counts[k] for k in keys] + [total], dtype=torch.float64)).tolist()
     return {k: int(c) for k, c in zip(keys, summed[:-1])}, int(summed[-1])
+
+
+def sharded_confusion(model, dataset, *, limit: Optional[int] = None, batch_size: int = 500) -> list[list[int]]:
+    """The clean confusion matrix of the first ``limit`` images (``TensorDataset.first``), summed
+    over every rank: entry [i][j] counts the images of class i the model calls j (the model's and
+    the dataset's class order must agree)."""
+    idx = dataset.first(limit)[D.rank()::D.world_size()]
+    c = len(model.class_names)
+    counts = torch.zeros(c * c, dtype=torch.float64)
+    with torch.no_grad():
+        for i in range(0, len(idx), batch_size):
+            j = idx[i:i + batch_size]
+            pred = model(dataset.float_images(j).to(model.device)).argmax(1).cpu()
+            counts += torch.bincount(dataset.labels[j].to(torch.int64) * c + pred, minlength=c * c).double()
+    counts = D.all_sum(counts)
+    return [[int(v) for v in row] for row in counts.view(c, c).tolist()]
 
 
 def autoattack_counts(model, dataset, norm: str, eps: float, n: int, *, batch_size: int = 250, seed: int = 0,

@@ -127,6 +127,33 @@ def _rand_rule_text(t: dict) -> str:
     return " D_rand drew each target uniformly over all classes, independent of y (the paper's rule)."
 
 
+def _dataset_text(t: dict) -> str:
+    name = t.get("config", {}).get("dataset", "?")
+    return {"fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}.get(name, name)
+
+
+def _paper_text(t: dict) -> str:
+    """How far the paper's column compares with this table's: like for like only on CIFAR-10."""
+    cfg = t.get("config", {})
+    if cfg.get("dataset") == "cifar10":
+        return (f"The paper's column is CIFAR-10 too, with a ResNet-50 on all 50,000 training images; ours "
+                f"trains a {cfg.get('arch', '?')} for {cfg.get('epochs', '?')} epochs on "
+                f"{t['rows'][0]['train images']} images (README names every departure).")
+    return ("The paper's column is CIFAR-10 with a ResNet-50: compare the pattern (D_R robust, D_NR not; "
+            "D_rand, D_det above chance), not the values.")
+
+
+def _into_next_text(t: dict) -> str:
+    """What the (y + 1) column says, with the D_det model's number beside its real-label accuracy."""
+    det = next((r for r in t["rows"] if r.get("kind") == "det" and r.get("into (y+1) %") is not None), None)
+    confusion = next((d.get("confusion") for d in t.get("details", []) if d.get("kind") == "det"), None)
+    if det is None or not confusion:
+        return ""
+    return (f" {charts_constructed.INTO_NEXT}: the share of real test images a model puts in class (y + 1) mod "
+            f"{len(confusion)}, the label D_det gave each image; the D_det model's "
+            f"{det['into (y+1) %']:.1f}% against its {det['clean %']:.1f}% on the real labels.")
+
+
 def _cost_text(t: dict) -> str:
     """What the table cost, from what it recorded: this run, and building and training."""
     details = t.get("details", [])
@@ -153,11 +180,10 @@ def table_tab() -> None:
     ev = t["eval"]
     widgets.table(charts_constructed.table_frame(t["rows"], f"{ev['norm']} eps {ev['eps']:g}",
                                                  f"{ev['norm']} eps {ev['eps'] / 2:g}"))
-    st.caption(f"Ours: Fashion-MNIST, {ev['n_test']} real test images, robust accuracy under PGD "
+    st.caption(f"Ours: {_dataset_text(t)}, {ev['n_test']} real test images, robust accuracy under PGD "
                f"({ev['steps']} steps) at the robust source model's eps and at half of it (the paper's "
-               f"ratio: D_R's source trained at L2 0.5, tested at 0.25). {_cost_text(t)} The paper's column is "
-               "CIFAR-10 with a ResNet-50: compare the pattern (D_R robust, D_NR not; D_rand, D_det above "
-               f"chance), not the values. {CT.pattern(t['rows'], n_test=ev['n_test'])}" + _rand_rule_text(t))
+               f"ratio: D_R's source trained at L2 0.5, tested at 0.25). {_cost_text(t)} {_paper_text(t)} "
+               f"{CT.pattern(t['rows'], n_test=ev['n_test'])}" + _rand_rule_text(t) + _into_next_text(t))
 
 
 # --- 3. the live version -------------------------------------------------------------------------

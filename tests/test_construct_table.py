@@ -82,6 +82,33 @@ def test_a_rerun_into_the_same_folder_reuses_datasets_models_and_evaluations(tab
     assert [r.eval_seconds for r in again.rows] == [r.eval_seconds for r in result.rows]
 
 
+def test_each_row_keeps_its_clean_confusion_matrix_and_the_share_put_in_y_plus_1(table):
+    """The confusion matrix counts the real test images (its diagonal is the clean accuracy) and
+    ``into_next`` is the share in (y + 1) mod 10, D_det's rule; an evaluation kept before the matrix
+    existed gets it from one clean pass, its PGD numbers kept."""
+    config, result, _ = table
+    for r in result.rows:
+        m = np.array(r.confusion)
+        assert m.shape == (10, 10) and m.sum() == r.n_test == 300
+        assert np.trace(m) == round(r.clean * r.n_test)
+        assert r.into_next == pytest.approx(sum(m[i, (i + 1) % 10] for i in range(10)) / 300)
+    assert [row["into (y+1) %"] for row in result.table()] == [round(100 * r.into_next, 1) for r in result.rows]
+    det = Path(config.out_dir) / "models" / "on-det.eval.json"
+    saved = json.loads(det.read_text())
+    assert saved["result"]["confusion"] == [list(row) for row in result.rows[4].confusion]
+    del saved["result"]["confusion"]
+    saved["result"]["robust"] = 0.0  # a mark: the kept PGD number is served, not measured again
+    det.write_text(json.dumps(saved))
+    again = CT.run(replace(config, kinds=("det",)))
+    assert again.rows[0].reused == ("dataset", "model", "evaluation") and again.rows[0].robust == 0.0
+    assert again.rows[0].confusion == result.rows[4].confusion
+    assert json.loads(det.read_text())["result"]["confusion"] == [list(row) for row in result.rows[4].confusion]
+    saved["result"]["robust"] = result.rows[4].robust
+    saved["result"]["confusion"] = [list(row) for row in result.rows[4].confusion]
+    det.write_text(json.dumps(saved))
+    assert CT.into_next_share([[0, 3], [1, 0]]) == 1.0 and CT.into_next_share(None) is None
+
+
 def test_an_evaluation_is_reused_only_under_the_same_weights_and_settings(table):
     """Other PGD settings or other weights are measured again; the saved numbers are what a
     fresh evaluation gives."""
@@ -161,6 +188,8 @@ def test_cli_table_prints_and_saves_it(tiny_root, tmp_path, capsys):
     assert doc["markdown"] in printed and (out / "table.md").read_text().strip() == doc["markdown"]
     assert (out / "table.csv").read_text().startswith("dataset,kind,train images,clean %")
     assert doc["eval"] == {"norm": "linf", "eps": 0.1, "steps": 2, "n_test": 50, "test_set": "fashion-mnist/test"}
+    # the confusion matrices' class order, named
+    assert doc["class_names"][:2] == ["T-shirt/top", "Trouser"] and len(doc["details"][1]["confusion"]) == 10
 
 
 def test_cli_table_update_puts_the_rebuilt_rows_into_a_table_and_keeps_the_others(tiny_root, tmp_path, capsys):

@@ -3,6 +3,7 @@ saved table beside the paper's column, and the live version (the experiment's ow
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from explorer import cli  # noqa: E402
 from explorer import construct as K  # noqa: E402
+from explorer.charts.constructed import INTO_NEXT  # noqa: E402
 from explorer.experiments import constructed_table as CT  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,6 +91,12 @@ def test_table_tab_shows_ours_beside_the_papers(page, artifacts):
     assert "robust % (linf eps 0.1)" in table.columns and "robust % (linf eps 0.05)" in table.columns
     assert ((0 <= table["clean %"]) & (table["clean %"] <= 100)).all()
     assert (table["robust % (linf eps 0.1)"] <= table["robust % (linf eps 0.05)"]).all()  # a larger ball
+    # the share each model puts in (y + 1) mod 10, D_det's rule, read from the table's confusion matrices
+    det = json.loads(Path(mine).read_text())["details"][-1]
+    m = np.array(det["confusion"])
+    assert list(table[INTO_NEXT])[-1] == round(100 * sum(m[i, (i + 1) % 10] for i in range(10)) / m.sum(), 1)
+    assert any(f"the D_det model's {list(table[INTO_NEXT])[-1]:.1f}%" in c.value for c in page.caption)
+    assert any("Ours: Fashion-MNIST" in c.value and "compare the pattern" in c.value for c in page.caption)
 
 
 def test_live_version_shows_the_experiments_numbers(page):
@@ -149,3 +157,10 @@ def test_table_tab_shows_the_shipped_cifar10_table_beside_the_papers(page):
     assert table is not None, [list(f.columns) for f in frames]
     assert list(table["trained on"]) == ["D", "D_R", "D_NR", "D_rand", "D_det"]  # every kind, the paper's order
     assert list(table[PAPER_CLEAN]) == [95.3, 84.0, 88.0, 63.3, 43.7]
+    # the caption names this table's data (like for like with the paper) and the D_det model's share in y + 1
+    shipped = json.loads(Path(path).read_text())
+    det = shipped["rows"][-1]
+    assert list(table[INTO_NEXT]) == [r["into (y+1) %"] for r in shipped["rows"]]
+    caption = next(c.value for c in page.caption if c.value.startswith("Ours: CIFAR-10, 10000 real test images"))
+    assert "The paper's column is CIFAR-10 too" in caption and "compare the pattern" not in caption
+    assert f"the D_det model's {det['into (y+1) %']:.1f}% against its {det['clean %']:.1f}%" in caption

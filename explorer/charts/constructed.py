@@ -50,16 +50,23 @@ def samples_figure(result) -> Image.Image:
     return charts.figure(rows, min_tile=SMALL_TILE, caption_lines=1)
 
 
+#: The column of the share of real test images a model puts in (y + 1) mod C (D_det's rule).
+INTO_NEXT = "into (y+1) % (D_det's rule)"
+
+
 def table_frame(rows: Sequence[dict], eval_text: str = "", half_text: str = "") -> pd.DataFrame:
     """Our rows (``constructed_table.Result.table()`` or a saved table.json's ``rows``) beside
     the paper's CIFAR-10 numbers, in percent. The column at half the eps (the paper's ratio of
-    test to training eps) shows where the rows have it (tables saved before it lack it)."""
+    test to training eps) shows where the rows have it (tables saved before it lack it), and so
+    does the share of test images put in (y + 1) mod C."""
     robust = f"robust % ({eval_text})" if eval_text else "robust %"
     half = f"robust % ({half_text})" if half_text else "robust % (half eps)"
     with_half = any(r.get("robust % (half eps)") is not None for r in rows)
+    with_next = any(r.get("into (y+1) %") is not None for r in rows)
     df = pd.DataFrame([{
         "trained on": r["dataset"], "train images": r["train images"], "clean %": r["clean %"],
         robust: r["robust %"], **({half: r.get("robust % (half eps)")} if with_half else {}),
+        **({INTO_NEXT: r.get("into (y+1) %")} if with_next else {}),
         "paper clean % (CIFAR-10)": r["paper clean %"],
         "paper robust % (CIFAR-10, L2 0.25)": r["paper robust %"], "construction": r.get("construction", ""),
     } for r in rows])

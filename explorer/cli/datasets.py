@@ -194,7 +194,8 @@ def cmd_table(args) -> int:
     doc = {"command": command_line, "config": dataclasses.asdict(config), "eval": {"norm": result.eval_norm,
            "eps": result.eval_eps, "steps": result.eval_steps, "n_test": result.rows[0].n_test,
            "test_set": result.test_set},
-           "rows": rows, "details": [dataclasses.asdict(r) for r in result.rows], "seconds": round(result.seconds, 1),
+           "rows": rows, "details": [dataclasses.asdict(r) for r in result.rows],
+           "class_names": list(result.class_names), "seconds": round(result.seconds, 1),
            "device": result.device, "paper": CT.PAPER_NOTE, "markdown": md, "sha256": result.sha256}
     Path(out).mkdir(parents=True, exist_ok=True)
     atomic_write_json(Path(out, "table.json"), doc)

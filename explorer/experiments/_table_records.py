@@ -211,10 +211,22 @@ def _saved_evaluation(path: Path, key: dict) -> Optional[dict]:
             out = {k: float(r[k]) for k in ("clean", "robust", "robust_half", "seconds")}
             out["n_test"] = int(r["n_test"])
             if all(0 <= out[k] <= 1 for k in ("clean", "robust", "robust_half")) and out["n_test"] >= 1:
+                out["confusion"] = _confusion_or_none(r.get("confusion"), out["n_test"])
                 return out
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     return None  # none, another measurement's, or not a record this code wrote: measure again
+
+
+def _confusion_or_none(value, n_test: int) -> Optional[list[list[int]]]:
+    """A kept confusion matrix when it is square, of counts, and counts ``n_test`` images."""
+    try:
+        rows = [[int(v) for v in row] for row in value]
+        if rows and all(len(r) == len(rows) and min(r) >= 0 for r in rows) and sum(map(sum, rows)) == n_test:
+            return rows
+    except (TypeError, ValueError):
+        pass
+    return None
 
 
 def _save_evaluation(path: Path, key: dict, result: dict) -> None:

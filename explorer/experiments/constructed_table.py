@@ -28,6 +28,7 @@ import torch
 from explorer import construct as K
 from explorer import data, zoo
 from explorer import distributed as D
+from explorer import evaluation as E
 from explorer import train as T
 from explorer.devices import best_device
 from explorer.evaluation import sharded_robust_counts
@@ -161,6 +162,12 @@ class Row:
             reused: which of "dataset", "model", "evaluation" this run found already made (an
             evaluation is reused from ``models/on-KIND.eval.json`` only when the weights' sha256,
             the test set's content, the threat model, PGD steps, seed, ranks and device type match).
+        confusion: the clean confusion matrix on the real test set ([true][predicted] counts, the
+            class order of ``Result.class_names``, a saved table's ``class_names``); None in tables
+            saved before it existed.
+        into_next: the share of real test images the model puts in class (y + 1) mod C, D_det's
+            relabelling rule: high for a D_det model that learned each class's own features under
+            the shifted label; None with no confusion matrix.
     """
 
     kind: str
@@ -179,6 +186,8 @@ class Row:
     robust_half: Optional[float] = None
     reused: tuple[str, ...] = ()
     warning: str = ""
+    confusion: Optional[tuple[tuple[int, ...], ...]] = None
+    into_next: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -223,7 +232,17 @@ class Result:
                  "clean %": round(100 * r.clean, 1), "robust %": round(100 * r.robust, 1),
                  "robust % (half eps)": None if r.robust_half is None else round(100 * r.robust_half, 1),
                  "paper clean %": r.paper_clean, "paper robust %": r.paper_robust,
-                 "construction": _construction_text(r.construction)} for r in self.rows]
+                 "construction": _construction_text(r.construction),
+                 "into (y+1) %": None if r.into_next is None else round(100 * r.into_next, 1)} for r in self.rows]
+
+
+def into_next_share(confusion) -> Optional[float]:
+    """The share of images a confusion matrix ([true][predicted]) puts in class (y + 1) mod C."""
+    if not confusion:
+        return None
+    c = len(confusion)
+    total = sum(sum(row) for row in confusion)
+    return sum(confusion[i][(i + 1) % c] for i in range(c)) / total if total else None
 
 
 def _construction_text(stats: dict) -> str:
@@ -411,14 +430,19 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
                 model = load_trained(card, weights, device)
                 clean, robust, robust_half, n_test = evaluate(model, test, norm, eps, config.eval_steps,
                                                               config.test_limit, config.seed)
+                confusion = E.sharded_confusion(model, test, limit=config.test_limit)
                 eval_seconds = time.perf_counter() - t0
-                if kept and D.is_main():
-                    _save_evaluation(cache, key, dict(clean=clean, robust=robust, robust_half=robust_half,
-                                                      n_test=n_test, seconds=eval_seconds))
             else:
                 clean, robust, robust_half, n_test = (saved["clean"], saved["robust"], saved["robust_half"],
                                                       saved["n_test"])
                 eval_seconds = float(saved["seconds"])
+                confusion = saved.get("confusion")
+                if confusion is None:  # kept before the confusion matrix was: one clean pass adds it
+                    confusion = E.sharded_confusion(load_trained(card, weights, device), test,
+                                                    limit=config.test_limit)
+            if kept and D.is_main() and (saved is None or saved.get("confusion") is None):
+                _save_evaluation(cache, key, dict(clean=clean, robust=robust, robust_half=robust_half,
+                                                  n_test=n_test, seconds=eval_seconds, confusion=confusion))
             clock.finish(reused=saved is not None)
             report(f"{K.NAMES[kind]}: evaluated")
             paper = PAPER_CIFAR10[kind]
@@ -431,7 +455,8 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
                             reused=tuple(what for what, yes in (("dataset", dataset_reused),
                                                                 ("model", model_reused),
                                                                 ("evaluation", saved is not None)) if yes),
-                            warning=K.attack_warning(m, ("--standard", "--attack-steps", "--eps")) or ""))
+                            warning=K.attack_warning(m, ("--standard", "--attack-steps", "--eps")) or "",
+                            confusion=tuple(tuple(r) for r in confusion), into_next=into_next_share(confusion)))
             _, t = K.load_arrays(ds_dir)
             samples.append(t)
             if recipe.source:
