@@ -221,6 +221,15 @@ def test_cli_table_update_puts_the_rebuilt_rows_into_a_table_and_keeps_the_other
     assert json.loads((shipped / "table.json").read_text()) == after
     with pytest.raises(SystemExit, match="no table.json"):
         cli.main(["table", "--kinds", "rand", "--update", str(tmp_path / "missing.json"), *common])
+    # a table saved before the (y + 1) column (the shipped Fashion-MNIST ones) takes a new row that has it
+    for r in before["rows"]:
+        del r["into (y+1) %"]
+    (shipped / "table.json").write_text(json.dumps(before))
+    assert cli.main(["table", "--kinds", "rand", "--out", str(tmp_path / "rand"), "--update",
+                     str(shipped / "table.json"), *common]) == 0
+    header, d, d_rand, d_det = (shipped / "table.csv").read_text().splitlines()
+    assert header.endswith(",into (y+1) %") and d.endswith(",") and d_det.endswith(",")
+    assert d_rand.endswith(f",{after['rows'][1]['into (y+1) %']}")
 
 
 def test_tables_are_found_yours_first_then_the_shipped_ones_without_copies(tmp_path, monkeypatch):

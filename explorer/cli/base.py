@@ -55,9 +55,10 @@ def _tqdm_progress(total_desc: str):
 
 
 def _csv_text(rows: list[dict]) -> str:
-    """``rows`` as CSV text (a header from the first row's keys; csv's own line ends)."""
+    """``rows`` as CSV text (a header of every key, in the order first met; a row without one
+    leaves it empty, as a row of a table saved before that column existed; csv's own line ends)."""
     out = io.StringIO(newline="")
-    w = csv.DictWriter(out, fieldnames=list(rows[0]))
+    w = csv.DictWriter(out, fieldnames=list(dict.fromkeys(k for r in rows for k in r)), restval="")
     w.writeheader()
     w.writerows(rows)
     return out.getvalue()
