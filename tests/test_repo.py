@@ -47,7 +47,8 @@ def test_test_module_names_are_unique():
 #: README section that shows each shipped Table 1 (results/constructed/<folder>/table.json).
 README_TABLES = {"fashion-mnist-subset4000": "### Our table: a SUBSET run", "fashion-mnist": "### The full table",
                  "cifar10-subset2000": "### CIFAR-10, the paper's own data",
-                 "cifar10-subset2000-eps1": "#### CIFAR-10 at eps 1.0"}
+                 "cifar10-subset2000-eps1": "#### CIFAR-10 at eps 1.0",
+                 "cifar10-subset10000": "#### CIFAR-10 at 10,000 training images"}
 
 
 def _section(text: str, heading: str) -> str:
