@@ -87,6 +87,13 @@ def test_a_cifar10_shaped_folder_gets_cifar10_facts(tmp_path, cache):
     _tree(tmp_path / "c" / "train", classes=data.CIFAR10_CLASSES, per_class=1, size=(32, 32))
     facts = data.dataset_facts(f"folder:{tmp_path / 'c'}")
     assert facts.mean == data.CIFAR10_MEAN and facts.input_size == (3, 32, 32) and facts.augment_pad == 4
+    assert facts.title == ""  # a folder is not CIFAR-10 by name: its id is what a page shows
+
+
+def test_display_names_come_from_the_facts_table_and_fall_back_to_the_id():
+    assert [data.display_name(d) for d in ("cifar10", "fashion-mnist", "restricted-imagenet")] == [
+        "CIFAR-10", "Fashion-MNIST", "Restricted ImageNet"]
+    assert data.display_name("folder:/data/x") == "folder:/data/x"
 
 
 def test_missing_folders_say_what_is_expected(tmp_path):

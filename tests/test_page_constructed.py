@@ -80,7 +80,7 @@ def test_table_tab_shows_ours_beside_the_papers(page, artifacts):
     assert any("uniformly over all classes" in c.value for c in page.caption)
     assert not any("other classes only" in c.value for c in page.caption)
     # the label names the sizes and a D_rand / D_det eps other than the dataset's default (--eps 6 here)
-    assert box.options[-1] == (f"fashion-mnist, 40 training images, 50 test images, D_rand / D_det at L2 eps 6 "
+    assert box.options[-1] == (f"Fashion-MNIST, 40 training images, 50 test images, D_rand / D_det at L2 eps 6 "
                                f"(yours, {Path(mine).parent})")
     box.set_value(mine).run()
     assert not page.exception, page.exception
@@ -146,9 +146,9 @@ def test_browse_lists_the_shipped_samples_after_yours_and_draws_one(page):
 def test_table_tab_shows_the_shipped_cifar10_table_beside_the_papers(page):
     """Both datasets' tables ship (issue 20): the CIFAR-10 one is listed with its sizes and draws."""
     box = page.selectbox(key=f"{KEY}.table.path")
-    cifar = [o for o in box.options if o.startswith("cifar10, 2000 training images, 10000 test images")]
-    assert "cifar10, 2000 training images, 10000 test images (ours, shipped)" in cifar, box.options  # the paper's eps
-    assert "cifar10, 2000 training images, 10000 test images, D_rand / D_det at L2 eps 1 (ours, shipped)" in cifar
+    cifar = [o for o in box.options if o.startswith("CIFAR-10, 2000 training images, 10000 test images")]
+    assert "CIFAR-10, 2000 training images, 10000 test images (ours, shipped)" in cifar, box.options  # the paper's eps
+    assert "CIFAR-10, 2000 training images, 10000 test images, D_rand / D_det at L2 eps 1 (ours, shipped)" in cifar
     path = str(K.shipped_tables_root() / "cifar10-subset2000" / "table.json")
     box.set_value(path).run()
     assert not page.exception, page.exception

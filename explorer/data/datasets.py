@@ -335,7 +335,9 @@ def dataset_facts(dataset: str, train: TensorDataset | None = None) -> DatasetFa
     if base in DATASETS:
         return DATASETS[base]
     if not (dataset.startswith("folder:") or dataset.startswith("constructed:")):
-        return DATASETS["imagenet"] if train is None else dataclasses.replace(DATASETS["imagenet"], name=dataset)
+        if train is None:
+            return DATASETS["imagenet"]
+        return dataclasses.replace(DATASETS["imagenet"], name=dataset, title="")
     if train is None:
         train = load_dataset(dataset, "train", progress=True)
     size = tuple(int(v) for v in train.images.shape[1:])
@@ -343,7 +345,7 @@ def dataset_facts(dataset: str, train: TensorDataset | None = None) -> DatasetFa
     for known in ("cifar10", "fashion-mnist"):
         f = DATASETS[known]
         if size == f.input_size and set(class_folder_names(names)) == set(class_folder_names(f.class_names)):
-            return dataclasses.replace(f, name=dataset, class_names=names)
+            return dataclasses.replace(f, name=dataset, class_names=names, title="")
     x = train.images[:10000]
     x = x.float() / 255 if not x.is_floating_point() else x.float()
     mean = tuple(round(float(v), 4) for v in x.mean((0, 2, 3)))

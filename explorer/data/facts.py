@@ -36,6 +36,7 @@ class DatasetFacts:
             training radii of the dataset's robust models, so the standard model flips while
             the robust one mostly holds.
         eval_eps: per norm, the radii a model card's evaluation reports.
+        title: the name people write (``CIFAR-10``); ``display_name`` falls back to ``name``.
     """
 
     name: str
@@ -47,6 +48,7 @@ class DatasetFacts:
     augment_pad: int = 2
     eps_ranges: tuple[tuple[str, EpsRange], ...] = ()
     eval_eps: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    title: str = ""
 
     def eps_range(self, norm: str) -> EpsRange:
         return dict(self.eps_ranges or _IMAGENET_EPS)[norm]
@@ -66,16 +68,23 @@ DATASETS: dict[str, DatasetFacts] = {
     "fashion-mnist": DatasetFacts(
         "fashion-mnist", FASHION_MNIST_CLASSES, FASHION_MNIST_MEAN, FASHION_MNIST_STD, (1, 28, 28), augment_pad=2,
         eps_ranges=(("linf", EpsRange(0.3, 0.1, 0.01)), ("l2", EpsRange(5.0, 1.5, 0.1))),
-        eval_eps=(("linf", (0.05, 0.1, 0.2)), ("l2", (0.5, 1.0, 1.5, 2.0)))),
+        eval_eps=(("linf", (0.05, 0.1, 0.2)), ("l2", (0.5, 1.0, 1.5, 2.0))), title="Fashion-MNIST"),
     "cifar10": DatasetFacts(
         "cifar10", CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, (3, 32, 32), augment_pad=4,
         eps_ranges=(("linf", EpsRange(32 / 255, 8 / 255, 1 / 255)), ("l2", EpsRange(2.0, 0.5, 0.05))),
-        eval_eps=(("linf", (2 / 255, 4 / 255, 8 / 255)), ("l2", (0.25, 0.5, 1.0)))),
+        eval_eps=(("linf", (2 / 255, 4 / 255, 8 / 255)), ("l2", (0.25, 0.5, 1.0))), title="CIFAR-10"),
     "imagenet": DatasetFacts("imagenet", (), (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), (3, 224, 224),
                              imagenet_like=True, augment_pad=0, eps_ranges=_IMAGENET_EPS,
-                             eval_eps=_IMAGENET_EVAL_EPS),
+                             eval_eps=_IMAGENET_EVAL_EPS, title="ImageNet"),
     "restricted-imagenet": DatasetFacts("restricted-imagenet", (), (0.4717, 0.4499, 0.3837),
                                         (0.2600, 0.2516, 0.2575), (3, 224, 224), imagenet_like=True, augment_pad=0,
-                                        eps_ranges=_IMAGENET_EPS, eval_eps=_IMAGENET_EVAL_EPS),
+                                        eps_ranges=_IMAGENET_EPS, eval_eps=_IMAGENET_EVAL_EPS,
+                                        title="Restricted ImageNet"),
 }
 IMAGENET_LIKE = tuple(k for k, f in DATASETS.items() if f.imagenet_like)
+
+
+def display_name(dataset: str) -> str:
+    """The name people write for a dataset id (``cifar10`` -> ``CIFAR-10``); any other id as it is."""
+    facts = DATASETS.get(dataset)
+    return facts.title if facts is not None and facts.title else dataset

@@ -165,9 +165,6 @@ class Row:
         confusion: the clean confusion matrix on the real test set ([true][predicted] counts, the
             class order of ``Result.class_names``, a saved table's ``class_names``); None in tables
             saved before it existed.
-        into_next: the share of real test images the model puts in class (y + 1) mod C, D_det's
-            relabelling rule: high for a D_det model that learned each class's own features under
-            the shifted label; None with no confusion matrix.
     """
 
     kind: str
@@ -187,7 +184,13 @@ class Row:
     reused: tuple[str, ...] = ()
     warning: str = ""
     confusion: Optional[tuple[tuple[int, ...], ...]] = None
-    into_next: Optional[float] = None
+
+    @property
+    def into_next(self) -> Optional[float]:
+        """The share of real test images the model puts in class (y + 1) mod C, D_det's relabelling
+        rule, from ``confusion``: high for a D_det model that learned each class's own features under
+        the shifted label; None with no confusion matrix."""
+        return into_next_share(self.confusion)
 
 
 @dataclass(frozen=True)
@@ -456,7 +459,7 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
                                                                 ("model", model_reused),
                                                                 ("evaluation", saved is not None)) if yes),
                             warning=K.attack_warning(m, ("--standard", "--attack-steps", "--eps")) or "",
-                            confusion=tuple(tuple(r) for r in confusion), into_next=into_next_share(confusion)))
+                            confusion=tuple(tuple(r) for r in confusion)))
             _, t = K.load_arrays(ds_dir)
             samples.append(t)
             if recipe.source:
