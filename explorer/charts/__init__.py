@@ -284,8 +284,9 @@ def accuracy_curve(rows: Iterable[dict], title: str = "", kinds: dict | None = N
 
 # --- tables ----------------------------------------------------------------------------
 
-#: What an empty cell of a shown table reads (never "None" or "nan").
-MISSING = "-"
+#: What an empty cell of a shown table reads (never "None" or "nan"). An en dash, not "-": st.table
+#: renders a cell as Markdown, where a lone hyphen is a list item and shows as a bullet.
+MISSING = "\u2013"
 
 
 def cell_text(value) -> str:

@@ -129,5 +129,8 @@ def test_page_runs_its_default_action(server, page, artifacts, info):
             assert name in text, f"{info.title}: {name}, chosen in the sidebar, is not in the result"
     errors = [e for e in alerts(page, "Error") if not e.startswith("Fooled")]
     assert not errors, f"{info.title}: error boxes {errors}"
+    # st.table renders each cell as Markdown: an empty cell written "-" became a list item (a bullet)
+    lists = page.locator('[data-testid="stTable"] td li')
+    assert lists.count() == 0, f"{info.title}: table cells drawn as list items: {lists.all_inner_texts()}"
     screenshot(page, artifacts / f"{info.url_path or 'home'}.png")
     print(f"{info.title}: {time.monotonic() - t0:.1f} s")
