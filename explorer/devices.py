@@ -34,7 +34,8 @@ def device_summary(device: torch.device | None = None) -> str:
         return (f"CUDA: {props.name}, {free / 2**30:.1f} of {total / 2**30:.1f} GiB free")
     if device.type == "mps":
         return "Apple MPS"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"CPU ({n} thread{'' if n == 1 else 's'})"
 
 
 def usable_cores() -> int:

@@ -317,3 +317,14 @@ def test_experiments_run_their_model_work_under_the_lock(tiny_root, fmnist_test,
     x, y = fmnist_test.float_images(slice(0, 1)), int(fmnist_test.labels[0])
     module.run(make(x, y))
     assert entered and set(entered) == {"cpu"}
+
+
+def test_the_device_line_counts_cpu_threads_in_words():
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert devices.device_summary(torch.device("cpu")) == "CPU (1 thread)"
+        torch.set_num_threads(2)
+        assert devices.device_summary(torch.device("cpu")) == "CPU (2 threads)"
+    finally:
+        torch.set_num_threads(before)
