@@ -123,6 +123,8 @@ def test_eps_text():
     assert charts.eps_text("l2", 3 / 255) == "0.0118"
     assert charts.eps_text("linf", 4.0 / 255) == "4/255" and charts.eps_text("l2", 0.25) == "0.25"
     assert charts.eps_text(None, None) == "-"
+    # a radius typed to 7 digits (cifar10-robust-l2's card: 0.0313725) is still 8/255; 0.0314 is not
+    assert charts.eps_text("linf", 0.0313725) == "8/255" and charts.eps_text("linf", 0.0314) == "0.0314"
 
 
 def test_charts_is_one_package_on_the_bottom_floor():
