@@ -190,6 +190,8 @@ def test_cli_table_prints_and_saves_it(tiny_root, tmp_path, capsys):
     assert doc["eval"] == {"norm": "linf", "eps": 0.1, "steps": 2, "n_test": 50, "test_set": "fashion-mnist/test"}
     # the confusion matrices' class order, named
     assert doc["class_names"][:2] == ["T-shirt/top", "Trouser"] and len(doc["details"][1]["confusion"]) == 10
+    # each detail keeps its share in (y + 1) mod C beside the matrix it comes from, as the shipped tables do
+    assert [round(100 * d["into_next"], 1) for d in doc["details"]] == [r["into (y+1) %"] for r in doc["rows"]]
 
 
 def test_cli_table_update_puts_the_rebuilt_rows_into_a_table_and_keeps_the_others(tiny_root, tmp_path, capsys):

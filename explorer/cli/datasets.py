@@ -194,7 +194,7 @@ def cmd_table(args) -> int:
     doc = {"command": command_line, "config": dataclasses.asdict(config), "eval": {"norm": result.eval_norm,
            "eps": result.eval_eps, "steps": result.eval_steps, "n_test": result.rows[0].n_test,
            "test_set": result.test_set},
-           "rows": rows, "details": [dataclasses.asdict(r) for r in result.rows],
+           "rows": rows, "details": [r.record() for r in result.rows],
            "class_names": list(result.class_names), "seconds": round(result.seconds, 1),
            "device": result.device, "paper": CT.PAPER_NOTE, "markdown": md, "sha256": result.sha256}
     Path(out).mkdir(parents=True, exist_ok=True)

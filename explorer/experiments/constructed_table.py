@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -191,6 +191,10 @@ class Row:
         rule, from ``confusion``: high for a D_det model that learned each class's own features under
         the shifted label; None with no confusion matrix."""
         return into_next_share(self.confusion)
+
+    def record(self) -> dict:
+        """Every field and ``into_next``, as a saved table's ``details[]`` holds them."""
+        return {**asdict(self), "into_next": self.into_next}
 
 
 @dataclass(frozen=True)
