@@ -4,7 +4,8 @@
 # 10,000 real test images. Resumable: run it again after a kill; finished shards (500 images), trained models
 # (each epoch) and evaluations are kept under OUT (default artifacts/constructed/cifar10/table).
 # D_det first (the row the paper's claim rests on), then D and D_rand join the same table.
-# On the 2-core CPU: about 4 h to build each of D_det and D_rand, 1 h to train each model.
+# On the 2-core CPU: about 2.5 h to build each of D_det and D_rand (85 s per 500-image shard when nothing else runs),
+# about 1 h to train each model.
 # Usage: CIFAR10_ROOT=../shared/datasets/cifar10 scripts/table-cifar10-full.sh [OUT]
 set -euo pipefail
 : "${CIFAR10_ROOT:?set CIFAR10_ROOT to CIFAR-10: the torchvision files or an image-folder tree}"
