@@ -44,6 +44,9 @@ def test_zoo_table_available_first_and_no_none():
     assert list(df["name"]) == want
     home = charts.zoo_frame(rows, ["name", "dataset", "kind", "source", "available", "why"])  # the home page's
     no_none(home)
+    # datasets by the names people write, not the ids the code keys on
+    assert {"Fashion-MNIST", "CIFAR-10", "ImageNet"} <= set(home["dataset"])
+    assert not {"fashion-mnist", "cifar10", "imagenet"} & set(home["dataset"])
 
 
 def test_table1_frames_have_no_none():

@@ -21,6 +21,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from explorer.charts.palette import kind_color
+from explorer.data.facts import display_name
 from explorer.threat import eps_text  # noqa: F401  (re-exported: charts.eps_text)
 
 #: Small images (Fashion-MNIST, CIFAR) are upscaled with nearest neighbours to at least this size.
@@ -309,8 +310,11 @@ def shown(df: pd.DataFrame) -> pd.DataFrame:
 
 def zoo_frame(rows: Iterable[dict], columns: Sequence[str] | None = None) -> pd.DataFrame:
     """The zoo table as shown: models available offline first (otherwise in the given order),
-    ``columns`` in order where present, empty cells as ``MISSING``."""
+    ``columns`` in order where present, datasets by the names people write (``CIFAR-10``), empty
+    cells as ``MISSING``."""
     df = pd.DataFrame(list(rows))
+    if "dataset" in df.columns:
+        df["dataset"] = df["dataset"].map(lambda d: display_name(d) if isinstance(d, str) else d)
     if "available" in df.columns:
         df = df.sort_values("available", ascending=False, kind="stable",
                             key=lambda s: s.fillna(False).astype(bool)).reset_index(drop=True)
