@@ -171,10 +171,12 @@ def make_threat(norm: str, eps: float | torch.Tensor = math.inf) -> Threat:
 
 def eps_text(norm: str | None, eps: float | None) -> str:
     """A radius for people: ``4/255`` for Linf radii on the 1/255 grid (to 1e-4 of a step, so a radius
-    typed as 0.0313725 reads 8/255), else 3 significant digits; ``-`` for no eps. The one formatting of
-    eps (charts, pages, the zoo's model list)."""
+    typed as 0.0313725 reads 8/255) unless it is a round hundredth (Fashion-MNIST's 0.2 is 51/255 too,
+    and reads 0.2), else 3 significant digits; ``-`` for no eps. The one formatting of eps (charts,
+    pages, the zoo's model list)."""
     if eps is None:
         return "-"
-    if norm == "linf" and eps > 0 and abs(eps * 255 - round(eps * 255)) < 1e-4:
+    hundredth = abs(eps * 100 - round(eps * 100)) < 1e-9
+    if norm == "linf" and eps > 0 and not hundredth and abs(eps * 255 - round(eps * 255)) < 1e-4:
         return f"{round(eps * 255)}/255"
     return f"{eps:.3g}"

@@ -125,6 +125,8 @@ def test_eps_text():
     assert charts.eps_text(None, None) == "-"
     # a radius typed to 7 digits (cifar10-robust-l2's card: 0.0313725) is still 8/255; 0.0314 is not
     assert charts.eps_text("linf", 0.0313725) == "8/255" and charts.eps_text("linf", 0.0314) == "0.0314"
+    # a round hundredth on the 1/255 grid (Fashion-MNIST's 0.2 = 51/255) reads as typed
+    assert [charts.eps_text("linf", e) for e in (0.2, 0.4, 1.0, 0.05, 0.1)] == ["0.2", "0.4", "1", "0.05", "0.1"]
 
 
 def test_charts_is_one_package_on_the_bottom_floor():

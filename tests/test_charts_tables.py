@@ -47,6 +47,11 @@ def test_zoo_table_available_first_and_no_none():
     # datasets by the names people write, not the ids the code keys on
     assert {"Fashion-MNIST", "CIFAR-10", "ImageNet"} <= set(home["dataset"])
     assert not {"fashion-mnist", "cifar10", "imagenet"} & set(home["dataset"])
+    # clean accuracy in percent, as the robust accuracies beside it are
+    clean = {r["name"]: r["clean accuracy"] for r in rows}
+    for name, text in zip(df["name"], df["clean accuracy"]):
+        assert text == (f"{clean[name]:.1%}" if clean[name] is not None else charts.MISSING), name
+    assert any(text.endswith("%") for text in df["clean accuracy"])
 
 
 def test_table1_frames_have_no_none():

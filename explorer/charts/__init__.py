@@ -310,11 +310,14 @@ def shown(df: pd.DataFrame) -> pd.DataFrame:
 
 def zoo_frame(rows: Iterable[dict], columns: Sequence[str] | None = None) -> pd.DataFrame:
     """The zoo table as shown: models available offline first (otherwise in the given order),
-    ``columns`` in order where present, datasets by the names people write (``CIFAR-10``), empty
-    cells as ``MISSING``."""
+    ``columns`` in order where present, datasets by the names people write (``CIFAR-10``), clean
+    accuracy in percent like the robust accuracies beside it, empty cells as ``MISSING``."""
     df = pd.DataFrame(list(rows))
     if "dataset" in df.columns:
         df["dataset"] = df["dataset"].map(lambda d: display_name(d) if isinstance(d, str) else d)
+    if "clean accuracy" in df.columns:
+        df["clean accuracy"] = df["clean accuracy"].map(
+            lambda a: f"{a:.1%}" if isinstance(a, float) and not math.isnan(a) else None)
     if "available" in df.columns:
         df = df.sort_values("available", ascending=False, kind="stable",
                             key=lambda s: s.fillna(False).astype(bool)).reset_index(drop=True)
