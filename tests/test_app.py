@@ -193,6 +193,9 @@ def test_model_zoo_page_shows_cards_and_curves(tiny_root, tmp_path, monkeypatch)
     table = at.table[0].value.set_index("model")
     assert table.loc["tiny-standard", "clean accuracy"] == "81.0%"  # percent, like the robust accuracies
     assert "linf 0.1: 2.0%" in table.loc["tiny-standard", "robust accuracy"]
+    # Fashion-MNIST's Linf slider moves in hundredths: no "= 25.5/255" under it
+    assert at.slider(key="model_zoo.eps.fashion-mnist.linf").value == pytest.approx(0.1)
+    assert not [c.value for c in at.caption if "/255" in c.value]
     assert "python -m explorer evaluate tiny-robust" in _texts(at.info)
     assert at.get("vega_lite_chart")  # the accuracy curve of the evaluated model
     # quick evaluation on 20 test images

@@ -46,6 +46,7 @@ def test_every_page_opens_on_the_cifar10_pair(page, monkeypatch):
 
 def test_attack_lab_runs_on_a_cifar10_test_image(monkeypatch):
     at = _open(registry.ATTACK_LAB, monkeypatch)
+    assert "= 8/255" in [c.value for c in at.caption]  # the Linf slider's radius as papers write it
     run = [b for b in at.button if b.label == "Run"]
     assert run, [b.label for b in at.button]
     run[0].click().run()

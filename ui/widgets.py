@@ -164,13 +164,14 @@ def norm_picker(key: str) -> str:
 
 
 def eps_slider(dataset: str, norm: str, key: str) -> float:
-    """eps with the range and default of the dataset and norm."""
+    """eps with the range and default of the dataset and norm; a Linf radius on a dataset whose slider
+    moves in steps of 1/255 (or half of it) is also shown as k/255, as papers write it."""
     r = attack_lab.eps_range(dataset, norm)
     fmt = "%.4f" if r.maximum < 0.1 else "%.3f" if r.maximum < 1 else "%.2f"
     eps = st.slider(f"eps ({NORM_LABELS[norm]} radius)", min_value=r.step, max_value=r.maximum, value=r.default,
                     step=r.step, format=fmt, key=f"{key}.eps.{dataset}.{norm}", bind=links.BIND)
-    if norm == "linf":
-        st.caption(f"= {eps * 255:.2f}/255")
+    if norm == "linf" and abs(r.step * 510 - round(r.step * 510)) < 1e-6:
+        st.caption(f"= {round(eps * 255, 2):g}/255")
     return float(eps)
 
 
