@@ -120,7 +120,9 @@ def image_picker(info: ClassifierInfo, key: str, default_index: int = 0,
     picked: Optional[PickedImage] = None
     if source == TEST_IMAGE:
         # CIFAR-10: the bundled subset's 1,000 images when the full test set is not here (the label says which)
-        name = _cifar10_test().name if info.dataset == "cifar10" else f"{info.dataset} test"
+        name = f"{data.display_name(info.dataset)} test"
+        if info.dataset == "cifar10" and "bundled" in _cifar10_test().name:
+            name += " (bundled subset)"
         top = len(_cifar10_test()) - 1 if info.dataset == "cifar10" else 9999
         index = int(st.number_input(f"{name} image index", 0, top, min(default_index, top), 1, key=f"{key}.index",
                                     bind=links.BIND))

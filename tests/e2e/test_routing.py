@@ -46,7 +46,7 @@ def test_a_tour_link_as_the_first_request_restores_and_computes_its_view(start_s
     page.get_by_text("Does the perturbation transfer?").wait_for(timeout=150_000)
     wait_idle(page)
     assert_the_app(page)
-    assert page.get_by_label("fashion-mnist test image index").input_value() == str(tour.IMAGE)
+    assert page.get_by_label("Fashion-MNIST test image index").input_value() == str(tour.IMAGE)
     assert any("Fooled" in a for a in alerts(page, "Error")) and any("Holds" in a for a in alerts(page, "Success"))
     assert page.get_by_text(f"Tour, step 1 of {len(tour.STEPS)}").count() == 1
     assert "presenter" not in page.url

@@ -22,7 +22,7 @@ SHARED_IMAGE = "16"
 
 def test_a_copied_link_restores_and_reruns_the_view(server, browser, page):
     open_page(page, f"{server.url}/attack_lab")
-    index = page.get_by_label("fashion-mnist test image index")
+    index = page.get_by_label("Fashion-MNIST test image index")
     index.fill(SHARED_IMAGE)
     index.press("Enter")
     wait_idle(page)
@@ -42,7 +42,7 @@ def test_a_copied_link_restores_and_reruns_the_view(server, browser, page):
         p2.get_by_text("Does the perturbation transfer?").wait_for(timeout=150_000)
         wait_idle(p2)
         assert not exceptions(p2)
-        assert p2.get_by_label("fashion-mnist test image index").input_value() == SHARED_IMAGE
+        assert p2.get_by_label("Fashion-MNIST test image index").input_value() == SHARED_IMAGE
         assert verdicts(p2) == (fooled, held)
         assert "fmnist-standard" in main_text(p2) and "fmnist-robust-linf" in main_text(p2)
     finally:
