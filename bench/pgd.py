@@ -161,6 +161,9 @@ def fastpath_rows(w: Workload, norm: str, budget_s: float) -> list[dict]:
         ("channels_last (unfolded both sides)",
          lambda: attacks.pgd(w.model, w.x, w.y, norm, eps, STEPS, random_start=False, fold_batchnorm=False),
          lambda: attacks.pgd(plain, w.x, w.y, norm, eps, STEPS, random_start=False, fold_batchnorm=False)),
+        ("bfloat16 autocast (pgd(bf16=True): construct/table/train --bf16; not the default)",
+         lambda: attacks.pgd(w.model, w.x, w.y, norm, eps, STEPS, random_start=False, bf16=True),
+         lambda: attacks.pgd(w.model, w.x, w.y, norm, eps, STEPS, random_start=False)),
     ]
     if n > attacks.CPU_CHUNK and w.x.device.type == "cpu":
         cases.append((f"CPU passes of {attacks.CPU_CHUNK} images (attacks.CPU_CHUNK) instead of {n} at once",

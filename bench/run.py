@@ -58,6 +58,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="folder for the JSON and markdown (default bench/results)")
 
 
+def bf16_units() -> list[str]:
+    """The CPU's bfloat16 instructions (/proc/cpuinfo flags): ``amx_bf16`` makes ``--bf16`` pay off."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return sorted(f for f in line.split(":", 1)[1].split() if f in ("amx_bf16", "avx512_bf16"))
+    except OSError:
+        pass
+    return []
+
+
 def machine() -> dict:
     cpu = platform.processor() or platform.machine()
     try:
@@ -68,7 +79,8 @@ def machine() -> dict:
     except OSError:
         pass
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return {"cpu": cpu, "cores_visible": os.cpu_count(), "affinity": affinity, "torch_threads": torch.get_num_threads(),
+    return {"cpu": cpu, "bf16_units": bf16_units(), "cores_visible": os.cpu_count(), "affinity": affinity,
+            "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "python": platform.python_version(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
@@ -124,7 +136,7 @@ def run(args) -> dict:
                     if "pgd" in groups:
                         attempt({"group": "pgd", **key}, lambda: pgd.pgd_row(w, norm, budget))
                     if "fastpath" in groups and n == batches[-1] and norm == "linf" and not quick \
-                            and name in (pair[1:] + (pgd.RESNET50_RANDOM,)):
+                            and name in (pair[1:] + tuple(cifar[:1]) + (pgd.RESNET50_RANDOM,)):
                         attempt({"group": "fastpath", "switch": "fast path", **key},
                                 lambda: pgd.fastpath_rows(w, norm, budget))
     if "fastpath" in groups and not quick and pair:
@@ -253,7 +265,8 @@ def markdown(result: dict) -> str:
     m = result["machine"]
     if result.get("runs"):
         out.append("_Groups last run: " + ", ".join(f"{g} {d}" for g, d in result["runs"].items()) + "._  ")
-    out.append(f"_{result['date']}; {m['cpu']}, torch {m['torch']}, {m['torch_threads']} thread(s), "
+    units = f" ({', '.join(m['bf16_units'])})" if m.get("bf16_units") else ""
+    out.append(f"_{result['date']}; {m['cpu']}{units}, torch {m['torch']}, {m['torch_threads']} thread(s), "
                f"CPU affinity {m['affinity']}; device {result['device']}; `{result['command']}`_")
     return "\n".join(out) + "\n"
 

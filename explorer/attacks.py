@@ -135,8 +135,8 @@ def pgd(
         fold_batchnorm: run the gradient passes on a twin of the model with BatchNorm folded
             into its convolutions (``folding.folded``: same logits, less work); the returned
             logits come from the same twin.
-        bf16: bfloat16 autocast for the model's passes on CUDA (off by default: it may weaken
-            the attack; bench/ states the robust-accuracy difference); a no-op elsewhere.
+        bf16: bfloat16 autocast for the model's passes on CUDA or the CPU (``devices.autocast``;
+            off by default: it may weaken the attack; bench/ states what it changes).
         max_batch: images per pass; None: ``CPU_CHUNK`` on a CPU, the whole batch elsewhere.
             Results do not depend on it, except that each pass after the first draws its
             random start from its own generator (seeded ``seed + first index``).
@@ -160,7 +160,7 @@ def pgd(
     else:
         labels = y
     fast = folding.folded(model) if fold_batchnorm else model
-    if bf16 and x.device.type == "cuda":
+    if bf16 and x.device.type in ("cuda", "cpu"):
         net = fast
 
         def fast(z):

@@ -30,7 +30,7 @@ from torch import nn
 from explorer import __version__, construct, data, nets
 from explorer import distributed as D
 from explorer.attacks import pgd
-from explorer.devices import best_device
+from explorer.devices import autocast, best_device
 from explorer.files import atomic_torch_save, atomic_write, atomic_write_json
 from explorer.optimize import Cancelled
 from explorer.threat import make_threat
@@ -67,6 +67,7 @@ class TrainConfig:
     clean_weight: float = 0.0  # adversarial training: loss = (1-w) CE(adv) + w CE(clean); Madry et al. use 0
     init_from: Optional[str] = None  # start from these weights (safetensors of the same arch): fine-tuning
     out_dir: str = "checkpoints"
+    bf16: bool = False  # the training passes (and the training attack's) under bfloat16 autocast; weights stay fp32
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -251,7 +252,7 @@ def fit_epoch(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable[tu
               forward: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
               adversary: Optional[Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]] = None,
               clean_weight: float = 0.0, after_batch: Optional[Callable[[int, EpochTotals], None]] = None,
-              cancel: Optional[Callable[[], bool]] = None, what: str = "the model") -> EpochTotals:
+              cancel: Optional[Callable[[], bool]] = None, what: str = "the model", bf16: bool = False) -> EpochTotals:
     """One epoch of standard or adversarial training in memory: THE training step of
     ``train`` (files, resume, DDP) and of the discussion experiments' small models.
 
@@ -263,6 +264,8 @@ def fit_epoch(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable[tu
 
     Args:
         forward: what runs the training pass (a DDP wrapper of ``model``); ``model`` when None.
+        bf16: the training pass under bfloat16 autocast (``devices.autocast``); the loss, the
+            gradients' accumulation and the weights stay fp32.
     """
     forward = forward or model
     totals = EpochTotals()
@@ -275,11 +278,13 @@ def fit_epoch(model: nn.Module, opt: torch.optim.Optimizer, batches: Iterable[tu
             x = adversary(x, y, i)
         model.train()
         if adversary is not None and clean_weight > 0:
-            both = forward(torch.cat([x, x_clean]))  # one pass, so BN sees clean and adversarial together
+            with autocast(device, bf16):  # one pass, so BN sees clean and adversarial together
+                both = forward(torch.cat([x, x_clean])).float()
             logits, logits_clean = both[:len(y)], both[len(y):]
             loss = (1 - clean_weight) * F.cross_entropy(logits, y) + clean_weight * F.cross_entropy(logits_clean, y)
         else:
-            logits = forward(x)
+            with autocast(device, bf16):
+                logits = forward(x).float()
             loss = F.cross_entropy(logits, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -353,7 +358,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, device: torch.device | str 
             model.eval()  # attack with frozen BN statistics, as the MadryLab attacker does
             step = cfg.attack_step_size * eps / cfg.eps if cfg.attack_step_size else None
             return pgd(model, x, y, make_threat(threat_name, eps), steps=cfg.attack_steps, step_size=step,
-                       random_start=True, keep_best=False, seed=None).x_adv
+                       random_start=True, keep_best=False, seed=None, bf16=cfg.bf16).x_adv
 
         def after_batch(i, totals, epoch=epoch):
             if progress is not None:
@@ -363,7 +368,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, device: torch.device | str 
         totals = fit_epoch(model, opt, epoch_batches(td.train, cfg, epoch, rank, world, td.augment_pad or None),
                            lr_at=lambda i, epoch=epoch: _lr_at(cfg, (epoch + i / steps_per_epoch) / cfg.epochs),
                            device=device, forward=ddp_model, adversary=adversary if threat_name else None,
-                           clean_weight=cfg.clean_weight, after_batch=after_batch)
+                           clean_weight=cfg.clean_weight, after_batch=after_batch, bf16=cfg.bf16)
         tot_loss, tot_correct, tot_n = totals.loss_sum, totals.correct, totals.n
         stats = torch.tensor([tot_loss, tot_correct, tot_n], dtype=torch.float64, device=device)
         if distributed:

@@ -92,7 +92,7 @@ def test_old_manifest_without_the_field_reads_as_other(tmp_path):
         (tmp_path / kind).mkdir()
         (tmp_path / kind / K.MANIFEST).write_text(json.dumps({"format": K.FORMAT, "recipe": {**recipe, "kind": kind}}))
         assert K.read_manifest(tmp_path / kind)["recipe"]["targets"] == want
-    assert K.recipe_record({"kind": "rand"}) == {"kind": "rand", "targets": "other"}
+    assert K.recipe_record({"kind": "rand"}) == {"kind": "rand", "targets": "other", "precision": "fp32"}
     assert K.recipe_record({"kind": "rand", "targets": "uniform"})["targets"] == "uniform"
 
 

@@ -45,6 +45,9 @@ def _add_construct(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=B.seed, default=0)
     p.add_argument("--shard-size", type=B.count, default=500)
     p.add_argument("--batch-size", type=B.batch_size, default=250)
+    p.add_argument("--bf16", action="store_true",
+                   help="rand/det: the source model's PGD passes in bfloat16 (not the paper's fp32; about 2.6x faster "
+                        "on a CPU with AMX, see bench/README.md); recorded in the manifest")
     p.add_argument("--out", default=None, help="output folder (default artifacts/constructed/DATASET[-subsetN]/KIND)")
     p.add_argument("--export", default=None, help="also write the result as PNGs in EXPORT/train/<class>/")
     p.add_argument("--pack-sources", action="store_true",
@@ -65,7 +68,8 @@ def cmd_construct(args) -> int:
     recipe = K.default_recipe(args.kind, args.dataset, defaults=defaults, source=args.source, subset=args.subset,
                               steps=args.steps, step_sizes=tuple(args.step_size) if args.step_size else None,
                               eps=args.eps, start=args.start, layer=args.layer, seed=args.seed,
-                              shard_size=args.shard_size, batch_size=args.batch_size, targets=args.targets)
+                              shard_size=args.shard_size, batch_size=args.batch_size, targets=args.targets,
+                              precision="bf16" if args.bf16 else None)
     out = args.out or _constructed_root(args.dataset, args.subset) / args.kind
     main_rank = D.is_main()
     bar = {}
@@ -155,6 +159,9 @@ def _add_table(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=B.batch_size, default=128)
     p.add_argument("--lr", type=B.learning_rate, default=0.1)
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--bf16", action="store_true",
+                   help="D_rand/D_det's PGD and every model's training passes in bfloat16 (not the paper's fp32; about "
+                        "2.6x faster on a CPU with AMX, see bench/README.md); the evaluation stays fp32")
     p.add_argument("--test-limit", type=B.n_images, default=None,
                    help="first N real test images (default: all; an image-folder set round-robin over its classes)")
     p.add_argument("--eval-steps", type=B.steps, default=20)
@@ -181,7 +188,7 @@ def cmd_table(args) -> int:
                        inversion_step_sizes=tuple(args.step_size) if args.step_size else None, start=args.start,
                        attack_eps=args.eps, attack_steps=args.attack_steps, attack_step_size=args.attack_step_size,
                        rand_targets=args.targets, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
-                       lr=args.lr,
+                       lr=args.lr, bf16=args.bf16,
                        augment=not args.no_augment, test_limit=args.test_limit, eval_steps=args.eval_steps,
                        shard_size=args.shard_size, seed=args.seed, out_dir=out, device=args.device)
     main_rank = D.is_main()

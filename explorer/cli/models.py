@@ -37,6 +37,9 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clean-weight", type=B.fraction, default=0.0,
                    help="adversarial training: weight of the clean-example loss (0 = Madry et al.)")
     p.add_argument("--init-from", default=None, help="start from these weights (fine-tuning)")
+    p.add_argument("--bf16", action="store_true",
+                   help="the training passes (and the training attack's) in bfloat16 autocast; weights stay fp32 "
+                        "(about 2.6x faster on a CPU with AMX, see bench/README.md)")
     p.add_argument("--out-dir", default="checkpoints")
     p.add_argument("--device", default=None)
     p.add_argument("--resume", action="store_true", help="continue after the last finished epoch")
@@ -52,7 +55,7 @@ def cmd_train(args) -> int:
                         adv_norm=args.adv, eps=args.eps, attack_steps=args.attack_steps,
                         attack_step_size=args.attack_step_size, eps_warmup_epochs=args.eps_warmup_epochs,
                         augment=not args.no_augment, seed=args.seed, limit=args.limit, out_dir=args.out_dir,
-                        clean_weight=args.clean_weight, init_from=args.init_from)
+                        clean_weight=args.clean_weight, init_from=args.init_from, bf16=args.bf16)
     try:
         cfg.validate()
     except T.TrainError as e:

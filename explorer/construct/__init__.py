@@ -28,14 +28,15 @@ from .artifacts import (SOURCES, Pairs, artifacts_root, export, find_datasets, f
                         to_uint8)
 from .job import (RUN_NOTES, SUCCESS_FLOOR, Built, BuildReport, ShardInputs, attack_warning, build, construct_batch,
                   finish_manifest, shard_inputs)
-from .recipe import (CIFAR10_DIMS, DEFAULTS, FASHION_MNIST_MEASUREMENTS, KINDS, LAYER, NAMES, STARTS, TARGETS,
-                     ConstructError, Defaults, Recipe, check_source, default_recipe, defaults_for, dims_text,
+from .recipe import (CIFAR10_DIMS, DEFAULTS, FASHION_MNIST_MEASUREMENTS, KINDS, LAYER, NAMES, PRECISIONS, STARTS,
+                     TARGETS, ConstructError, Defaults, Recipe, check_source, default_recipe, defaults_for, dims_text,
                      in_label_order, no_source_text, recipe_record, shard_generator, source_dataset, stage_steps,
                      subset_indices, with_overrides)
 from .shards import FORMAT, MANIFEST, read_manifest, read_shard, shard_path, write_manifest, write_shard
 
 __all__ = [
-    "KINDS", "NAMES", "STARTS", "TARGETS", "LAYER", "FORMAT", "MANIFEST", "DEFAULTS", "FASHION_MNIST_MEASUREMENTS",
+    "KINDS", "NAMES", "PRECISIONS", "STARTS", "TARGETS", "LAYER", "FORMAT", "MANIFEST", "DEFAULTS",
+    "FASHION_MNIST_MEASUREMENTS",
     "Defaults", "ConstructError", "Recipe", "default_recipe", "defaults_for", "with_overrides", "stage_steps",
     "recipe_record",
     "CIFAR10_DIMS", "check_source", "dims_text", "in_label_order", "no_source_text",

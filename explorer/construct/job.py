@@ -68,7 +68,7 @@ def construct_batch(recipe: Recipe, model, x: torch.Tensor, y: torch.Tensor, *, 
         return Built(z.detach().float().cpu(), y.cpu(), history[0].float(), dist.float().cpu())
     res = pgd(model, x, y.to(device), L2Ball(recipe.eps), steps=recipe.steps, step_size=recipe.step_sizes[0],
               target=targets.to(device), random_start=False, keep_best=True, seed=None, progress=progress,
-              cancel=cancel)
+              cancel=cancel, bf16=recipe.precision == "bf16")
     return Built(res.x_adv.detach().float().cpu(), res.target.cpu(), torch.zeros(n), res.success.float().cpu())
 
 

@@ -66,6 +66,9 @@ class Config:
         rand_targets: D_rand's target rule (``construct.Recipe.targets``): ``uniform`` over all
             classes (the paper's) or ``other`` (the other classes only; our tables before it existed).
         arch, epochs, batch_size, lr, augment: the one training recipe for every dataset.
+        bf16: D_rand / D_det's PGD (``construct.Recipe.precision``) and every model's training
+            passes (``train.TrainConfig.bf16``) under bfloat16 autocast, not the paper's fp32; the
+            evaluation stays fp32.
         test_limit: real test images evaluated (None: all).
         eval_steps: PGD steps of the robust evaluation (step 2.5 * eps / steps, random start);
             the eps and norm are the robust model's training ones.
@@ -92,6 +95,7 @@ class Config:
     batch_size: int = 128
     lr: float = 0.1
     augment: bool = True
+    bf16: bool = False
     test_limit: Optional[int] = None
     eval_steps: int = 20
     shard_size: int = 500
@@ -137,7 +141,8 @@ class Config:
             return K.default_recipe(kind, self.dataset, source=self.standard, eps=self.attack_eps,
                                     steps=self.attack_steps,
                                     step_sizes=(self.attack_step_size,) if self.attack_step_size else None,
-                                    targets=self.rand_targets if kind == "rand" else None, **common)
+                                    targets=self.rand_targets if kind == "rand" else None,
+                                    precision="bf16" if self.bf16 else None, **common)
         return K.default_recipe(kind, self.dataset, **common)
 
 
@@ -415,7 +420,8 @@ def run(config: Config, progress: Optional[Progress] = None, cancel: Cancel = No
             clock.finish(reused=dataset_reused)
             tcfg = T.TrainConfig(name=f"on-{kind}", arch=config.arch, dataset=f"constructed:{ds_dir}",
                                  epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
-                                 augment=config.augment, seed=config.seed, out_dir=str(root / "models"))
+                                 augment=config.augment, seed=config.seed, out_dir=str(root / "models"),
+                                 bf16=config.bf16)
             t0 = time.perf_counter()
             report(f"{K.NAMES[kind]}: training")
             train_progress = during("training")
