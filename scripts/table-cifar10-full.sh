@@ -14,6 +14,12 @@ set -euo pipefail
 : "${CIFAR10_ROOT:?set CIFAR10_ROOT to CIFAR-10: the torchvision files or an image-folder tree}"
 out=${1:-artifacts/constructed/cifar10/table-bf16}
 common=(--dataset cifar10 --arch resnet9 --epochs 30 --lr 0.01 --bf16 --out "$out")
+# D's model and its evaluation, committed once trained (a fresh machine keeps nothing of artifacts/): copied in when
+# absent, the table reuses them only if they were trained by this very recipe on the same D (else it trains again)
+seed=results/constructed/cifar10/models
+if [ -d "$seed" ] && [ ! -e "$out/models/on-original.safetensors" ]; then
+    mkdir -p "$out/models" && cp "$seed"/on-original.* "$out/models/"
+fi
 python -m explorer table "${common[@]}" --kinds original
 python -m explorer table "${common[@]}" --kinds original det
 exec python -m explorer table "${common[@]}" --kinds original rand det
