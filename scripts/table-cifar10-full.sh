@@ -7,7 +7,7 @@
 # images about 79 s instead of 202 s (measured 2026-11-30 on 500 and 5,000 images, commands in bench/README.md).
 # Resumable: run it again after a kill; finished shards (500 images), trained models (each epoch) and
 # evaluations are kept under OUT (default artifacts/constructed/cifar10/table-bf16).
-# D first (its model needs no construction: about 40 min to train, its fp32 PGD evaluation about 15 min), then
+# D first (its model needs no construction: about 40 min to train undisturbed, its fp32 PGD evaluation 11 min), then
 # D_det joins it (a table to ship: about 95 min to build, 40 min to train), then D_rand (the same again).
 # Usage: CIFAR10_ROOT=../shared/datasets/cifar10 scripts/table-cifar10-full.sh [OUT]
 set -euo pipefail
@@ -15,7 +15,8 @@ set -euo pipefail
 out=${1:-artifacts/constructed/cifar10/table-bf16}
 common=(--dataset cifar10 --arch resnet9 --epochs 30 --lr 0.01 --bf16 --out "$out")
 # D's model and its evaluation, committed once trained (a fresh machine keeps nothing of artifacts/): copied in when
-# absent, the table reuses them only if they were trained by this very recipe on the same D (else it trains again)
+# absent, the table reuses them only if they were trained by this very recipe (its OUT included: the default) on
+# the same D (else it trains D again)
 seed=results/constructed/cifar10/models
 if [ -d "$seed" ] && [ ! -e "$out/models/on-original.safetensors" ]; then
     mkdir -p "$out/models" && cp "$seed"/on-original.* "$out/models/"
