@@ -85,7 +85,7 @@ def autocast(device: torch.device | str, enabled: bool):
     """bfloat16 autocast on CUDA or the CPU when asked for; a no-op otherwise (and on other devices).
 
     On a CPU with bf16 matrix units (Intel AMX, ``amx_bf16`` in /proc/cpuinfo) convolutions run
-    about 2.6x faster than fp32 (bench/README.md); elsewhere they may run slower.
+    2.2-2.9x faster than fp32 (bench/README.md); elsewhere they may run slower.
     """
     device = torch.device(device)
     if enabled and device.type in ("cuda", "cpu"):

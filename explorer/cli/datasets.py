@@ -46,7 +46,7 @@ def _add_construct(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shard-size", type=B.count, default=500)
     p.add_argument("--batch-size", type=B.batch_size, default=250)
     p.add_argument("--bf16", action="store_true",
-                   help="rand/det: the source model's PGD passes in bfloat16 (not the paper's fp32; about 2.6x faster "
+                   help="rand/det: the source model's PGD passes in bfloat16 (not the paper's fp32; 2.2-2.9x faster "
                         "on a CPU with AMX, see bench/README.md); recorded in the manifest")
     p.add_argument("--out", default=None, help="output folder (default artifacts/constructed/DATASET[-subsetN]/KIND)")
     p.add_argument("--export", default=None, help="also write the result as PNGs in EXPORT/train/<class>/")
@@ -160,8 +160,8 @@ def _add_table(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=B.learning_rate, default=0.1)
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--bf16", action="store_true",
-                   help="D_rand/D_det's PGD and every model's training passes in bfloat16 (not the paper's fp32; about "
-                        "2.6x faster on a CPU with AMX, see bench/README.md); the evaluation stays fp32")
+                   help="D_rand/D_det's PGD and every model's training passes in bfloat16 (not the paper's fp32; "
+                        "2.2-2.9x faster on a CPU with AMX, see bench/README.md); the evaluation stays fp32")
     p.add_argument("--test-limit", type=B.n_images, default=None,
                    help="first N real test images (default: all; an image-folder set round-robin over its classes)")
     p.add_argument("--eval-steps", type=B.steps, default=20)

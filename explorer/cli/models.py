@@ -39,7 +39,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-from", default=None, help="start from these weights (fine-tuning)")
     p.add_argument("--bf16", action="store_true",
                    help="the training passes (and the training attack's) in bfloat16 autocast; weights stay fp32 "
-                        "(about 2.6x faster on a CPU with AMX, see bench/README.md)")
+                        "(2.6x faster on a CPU with AMX, see bench/README.md)")
     p.add_argument("--out-dir", default="checkpoints")
     p.add_argument("--device", default=None)
     p.add_argument("--resume", action="store_true", help="continue after the last finished epoch")

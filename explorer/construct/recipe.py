@@ -212,7 +212,7 @@ class Recipe:
             independent of y, so about 1/C of the labels equal y: the paper's) or ``other`` (t
             uniform over the other C - 1 classes, never y). None for every other kind.
         precision: ``fp32`` (the paper's) or ``bf16``: the source model's passes of D_rand /
-            D_det's PGD under bfloat16 autocast (about 2.6x faster on a CPU with AMX; the
+            D_det's PGD under bfloat16 autocast (2.2-2.9x faster on a CPU with AMX; the
             perturbation and the images stay fp32). Inversion (D_R / D_NR) is fp32 only.
     """
 
