@@ -131,9 +131,14 @@ def _paper_text(t: dict) -> str:
     """How far the paper's column compares with this table's: like for like only on CIFAR-10."""
     cfg = t.get("config", {})
     if cfg.get("dataset") == "cifar10":
+        eps = cfg.get("attack_eps")
         return (f"The paper's column is CIFAR-10 too, with a ResNet-50 on all 50,000 training images; ours "
                 f"trains a {cfg.get('arch', '?')} for {cfg.get('epochs', '?')} epochs on "
-                f"{t['rows'][0]['train images']} images (README names every departure).")
+                f"{t['rows'][0]['train images']} images"
+                + (f", builds D_rand / D_det at L2 eps {eps:g} (the paper's: 0.5)" if eps and eps != 0.5 else "")
+                + (", and runs their attacks and every training pass in bfloat16 (the paper: fp32)"
+                   if cfg.get("bf16") else "")
+                + " (README names every departure).")
     return ("The paper's column is CIFAR-10 with a ResNet-50: compare the pattern (D_R robust, D_NR not; "
             "D_rand, D_det above chance), not the values.")
 

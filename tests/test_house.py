@@ -5,6 +5,7 @@ module of the library stays a room of one concern: under 500 lines, opened by a 
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,3 +107,28 @@ def test_every_room_is_small_and_says_its_concern():
     assert not big, big
     silent = [m for m, p in _modules().items() if p.stat().st_size > 200 and ast.get_docstring(ast.parse(p.read_text())) is None]
     assert not silent, silent
+
+
+def test_the_heavy_commands_run_without_the_apps_packages(tmp_path):
+    """`table`, `construct`, `train` and `evaluate` are what runs on a rented GPU machine, which has torch but
+    not the dashboard's packages (streamlit, altair): the CLI must not import them until a command that draws
+    needs them. A sitecustomize hides them from a fresh interpreter."""
+    import subprocess
+    import sys
+
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('streamlit', 'altair'):\n"
+        "            raise ImportError(f'{name} hidden by the test')\n"
+        "sys.meta_path.insert(0, _Hide())\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    hidden = subprocess.run([sys.executable, "-c", "import altair"], capture_output=True, text=True, env=env,
+                            timeout=60)
+    assert hidden.returncode != 0 and "hidden by the test" in hidden.stderr  # the hiding works
+    for command in ("table", "construct", "train", "evaluate"):
+        done = subprocess.run([sys.executable, "-m", "explorer", command, "--help"], capture_output=True, text=True,
+                              env=env, cwd=ROOT, timeout=120)
+        assert done.returncode == 0, (command, done.stderr[-2000:])
+        assert "usage: python -m explorer" in done.stdout

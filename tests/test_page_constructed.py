@@ -164,3 +164,21 @@ def test_table_tab_shows_the_shipped_cifar10_table_beside_the_papers(page):
     caption = next(c.value for c in page.caption if c.value.startswith("Ours: CIFAR-10, 10000 real test images"))
     assert "The paper's column is CIFAR-10 too" in caption and "compare the pattern" not in caption
     assert f"the D_det model's {det['into (y+1) %']:.1f}% against its {det['clean %']:.1f}%" in caption
+
+
+def test_table_tab_names_the_departures_of_the_50000_image_tables(page):
+    """The all-images CIFAR-10 tables (issue 20) are listed with their sizes, and the caption names what departs
+    from the paper's recipe: bfloat16 passes in both, eps 1.0 in the one that doubled it."""
+    box = page.selectbox(key=f"{KEY}.table.path")
+    assert "CIFAR-10, 50000 training images, 10000 test images (ours, shipped)" in box.options, box.options
+    assert ("CIFAR-10, 50000 training images, 10000 test images, D_rand / D_det at L2 eps 1 (ours, shipped)"
+            in box.options), box.options
+    captions = {}
+    for folder in ("cifar10", "cifar10-eps1"):
+        box.set_value(str(K.shipped_tables_root() / folder / "table.json")).run()
+        assert not page.exception, page.exception
+        captions[folder] = next(c.value for c in page.caption if c.value.startswith("Ours: CIFAR-10, 10000 real"))
+    for caption in captions.values():
+        assert "on 50000 images" in caption and "bfloat16 (the paper: fp32)" in caption
+    assert "D_rand / D_det at L2 eps 1 (the paper's: 0.5)" in captions["cifar10-eps1"]
+    assert "(the paper's: 0.5)" not in captions["cifar10"]

@@ -48,7 +48,9 @@ def test_test_module_names_are_unique():
 README_TABLES = {"fashion-mnist-subset4000": "### Our table: a SUBSET run", "fashion-mnist": "### The full table",
                  "cifar10-subset2000": "### CIFAR-10, the paper's own data",
                  "cifar10-subset2000-eps1": "#### CIFAR-10 at eps 1.0",
-                 "cifar10-subset10000": "#### CIFAR-10 at 10,000 training images"}
+                 "cifar10-subset10000": "#### CIFAR-10 at 10,000 training images",
+                 "cifar10": "#### CIFAR-10 at all 50,000 training images",
+                 "cifar10-eps1": "#### CIFAR-10 at all 50,000 images and eps 1.0"}
 
 
 def _section(text: str, heading: str) -> str:

@@ -12,8 +12,6 @@ from pathlib import Path
 
 from explorer import bounds as B
 from explorer import data, views, zoo
-from explorer import charts
-from explorer.charts import style as charts_style
 from explorer.cli.base import CLIError, _csv_text, _tqdm_progress, command
 from explorer.cli.base import command_line as command_line_of
 from explorer.experiments import attack_lab
@@ -131,6 +129,8 @@ def _style_input(text: str):
 
 @command("style", "neural style transfer with separate style and content networks; writes a PNG", _add_style)
 def cmd_style(args) -> int:
+    from explorer.charts import style as charts_style  # here, not at the top: the heavy jobs run without altair
+
     n = len(args.style_model)
     config = ST.Config.for_images(
         _style_input(args.content), _style_input(args.style), tuple(args.style_model), size=args.size,
@@ -181,6 +181,8 @@ def _add_style_pairs(p: argparse.ArgumentParser) -> None:
 @command("style-pairs", "which robust-vs-standard pair shows Nakano's effect: style loss, spectrum distance, grid "
          "artifact, s/iteration per network", _add_style_pairs)
 def cmd_style_pairs(args) -> int:
+    from explorer import charts
+    from explorer.charts import style as charts_style
     from explorer.experiments import style_pairs as SP
 
     available = {r["name"] for r in zoo.list_models() if r["available"]}
