@@ -160,9 +160,14 @@ def _cost_text(t: dict) -> str:
     built = sum(d.get("construct_seconds", 0) for d in details) / 60
     trained = sum(d.get("train_seconds", 0) for d in details) / 60
     reused = any(d.get("reused") for d in details)
+    # a reused model may have been trained elsewhere (another run, another device): say how much of the total
+    earlier = [d for d in details if "model" in (d.get("reused") or ())]
+    before = sum(d.get("train_seconds", 0) for d in earlier) / 60
     return (f"`{t.get('command', '')}` ran {t.get('seconds', 0) / 60:.1f} min on {t.get('device', '?')}"
             + (", reusing datasets, models or evaluations made before" if reused else "")
-            + f"; building the datasets took {built:.0f} min and training the models {trained:.0f} min.")
+            + f"; building the datasets took {built:.0f} min and training the models {trained:.0f} min"
+            + (f", {before:.0f} min of it by models trained before and reused "
+               f"({', '.join(d.get('name', d.get('kind', '?')) for d in earlier)})" if earlier else "") + ".")
 
 
 def table_tab() -> None:
