@@ -185,4 +185,3 @@ def test_table_tab_names_the_departures_of_the_50000_image_tables(page):
     # D trained 87 min on a CPU in an earlier run and was reused: the cost says which minutes were earlier ones
     assert "training the models 90 min, 89 min of it by models trained before and reused (D, D_det)" in captions[
         "cifar10"], captions["cifar10"]
-
