@@ -21,6 +21,7 @@ seed=results/constructed/cifar10/models
 if [ -d "$seed" ] && [ ! -e "$out/models/on-original.safetensors" ]; then
     mkdir -p "$out/models" && cp "$seed"/on-original.* "$out/models/"
 fi
-python -m explorer table "${common[@]}" --kinds original
-python -m explorer table "${common[@]}" --kinds original det
-exec python -m explorer table "${common[@]}" --kinds original rand det
+py=${PYTHON:-python}  # e.g. PYTHON=python3 where that is the one with torch
+"$py" -m explorer table "${common[@]}" --kinds original
+"$py" -m explorer table "${common[@]}" --kinds original det
+exec "$py" -m explorer table "${common[@]}" --kinds original rand det
