@@ -131,11 +131,12 @@ def _paper_text(t: dict) -> str:
     """How far the paper's column compares with this table's: like for like only on CIFAR-10."""
     cfg = t.get("config", {})
     if cfg.get("dataset") == "cifar10":
-        eps = cfg.get("attack_eps")
+        eps, paper_eps = cfg.get("attack_eps"), construct.DEFAULTS["cifar10"].attack_eps  # the paper's recipe
         return (f"The paper's column is CIFAR-10 too, with a ResNet-50 on all 50,000 training images; ours "
                 f"trains a {cfg.get('arch', '?')} for {cfg.get('epochs', '?')} epochs on "
                 f"{t['rows'][0]['train images']} images"
-                + (f", builds D_rand / D_det at L2 eps {eps:g} (the paper's: 0.5)" if eps and eps != 0.5 else "")
+                + (f", builds D_rand / D_det at L2 eps {eps:g} (the paper's: {paper_eps:g})"
+                   if eps and eps != paper_eps else "")
                 + (", and runs their attacks and every training pass in bfloat16 (the paper: fp32)"
                    if cfg.get("bf16") else "")
                 + " (README names every departure).")
